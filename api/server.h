@@ -1,0 +1,45 @@
+/*
+ * server.h - the HTTPS API server: libevent evhttp over OpenSSL (TLS 1.2
+ * and 1.3 only), client certificate required and verified against the
+ * configured client CA bundle, several worker threads each with its own
+ * event base accepting on the shared listening socket, so a slow token call
+ * stalls only the connections of its own worker.
+ */
+#ifndef CAP_API_SERVER_H
+#define CAP_API_SERVER_H
+
+#include "crypto/vault.h"
+#include "daemon/config.h"
+#include "hsm/hsm.h"
+#include "store/store.h"
+
+typedef struct api_server api_server;
+
+/*
+ * api_server_new binds the listening socket and loads TLS material; the
+ * dependencies are borrowed and must outlive the server.  CAP_ERR_CONFIG
+ * when the TLS files or the listen address are unusable (logged with the
+ * reason), CAP_ERR_IO when the address cannot be bound.
+ */
+int api_server_new(const struct cap_config *cfg, hsm *h, envelope *e,
+    store *s, vault *v, api_server **out) __attribute__((warn_unused_result));
+
+/* api_server_start spawns the worker threads. */
+int api_server_start(api_server *srv) __attribute__((warn_unused_result));
+
+/*
+ * api_server_reload_tls re-reads the server certificate, key and client CA
+ * bundle; new connections use them, established ones keep theirs.  On
+ * failure the old material stays in use.
+ */
+int api_server_reload_tls(api_server *srv);
+
+/*
+ * api_server_stop stops accepting, lets requests in progress finish for up
+ * to drain_ms milliseconds, then stops and joins the workers.
+ */
+void api_server_stop(api_server *srv, unsigned drain_ms);
+
+void api_server_free(api_server *srv);
+
+#endif
