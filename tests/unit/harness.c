@@ -66,7 +66,7 @@ th_tmpdir(void)
 int
 th_softhsm_token(const char **uri, const char **pin_source)
 {
-	static char uribuf[256], pinbuf[128];
+	static char uribuf[256], pinbuf[256];
 	char path[128], cmd[512];
 	const char *d;
 	FILE *f;
