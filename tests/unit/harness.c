@@ -34,12 +34,21 @@ th_check(int ok, const char *name, const char *fmt, ...)
 	return ok;
 }
 
+int
+th_eq_int(long long got, long long want, const char *name)
+{
+	return th_check(got == want, name, "expected %lld, got %lld", want,
+	    got);
+}
+
 static void
 th_cleanup(void)
 {
 	char cmd[128];
 	int i;
 
+	if (getenv("TH_KEEP") != NULL)		/* keep for post-mortem */
+		return;
 	for (i = 0; i < th_ndirs; i++) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", th_dirs[i]);
 		if (system(cmd) != 0)

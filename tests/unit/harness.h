@@ -14,9 +14,10 @@
 int th_check(int ok, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* th_eq_int checks got == want; each argument is evaluated once. */
+int th_eq_int(long long got, long long want, const char *name);
 #define TH_EQ_INT(got, want, name) \
-	th_check((long long)(got) == (long long)(want), (name), \
-	    "expected %lld, got %lld", (long long)(want), (long long)(got))
+	th_eq_int((long long)(got), (long long)(want), (name))
 
 /*
  * th_softhsm_token creates a fresh SoftHSM token in a temporary directory
