@@ -4,6 +4,7 @@
  * to (domain, name, version, key version), nonce freshness, reloading a
  * wrapped key in a second envelope, and forgetting keys.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,79 @@ test_fresh_nonces(envelope *e, seal_mode m)
 	sealed_clear(&b);
 }
 
+#define NTHREADS	4
+#define ROUNDS		200
+
+struct worker {
+	envelope	*e;
+	int		id;
+	int		failures;
+};
+
+/* Seals and opens its own records while other threads do the same. */
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct sealed s;
+	uint8_t in[64], *pt;
+	size_t ptlen;
+	char name[32];
+	int i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		memset(&s, 0, sizeof(s));
+		pt = NULL;
+		ptlen = 0;
+		snprintf(name, sizeof(name), "w%d", w->id);
+		randombytes_buf(in, sizeof(in));
+		if (envelope_seal(w->e, "d", 1, name, (uint32_t)i + 1, in,
+		    sizeof(in), s.nonce, &s.ct, &s.ctlen) != 0 ||
+		    envelope_open(w->e, "d", 1, name, (uint32_t)i + 1, s.nonce,
+		    s.ct, s.ctlen, &pt, &ptlen) != 0 ||
+		    ptlen != sizeof(in) || memcmp(pt, in, ptlen) != 0)
+			w->failures++;
+		envelope_plaintext_free(pt, ptlen);
+		sealed_clear(&s);
+	}
+	return NULL;
+}
+
+/* Threads seal and open while keys of another domain come and go. */
+static void
+test_threads(envelope *e, seal_mode m, const uint8_t *w, size_t wlen,
+    int mech)
+{
+	struct worker wk[NTHREADS];
+	pthread_t t[NTHREADS];
+	int i, started = 0, failures = 0, loadfail = 0;
+
+	for (i = 0; i < NTHREADS; i++) {
+		memset(&wk[i], 0, sizeof(wk[i]));
+		wk[i].e = e;
+		wk[i].id = i;
+		if (pthread_create(&t[i], NULL, worker_run, &wk[i]) != 0)
+			break;
+		started++;
+	}
+	for (i = 0; i < 50; i++) {
+		if (envelope_dk_load(e, "churn", (uint32_t)i + 1, w, wlen,
+		    mech) != 0)
+			loadfail++;
+		if (i % 10 == 9)
+			envelope_dk_forget(e, "churn");
+	}
+	for (i = 0; i < started; i++) {
+		pthread_join(t[i], NULL);
+		failures += wk[i].failures;
+	}
+	th_check(started == NTHREADS && failures == 0 && loadfail == 0,
+	    tn(m, "concurrent seal and open while other keys load and go"),
+	    "%d threads, %d failed round trips, %d failed loads", started,
+	    failures, loadfail);
+	envelope_dk_forget(e, "churn");
+}
+
 static void
 run_mode(hsm *h, seal_mode m)
 {
@@ -231,6 +305,7 @@ run_mode(hsm *h, seal_mode m)
 	test_round_trip(e, m);
 	test_tamper(e, m);
 	test_fresh_nonces(e, m);
+	test_threads(e, m, w2, w2len, m2);
 
 	/* A second envelope on the same token reloads the wrapped key. */
 	r = envelope_seal(e, "d", 1, "n", 7, msg, sizeof(msg), s.nonce,
