@@ -2,6 +2,17 @@
  * config.h - capstoned's configuration: one table defines every key (name,
  * section, type, default, help); parsing, validation, the example file and
  * `capstoned -T` all come from it.
+ *
+ * The file is INI, read line by line with strict rules: `[section]` lines,
+ * `key = value` lines, whole-line comments starting with `#` or `;`, blank
+ * lines.  No inline comments, no continuation lines, no quoting: the value
+ * is everything after the first `=`, trimmed.  An empty value leaves an
+ * optional key unset.  Unknown sections and keys, a key set twice, a value
+ * that does not parse and a missing required key are all errors.
+ *
+ * The PIN itself never appears in the configuration: `pin` names where it
+ * is read from (file:, env:, credential:), and a `pin-value` attribute in
+ * the token URI is refused.  Error messages never repeat the `pin` value.
  */
 #ifndef CAP_CONFIG_H
 #define CAP_CONFIG_H
@@ -44,14 +55,40 @@ struct cap_config {
 int config_load(const char *path, struct cap_config **out, char *err,
     size_t errlen) __attribute__((warn_unused_result));
 
-/* config_parse parses text of len bytes as if read from file `name`. */
+/*
+ * config_parse parses text of len bytes as if read from file `name`.
+ * Returns CAP_ERR_CONFIG, CAP_ERR_TOO_LARGE (over CONFIG_MAX_SIZE) or
+ * CAP_ERR_NOMEM, with a message in err; *out is NULL on failure.
+ */
 int config_parse(const char *name, const char *text, size_t len,
     struct cap_config **out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* config_free frees every string and the struct; NULL is a no-op. */
 void config_free(struct cap_config *c);
 
-/* config_print writes the effective configuration as INI (capstoned -T). */
+/*
+ * config_print writes the effective configuration as INI (capstoned -T):
+ * every key with its value, grouped by section; unset optional keys are
+ * written with an empty value.  The output parses back to an equal
+ * configuration.
+ */
 void config_print(const struct cap_config *c, FILE *f);
+
+/*
+ * config_print_example writes the commented example configuration: every
+ * key with its help text and its default (or an example value for keys
+ * without one).  conf/capstoned.conf is this output.
+ */
+void config_print_example(FILE *f);
+
+/*
+ * config_listen_split splits a validated listen value into host (without
+ * the brackets of an IPv6 literal, NUL-terminated, at most hostlen - 1
+ * bytes) and port.  Accepts "1.2.3.4:443", "[::1]:443" and "name:443";
+ * the port must be 1..65535.  Returns CAP_ERR_INVALID otherwise.
+ */
+int config_listen_split(const char *listen, char *host, size_t hostlen,
+    unsigned *port) __attribute__((warn_unused_result));
 
 #endif

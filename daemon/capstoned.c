@@ -1,0 +1,316 @@
+/*
+ * capstoned.c - the Capstone daemon: reads the configuration, opens the
+ * token, the store and the envelope, starts the HTTPS API and waits for
+ * signals on a main event loop.
+ *
+ * Start-up is strictly ordered so that every failure stops the daemon with
+ * one clear line before it serves anything; shutdown frees in the reverse
+ * order, so key material in the envelope is wiped before the token session
+ * that unwrapped it is closed.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <sodium.h>
+
+#include "api/server.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "crypto/envelope.h"
+#include "crypto/vault.h"
+#include "daemon/config.h"
+#include "daemon/version.h"
+#include "hsm/hsm.h"
+#include "store/store.h"
+
+#define CAPSTONED_CONF	"/etc/capstone/capstoned.conf"
+#define DRAIN_MS	5000	/* time requests in progress get at stop */
+
+/* What the signal callbacks act on. */
+struct daemon_ctx {
+	struct event_base	*base;
+	api_server		*srv;
+	int			 stopped;
+};
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	fprintf(status == 0 ? stdout : stderr,
+	    "usage: capstoned [-c FILE] [-n] [-T] [-E] [-d] [-h] [-V]\n"
+	    "  -c FILE  configuration file (default " CAPSTONED_CONF ")\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -T       print the effective configuration and exit\n"
+	    "  -E       print a commented example configuration and exit\n"
+	    "  -d       log at level debug\n"
+	    "  -h       show this help\n"
+	    "  -V       show the version\n");
+	exit(status);
+}
+
+/*
+ * harden keeps key material out of core dumps and other processes' reach:
+ * no core files, not ptrace-attachable or dumpable by other users, and
+ * every file created private to the daemon's user.
+ */
+static int
+harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	umask(077);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
+		log_error("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+		return -1;
+	}
+	if (setrlimit(RLIMIT_CORE, &rl) == -1) {
+		log_error("setrlimit(RLIMIT_CORE): %s", strerror(errno));
+		return -1;
+	}
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		log_error("ignoring SIGPIPE: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_ctx *ctx = arg;
+
+	(void)what;
+	log_info("received %s: stopping (up to %u ms for requests in "
+	    "progress)", sig == SIGINT ? "SIGINT" : "SIGTERM", DRAIN_MS);
+	if (!ctx->stopped && ctx->srv != NULL) {
+		api_server_stop(ctx->srv, DRAIN_MS);
+		ctx->stopped = 1;
+	}
+	event_base_loopbreak(ctx->base);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_ctx *ctx = arg;
+	int r;
+
+	(void)sig;
+	(void)what;
+	if (ctx->srv == NULL)
+		return;
+	if ((r = api_server_reload_tls(ctx->srv)) != 0)
+		log_error("SIGHUP: reloading the TLS certificate, key and "
+		    "client CA failed (%s); the previous ones stay in use",
+		    cap_strerror(r));
+	else
+		log_info("SIGHUP: TLS certificate, key and client CA "
+		    "reloaded");
+}
+
+/* seal_unsupported_reason explains why a token cannot seal=token. */
+static const char *
+seal_unsupported_reason(hsm *h, const hsm_mk_info *mk)
+{
+	const hsm_caps *caps = hsm_get_caps(h);
+
+	if (mk->kind != HSM_MK_AES)
+		return "seal = token needs an AES master key, and this "
+		    "token's master key is RSA";
+	if (caps != NULL && !caps->aes_gcm)
+		return "seal = token needs CKM_AES_GCM, which this token "
+		    "does not offer";
+	return "the token cannot run AES-GCM on unwrapped domain keys";
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf_path = CAPSTONED_CONF;
+	struct cap_config *cfg = NULL;
+	struct daemon_ctx ctx = { NULL, NULL, 0 };
+	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+	hsm *h = NULL;
+	store *st = NULL;
+	envelope *env = NULL;
+	vault *v = NULL;
+	api_server *srv = NULL;
+	hsm_mk_info mk;
+	hsm_token_info ti;
+	char err[512];
+	int ch, check_only = 0, print_conf = 0, debug = 0, r, status = 1;
+
+	log_init("capstoned", 0, LOG_LVL_INFO);
+	if (harden() != 0)
+		goto out;
+
+	while ((ch = getopt(argc, argv, "c:nTEdhV")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'T':
+			print_conf = 1;
+			break;
+		case 'E':
+			config_print_example(stdout);
+			return fflush(stdout) == 0 ? 0 : 1;
+		case 'd':
+			debug = 1;
+			break;
+		case 'h':
+			usage(0);
+		case 'V':
+			printf("capstoned %s\n", CAPSTONE_VERSION);
+			return 0;
+		default:
+			usage(1);
+		}
+	}
+	if (optind != argc)
+		usage(1);
+
+	if ((r = config_load(conf_path, &cfg, err, sizeof(err))) != 0) {
+		if (check_only || print_conf)
+			fprintf(stderr, "capstoned: %s\n", err);
+		else
+			log_error("%s", err);
+		goto out;
+	}
+	if (debug)
+		cfg->log_level = LOG_LVL_DEBUG;
+	if (check_only) {
+		printf("configuration OK\n");
+		status = 0;
+		goto out;
+	}
+	if (print_conf) {
+		config_print(cfg, stdout);
+		status = fflush(stdout) == 0 ? 0 : 1;
+		goto out;
+	}
+
+	log_init("capstoned", cfg->log_syslog, (enum log_level)cfg->log_level);
+	log_info("capstoned %s starting with %s", CAPSTONE_VERSION, conf_path);
+	if (sodium_init() < 0) {
+		log_error("libsodium could not be initialised");
+		goto out;
+	}
+
+	if ((r = hsm_open(cfg->token_uri, cfg->token_module, cfg->token_pin,
+	    cfg->token_sessions, &h)) != 0) {
+		log_error("cannot open the token %s: %s", cfg->token_uri,
+		    cap_strerror(r));
+		goto out;
+	}
+	hsm_get_token_info(h, &ti);
+	if ((r = hsm_mk_info_get(h, &mk)) != 0) {
+		if (r == CAP_ERR_NO_MASTER_KEY)
+			log_error("no master key in the token: run `capstone "
+			    "token init -c %s`", conf_path);
+		else
+			log_error("cannot read the master key of token \"%s\": "
+			    "%s", ti.label, cap_strerror(r));
+		goto out;
+	}
+	log_debug("token \"%s\" (%s %s), master key %s", ti.label,
+	    ti.manufacturer, ti.model, mk.kind == HSM_MK_AES ? "AES" : "RSA");
+
+	if ((r = store_open(cfg->store_path, (size_t)cfg->store_map_size,
+	    !cfg->store_sync, &st)) != 0) {
+		log_error("cannot open the store %s: %s", cfg->store_path,
+		    cap_strerror(r));
+		goto out;
+	}
+	if (!cfg->store_sync)
+		log_warn("store sync = no: acknowledged writes may be lost "
+		    "on a crash");
+
+	if ((r = envelope_new(h, (seal_mode)cfg->seal_mode, &env)) != 0) {
+		if (r == CAP_ERR_UNSUPPORTED)
+			log_error("seal mode %s is not possible: %s",
+			    seal_mode_name((seal_mode)cfg->seal_mode),
+			    seal_unsupported_reason(h, &mk));
+		else
+			log_error("cannot set up envelope encryption: %s",
+			    cap_strerror(r));
+		goto out;
+	}
+	if ((r = vault_new(env, st, &v)) != 0) {
+		log_error("cannot set up the vault: %s", cap_strerror(r));
+		goto out;
+	}
+
+	/*
+	 * The main loop and its signal events exist before any worker thread
+	 * does, so a SIGTERM that arrives during start-up is queued for the
+	 * loop rather than killing the process half-started.
+	 */
+	if (evthread_use_pthreads() != 0) {
+		log_error("libevent has no pthreads support");
+		goto out;
+	}
+	if ((ctx.base = event_base_new()) == NULL) {
+		log_error("cannot create the main event loop");
+		goto out;
+	}
+	if ((ev_term = evsignal_new(ctx.base, SIGTERM, on_stop, &ctx)) == NULL ||
+	    (ev_int = evsignal_new(ctx.base, SIGINT, on_stop, &ctx)) == NULL ||
+	    (ev_hup = evsignal_new(ctx.base, SIGHUP, on_reload, &ctx)) == NULL ||
+	    evsignal_add(ev_term, NULL) != 0 ||
+	    evsignal_add(ev_int, NULL) != 0 ||
+	    evsignal_add(ev_hup, NULL) != 0) {
+		log_error("cannot install the signal handlers");
+		goto out;
+	}
+
+	if ((r = api_server_new(cfg, h, env, st, v, &srv)) != 0) {
+		log_error("cannot set up the API server on %s: %s",
+		    cfg->listen, cap_strerror(r));
+		goto out;
+	}
+	if ((r = api_server_start(srv)) != 0) {
+		log_error("cannot start the API server: %s", cap_strerror(r));
+		goto out;
+	}
+	ctx.srv = srv;
+	log_info("capstoned listening on %s (seal=%s, token=%s)", cfg->listen,
+	    seal_mode_name(envelope_mode(env)), ti.label);
+
+	if (event_base_dispatch(ctx.base) == -1) {
+		log_error("the main event loop failed");
+		goto out;
+	}
+	log_info("capstoned stopped");
+	status = 0;
+ out:
+	if (srv != NULL && ctx.srv != NULL && !ctx.stopped)
+		api_server_stop(srv, DRAIN_MS);
+	api_server_free(srv);
+	if (ev_hup != NULL)
+		event_free(ev_hup);
+	if (ev_int != NULL)
+		event_free(ev_int);
+	if (ev_term != NULL)
+		event_free(ev_term);
+	if (ctx.base != NULL)
+		event_base_free(ctx.base);
+	vault_free(v);
+	envelope_free(env);
+	store_free(st);
+	hsm_free(h);
+	config_free(cfg);
+	return status;
+}
