@@ -8,9 +8,12 @@
  *                OpenSSL in this process; keys wiped on forget and free.
  *   SEAL_TOKEN   DKs unwrapped as sensitive session objects in the token and
  *                every AES-GCM done there; no symmetric key in this process.
- * Each seal uses a fresh random 96-bit nonce and binds the ciphertext to
- * associated data "capstone-secret-v1" | domain | name | version, so a
- * ciphertext moved to another record fails to open.
+ * Each seal uses a fresh random 96-bit nonce (libsodium's CSPRNG) and binds
+ * the ciphertext to the associated data
+ *   "capstone-secret-v1" NUL domain NUL name NUL u32be(version)
+ * (names never contain NUL, so no two triples share it), so a ciphertext
+ * moved to another record fails to open.  The key version is not in the
+ * associated data: it selects the key, and another key fails the tag.
  *
  * Thread-safe.  Returns 0 or a negative CAP_ERR_*.
  */
@@ -36,7 +39,8 @@ const char *seal_mode_name(seal_mode m);
 /*
  * envelope_new binds to an open token (borrowed: it must outlive the
  * envelope).  SEAL_TOKEN on a token without AES-GCM or without an AES
- * master key gives CAP_ERR_UNSUPPORTED.
+ * master key gives CAP_ERR_UNSUPPORTED (logged with what the token lacks);
+ * SEAL_TOKEN on a token without a master key gives CAP_ERR_NO_MASTER_KEY.
  */
 int envelope_new(hsm *h, seal_mode mode, envelope **out)
     __attribute__((warn_unused_result));
@@ -53,7 +57,9 @@ int envelope_dk_new(envelope *e, uint8_t **wrapped, size_t *wrapped_len,
 
 /*
  * envelope_dk_load unwraps and caches DK (domain, key_version) unless it is
- * cached already.  CAP_ERR_CRYPTO if it does not unwrap.
+ * cached already (the blob is then not looked at).  CAP_ERR_CRYPTO if it
+ * does not unwrap, CAP_ERR_INVALID for an empty blob, a domain over
+ * CAP_NAME_MAX or key version 0.
  */
 int envelope_dk_load(envelope *e, const char *domain, uint32_t key_version,
     const uint8_t *wrapped, size_t wrapped_len, int wrap_mech)
@@ -66,7 +72,9 @@ void envelope_dk_forget(envelope *e, const char *domain);
 /*
  * envelope_seal encrypts pt under DK (domain, key_version), which must be
  * loaded (CAP_ERR_NOT_FOUND otherwise).  Writes a fresh nonce and returns
- * ct = ciphertext || tag (ptlen + ENVELOPE_TAG_LEN bytes, malloc'd).
+ * ct = ciphertext || tag (ptlen + ENVELOPE_TAG_LEN bytes, malloc'd; the
+ * caller frees it).  CAP_ERR_INVALID for an empty or over-long domain or
+ * name.
  */
 int envelope_seal(envelope *e, const char *domain, uint32_t key_version,
     const char *name, uint32_t version, const uint8_t *pt, size_t ptlen,
@@ -77,7 +85,8 @@ int envelope_seal(envelope *e, const char *domain, uint32_t key_version,
  * envelope_open decrypts and authenticates.  *pt is sodium_malloc'd with a
  * NUL after the ptlen bytes; release it with envelope_plaintext_free, which
  * wipes it.  CAP_ERR_CRYPTO if anything (ciphertext, nonce, tag, domain,
- * name, version) does not match.
+ * name, version) does not match; CAP_ERR_NOT_FOUND if the DK is not
+ * loaded.  On failure *pt is NULL and no decrypted byte is left anywhere.
  */
 int envelope_open(envelope *e, const char *domain, uint32_t key_version,
     const char *name, uint32_t version, const uint8_t nonce[ENVELOPE_NONCE_LEN],
