@@ -305,8 +305,11 @@ envelope_dk_forget(envelope *e, const char *domain)
 	for (hi = lo; hi < e->n && strcmp(e->ring[hi]->domain, domain) == 0;
 	    hi++)
 		entry_free(e, e->ring[hi]);
-	memmove(&e->ring[lo], &e->ring[hi], (e->n - hi) * sizeof(*e->ring));
-	e->n -= hi - lo;
+	if (hi > lo) {
+		memmove(&e->ring[lo], &e->ring[hi],
+		    (e->n - hi) * sizeof(*e->ring));
+		e->n -= hi - lo;
+	}
 	pthread_rwlock_unlock(&e->lock);
 }
 

@@ -269,6 +269,9 @@ run_mode(hsm *h, seal_mode m)
 	if (!TH_EQ_INT(r, 0, tn(m, "envelope_new")))
 		return;
 	TH_EQ_INT(envelope_mode(e), m, tn(m, "envelope_mode"));
+	envelope_dk_forget(e, "nothing-loaded-yet");
+	TH_EQ_INT(envelope_dk_cached(e, "nothing-loaded-yet", 1), 0,
+	    tn(m, "forget on an empty keyring"));
 	r = envelope_dk_new(e, &w1, &w1len, &m1);
 	TH_EQ_INT(r, 0, tn(m, "envelope_dk_new"));
 	r = envelope_dk_new(e, &w2, &w2len, &m2);
