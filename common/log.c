@@ -36,6 +36,9 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+static void log_emit(enum log_level, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_emit(enum log_level lvl, const char *fmt, va_list ap)
 {

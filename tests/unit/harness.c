@@ -44,13 +44,13 @@ th_eq_int(long long got, long long want, const char *name)
 static void
 th_cleanup(void)
 {
-	char cmd[128];
+	char cmd[sizeof(th_dirs[0]) + 16];
 	int i;
 
 	if (getenv("TH_KEEP") != NULL)		/* keep for post-mortem */
 		return;
 	for (i = 0; i < th_ndirs; i++) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", th_dirs[i]);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%.63s'", th_dirs[i]);
 		if (system(cmd) != 0)
 			fprintf(stderr, "harness: could not remove %s\n",
 			    th_dirs[i]);
