@@ -1,0 +1,225 @@
+/*
+ * cli.c - option parsing, the call to the daemon and output helpers shared
+ * by the capstone CLI's verbs; see cli.h.
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/err.h"
+#include "tools/capstone/args.h"
+#include "tools/capstone/cli.h"
+
+void
+cli_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("capstone: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
+cli_usage(const struct cli_cmd *cmd, FILE *f)
+{
+	fprintf(f, "usage: capstone [global options] %s %s%s%s\n", cmd->verb,
+	    cmd->sub, cmd->args[0] ? " " : "", cmd->args);
+}
+
+int
+cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("capstone: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	cli_usage(cmd, stderr);
+	return CLI_USAGE;
+}
+
+int
+cli_getopt(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+    const char *shortopts, const struct option *longopts, int *rc)
+{
+	char so[64];
+	int ch;
+
+	/* ':' first: a missing argument is reported as ':' */
+	snprintf(so, sizeof(so), ":h%s", shortopts);
+	opterr = 0;
+	for (;;) {
+		ch = getopt_long(argc, argv, so, longopts, NULL);
+		switch (ch) {
+		case CLI_OPT_JSON:
+			cli->json = 1;
+			continue;
+		case 'h':
+			cli_usage(cmd, stdout);
+			printf("%s\n", cmd->help);
+			*rc = CLI_OK;
+			return CLI_GETOPT_EXIT;
+		case ':':
+			*rc = cli_usage_error(cmd, "option %s needs a value",
+			    argv[optind - 1]);
+			return CLI_GETOPT_EXIT;
+		case '?':
+			if (optopt != 0)
+				*rc = cli_usage_error(cmd, "unknown option -%c",
+				    optopt);
+			else
+				*rc = cli_usage_error(cmd, "unknown option %s",
+				    argv[optind - 1]);
+			return CLI_GETOPT_EXIT;
+		default:
+			return ch;
+		}
+	}
+}
+
+void
+cli_print_safe(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, f);
+	}
+}
+
+void
+cli_print_json(const json_t *v)
+{
+	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0)
+		fputc('\n', stdout);
+}
+
+char *
+cli_scalar_text(const json_t *v)
+{
+	char *s = NULL;
+	size_t len;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		if ((s = malloc(json_string_length(v) + 1)) != NULL) {
+			memcpy(s, json_string_value(v),
+			    json_string_length(v) + 1);
+		}
+		return s;
+	case JSON_TRUE:
+		return strdup("yes");
+	case JSON_FALSE:
+		return strdup("no");
+	case JSON_NULL:
+		return strdup("-");
+	default:
+		if (cli_json_dump(v, JSON_COMPACT | JSON_ENCODE_ANY |
+		    JSON_PRESERVE_ORDER, &s, &len) != 0)
+			return NULL;
+		return s;
+	}
+}
+
+const char *
+cli_get_str(const json_t *obj, const char *key, const char *def)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL ? s : def;
+}
+
+/* Prints the server's error object, or what is known without one. */
+static void
+print_http_error(const struct http_response *resp)
+{
+	json_t *root = NULL, *e;
+	const char *code = NULL, *msg = NULL, *retry;
+
+	root = json_loadb((const char *)resp->body, resp->body_len, 0, NULL);
+	if ((e = json_object_get(root, "error")) != NULL) {
+		code = json_string_value(json_object_get(e, "code"));
+		msg = json_string_value(json_object_get(e, "message"));
+	}
+	fflush(stdout);
+	fputs("capstone: ", stderr);
+	if (code != NULL) {
+		cli_print_safe(stderr, code);
+		if (msg != NULL) {
+			fputs(": ", stderr);
+			cli_print_safe(stderr, msg);
+		}
+	} else
+		fprintf(stderr, "the server answered HTTP %d", resp->status);
+	if (resp->status == 429 &&
+	    (retry = http_response_header(resp, "Retry-After")) != NULL) {
+		fputs(" (retry after ", stderr);
+		cli_print_safe(stderr, retry);
+		fputs(" s)", stderr);
+	}
+	fputc('\n', stderr);
+	json_decref(root);
+}
+
+int
+cli_call(struct cli *cli, const char *method, const char *path,
+    const char *body, size_t body_len, json_t **out)
+{
+	struct http_response *resp = NULL;
+	json_error_t jerr;
+	json_t *root = NULL;
+	char err[512];
+	int r, rc = CLI_FAIL;
+
+	if (out != NULL)
+		*out = NULL;
+	if (cli->client == NULL &&
+	    cap_client_new(&cli->opts, &cli->client, err, sizeof(err)) != 0) {
+		cli_err("%s", err);
+		goto out;
+	}
+	r = cap_client_request(cli->client, method, path,
+	    body != NULL ? "application/json" : NULL, body, body_len, &resp,
+	    err, sizeof(err));
+	if (r != 0) {
+		cli_err("%s", err);
+		goto out;
+	}
+	if (resp->status >= 400) {
+		print_http_error(resp);
+		goto out;
+	}
+	if (resp->status < 200 || resp->status >= 300) {
+		cli_err("unexpected HTTP %d from the server", resp->status);
+		goto out;
+	}
+	if (resp->body_len > 0) {
+		root = json_loadb((const char *)resp->body, resp->body_len, 0,
+		    &jerr);
+		if (root == NULL) {
+			cli_err("the server's answer is not valid JSON");
+			goto out;
+		}
+	}
+	if (out != NULL) {
+		*out = root;	/* transferred */
+		root = NULL;
+	}
+	rc = CLI_OK;
+ out:
+	json_decref(root);
+	http_response_free(resp);
+	return rc;
+}

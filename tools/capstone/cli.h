@@ -1,0 +1,119 @@
+/*
+ * cli.h - what the capstone CLI's verbs share: the run context, the
+ * command table entry, option parsing, the call to the daemon and output.
+ *
+ * A verb is one file, cmd_VERB.c, exporting a NULL-terminated table of
+ * `struct cli_cmd` (one entry per subverb), and one line in the verb list
+ * of main.c.  A handler returns the process exit status: CLI_OK, CLI_FAIL
+ * (the operation was refused or failed; the reason is already printed) or
+ * CLI_USAGE (bad usage; cli_usage_error prints the usage line).
+ */
+#ifndef CAP_CLI_H
+#define CAP_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "daemon/version.h"
+#include "tools/capstone/client.h"
+
+
+#define CLI_OK		0
+#define CLI_FAIL	1
+#define CLI_USAGE	2
+
+struct cli {
+	struct cap_client_opts	 opts;	/* from flags, then the environment */
+	int			 json;	/* --json: print the server's JSON */
+	cap_client		*client;	/* made on first call */
+};
+
+struct cli_cmd {
+	const char	*verb;
+	const char	*sub;
+	/*
+	 * argv[0] is the subverb; getopt is reset by main before the call,
+	 * so a handler parses its options with cli_getopt from optind 1.
+	 */
+	int		(*run)(struct cli *cli, const struct cli_cmd *cmd,
+			    int argc, char **argv);
+	const char	*args;	/* usage after "capstone VERB SUB" */
+	const char	*help;	/* one line */
+};
+
+extern const struct cli_cmd cli_cmds_token[];
+extern const struct cli_cmd cli_cmds_domain[];
+extern const struct cli_cmd cli_cmds_secret[];
+
+/* ---- options ---- */
+
+#define CLI_OPT_JSON	0x100
+#define CLI_GETOPT_EXIT	0x101	/* stop: return *rc */
+
+/* Every subverb's long options end with these (then the zero entry). */
+#define CLI_COMMON_OPTS \
+	{ "json", no_argument, NULL, CLI_OPT_JSON }, \
+	{ "help", no_argument, NULL, 'h' }
+
+/*
+ * cli_getopt is getopt_long over a subverb's arguments (options and
+ * operands may be mixed; "--" ends the options).  It handles --json and
+ * -h/--help itself.  It returns the next option character, -1 when the
+ * options are done (operands are then argv[optind..argc-1]), or
+ * CLI_GETOPT_EXIT with *rc set: CLI_OK after printing help, CLI_USAGE
+ * after reporting an unknown option or a missing argument.
+ * shortopts must not start with '+', '-' or ':' (added here).
+ */
+int cli_getopt(struct cli *cli, const struct cli_cmd *cmd, int argc,
+    char **argv, const char *shortopts, const struct option *longopts,
+    int *rc);
+
+/* cli_usage prints "usage: capstone VERB SUB ARGS" to f. */
+void cli_usage(const struct cli_cmd *cmd, FILE *f);
+
+/*
+ * cli_usage_error prints "capstone: MESSAGE" and the usage line to stderr
+ * and returns CLI_USAGE.
+ */
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* cli_err prints "capstone: MESSAGE" to stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- calling the daemon ---- */
+
+/*
+ * cli_call sends one request (body: JSON text of body_len bytes, or NULL)
+ * and returns CLI_OK with the decoded JSON answer in *out (NULL for an
+ * empty body; out may be NULL), or CLI_FAIL after printing why: transport
+ * errors as they are, HTTP errors as "capstone: CODE: MESSAGE" from the
+ * server's error object.
+ */
+int cli_call(struct cli *cli, const char *method, const char *path,
+    const char *body, size_t body_len, json_t **out);
+
+/* ---- output ---- */
+
+/* cli_print_json prints v indented, keys in the server's order. */
+void cli_print_json(const json_t *v);
+
+/*
+ * cli_print_safe writes s to f with control characters replaced by '?',
+ * for text that came from the server and is not secret data.
+ */
+void cli_print_safe(FILE *f, const char *s);
+
+/*
+ * cli_scalar_text: a JSON value as text for human output: strings as they
+ * are, true/false as yes/no, null as "-", numbers in decimal, anything else
+ * as compact JSON.  Returns a malloc'd string (wipe and free) or NULL.
+ */
+char *cli_scalar_text(const json_t *v);
+
+/* cli_get_str: the string member key of obj, or def when absent. */
+const char *cli_get_str(const json_t *obj, const char *key, const char *def);
+
+#endif

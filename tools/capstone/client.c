@@ -1,0 +1,539 @@
+/*
+ * client.c - the TLS transport of the capstone CLI; see client.h.
+ *
+ * One request per connection: connect with a deadline, TLS 1.2+ with the
+ * server checked against the CA bundle and the URL's host name or IP
+ * address, send, read until the response is complete or the server closes.
+ * Sockets carry SO_RCVTIMEO/SO_SNDTIMEO so that no read or write blocks for
+ * longer than the timeout.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+
+#include "common/err.h"
+#include "daemon/version.h"
+#include "hsm/hsm.h"
+#include "tools/capstone/client.h"
+
+
+#define READ_INITIAL	(16u * 1024)
+#define PARSE_EAGER	(64u * 1024)	/* below this, parse after every read */
+
+struct cap_client {
+	struct cap_url	 url;
+	char		 where[300];	/* "HOST:PORT" for messages */
+	SSL_CTX		*ctx;
+	char		*token;
+	size_t		 token_len;
+	unsigned	 timeout_ms;
+	size_t		 max_response;
+};
+
+/* The reason of the newest OpenSSL error, and the queue emptied. */
+static const char *
+ssl_reason(void)
+{
+	unsigned long e, last = 0;
+	const char *s;
+
+	while ((e = ERR_get_error()) != 0)
+		last = e;
+	if (last == 0)
+		return NULL;
+	if ((s = ERR_reason_error_string(last)) == NULL)
+		return "unknown TLS error";
+	return s;
+}
+
+static int
+header_safe(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+void
+cap_client_free(cap_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->token != NULL) {
+		sodium_memzero(c->token, c->token_len);
+		free(c->token);
+	}
+	SSL_CTX_free(c->ctx);
+	free(c);
+}
+
+static int
+load_key(cap_client *c, const char *key, char *err, size_t errlen)
+{
+	EVP_PKEY *pkey = NULL;
+	const char *why;
+	int r = CAP_ERR_CONFIG;
+
+	if (strncmp(key, "pkcs11:", 7) == 0) {
+		/* the URI may carry a PIN: never repeat it in a message */
+		if ((r = hsm_evp_pkey_load(key, NULL, NULL, &pkey)) != 0) {
+			snprintf(err, errlen, "cannot load the client key from "
+			    "the token: %s", cap_strerror(r));
+			goto out;
+		}
+		if (SSL_CTX_use_PrivateKey(c->ctx, pkey) != 1) {
+			why = ssl_reason();
+			snprintf(err, errlen, "cannot use the token key for "
+			    "TLS: %s", why ? why : "unknown error");
+			r = CAP_ERR_CONFIG;
+			goto out;
+		}
+	} else if (SSL_CTX_use_PrivateKey_file(c->ctx, key,
+	    SSL_FILETYPE_PEM) != 1) {
+		why = ssl_reason();
+		snprintf(err, errlen, "cannot load the client key %s: %s", key,
+		    why ? why : "unknown error");
+		r = CAP_ERR_CONFIG;
+		goto out;
+	}
+	if (SSL_CTX_check_private_key(c->ctx) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "the client key does not match the "
+		    "client certificate");
+		r = CAP_ERR_CONFIG;
+		goto out;
+	}
+	r = 0;
+ out:
+	EVP_PKEY_free(pkey);
+	return r;
+}
+
+int
+cap_client_new(const struct cap_client_opts *o, cap_client **out, char *err,
+    size_t errlen)
+{
+	cap_client *c = NULL;
+	const char *addr, *why;
+	int r = CAP_ERR_CONFIG;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return CAP_ERR_NOMEM;
+	addr = o->addr != NULL ? o->addr : CAP_DEFAULT_ADDR;
+	if (cap_url_parse(addr, &c->url) != 0) {
+		snprintf(err, errlen, "invalid address '%s': expected "
+		    "https://HOST[:PORT] (an IPv6 address in brackets)", addr);
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	snprintf(c->where, sizeof(c->where), c->url.is_ipv6 ? "[%s]:%s" :
+	    "%s:%s", c->url.host, c->url.port);
+	c->timeout_ms = o->timeout_ms ? o->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+	c->max_response = o->max_response ? o->max_response : HTTP_MAX_RESPONSE;
+
+	if (o->token != NULL && o->token[0] != '\0') {
+		if (!header_safe(o->token)) {
+			snprintf(err, errlen, "the bearer token holds "
+			    "characters an HTTP header cannot carry");
+			r = CAP_ERR_INVALID;
+			goto out;
+		}
+		c->token_len = strlen(o->token);
+		if ((c->token = strdup(o->token)) == NULL) {
+			r = CAP_ERR_NOMEM;
+			goto out;
+		}
+	}
+
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1) {
+		snprintf(err, errlen, "cannot set up TLS");
+		r = CAP_ERR_INTERNAL;
+		goto out;
+	}
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(c->ctx, SSL_MODE_AUTO_RETRY);
+	/*
+	 * Servers that close without close_notify are common; a truncated
+	 * response is still caught by Content-Length or chunk framing.
+	 */
+	SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+
+	if (o->cacert != NULL) {
+		if (SSL_CTX_load_verify_locations(c->ctx, o->cacert,
+		    NULL) != 1) {
+			why = ssl_reason();
+			snprintf(err, errlen, "cannot load the CA bundle %s: %s",
+			    o->cacert, why ? why : "unknown error");
+			goto out;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "cannot load the system CA bundle; "
+		    "give one with --cacert");
+		goto out;
+	}
+
+	if ((o->cert == NULL) != (o->key == NULL)) {
+		snprintf(err, errlen, "a client certificate needs its key: "
+		    "give both --cert and --key, or neither");
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	if (o->cert != NULL) {
+		if (SSL_CTX_use_certificate_chain_file(c->ctx,
+		    o->cert) != 1) {
+			why = ssl_reason();
+			snprintf(err, errlen, "cannot load the client "
+			    "certificate %s: %s", o->cert,
+			    why ? why : "unknown error");
+			goto out;
+		}
+		if ((r = load_key(c, o->key, err, errlen)) != 0)
+			goto out;
+	}
+
+	*out = c;	/* transferred */
+	c = NULL;
+	r = 0;
+ out:
+	cap_client_free(c);
+	return r;
+}
+
+/* Connects to the first address that answers within the timeout. */
+static int
+tcp_connect(const cap_client *c, int *fdp, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	struct pollfd pfd;
+	struct timeval tv;
+	socklen_t sl;
+	int fd = -1, gai, soerr = 0, flags, n, r = CAP_ERR_IO;
+
+	*fdp = -1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (c->url.is_ip ? AI_NUMERICHOST : 0);
+	if ((gai = getaddrinfo(c->url.host, c->url.port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", c->url.host,
+		    gai_strerror(gai));
+		goto out;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (fd != -1)
+			close(fd);
+		fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    ai->ai_protocol);
+		if (fd == -1) {
+			soerr = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (errno != EINPROGRESS) {
+			soerr = errno;
+			continue;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		do {
+			n = poll(&pfd, 1, (int)c->timeout_ms);
+		} while (n == -1 && errno == EINTR);
+		if (n == 0) {
+			soerr = ETIMEDOUT;
+			continue;
+		}
+		sl = sizeof(soerr);
+		if (n == -1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
+		    &sl) == -1) {
+			soerr = errno;
+			continue;
+		}
+		if (soerr == 0)
+			break;
+	}
+	if (ai == NULL) {
+		snprintf(err, errlen, "cannot connect to %s: %s", c->where,
+		    strerror(soerr ? soerr : ECONNREFUSED));
+		goto out;
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto out;
+	}
+	tv.tv_sec = c->timeout_ms / 1000;
+	tv.tv_usec = (c->timeout_ms % 1000) * 1000;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto out;
+	}
+	*fdp = fd;	/* transferred */
+	fd = -1;
+	r = 0;
+ out:
+	if (fd != -1)
+		close(fd);
+	if (res != NULL)
+		freeaddrinfo(res);
+	return r;
+}
+
+/* Why an SSL call failed, in words for the user. */
+static const char *
+tls_failure(SSL *ssl, int ret, int *timed_out)
+{
+	long v;
+	int e, saved = errno;
+	const char *why;
+
+	*timed_out = 0;
+	if ((v = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		ERR_clear_error();
+		return X509_verify_cert_error_string(v);
+	}
+	e = SSL_get_error(ssl, ret);
+	why = ssl_reason();
+	if (why != NULL)
+		return why;
+	if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_WANT_READ ||
+	    e == SSL_ERROR_WANT_WRITE) {
+		if (saved == EAGAIN || saved == EWOULDBLOCK) {
+			*timed_out = 1;
+			return "timed out";
+		}
+		if (saved != 0)
+			return strerror(saved);
+	}
+	return "connection closed by the server";
+}
+
+/* Builds the request head and body in one buffer (wiped by the caller). */
+static int
+build_request(const cap_client *c, const char *method, const char *path,
+    const char *ctype, const void *body, size_t blen, char **out,
+    size_t *outlen)
+{
+	char *buf = NULL;
+	size_t cap;
+	int n, with_len;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!header_safe(method) || !header_safe(path) || path[0] != '/' ||
+	    (ctype != NULL && strpbrk(ctype, "\r\n") != NULL))
+		return CAP_ERR_INVALID;
+	with_len = body != NULL || strcmp(method, "POST") == 0 ||
+	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+	cap = 1024 + strlen(method) + strlen(path) + sizeof(c->where) +
+	    c->token_len + (ctype ? strlen(ctype) : 0);
+	if (blen > SIZE_MAX - cap)
+		return CAP_ERR_TOO_LARGE;
+	cap += blen;
+	if ((buf = malloc(cap)) == NULL)
+		return CAP_ERR_NOMEM;
+	n = snprintf(buf, cap,
+	    "%s %s HTTP/1.1\r\n"
+	    "Host: %s\r\n"
+	    "User-Agent: capstone/" CAPSTONE_VERSION "\r\n"
+	    "Accept: application/json\r\n"
+	    "Connection: close\r\n"
+	    "%s%s%s"
+	    "%s%s%s",
+	    method, path, c->where,
+	    c->token ? "Authorization: Bearer " : "", c->token ? c->token : "",
+	    c->token ? "\r\n" : "",
+	    body && ctype ? "Content-Type: " : "", body && ctype ? ctype : "",
+	    body && ctype ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= cap - 64 - blen) {
+		sodium_memzero(buf, cap);
+		free(buf);
+		return CAP_ERR_INTERNAL;
+	}
+	if (with_len)
+		n += snprintf(buf + n, cap - (size_t)n,
+		    "Content-Length: %zu\r\n", body ? blen : 0);
+	n += snprintf(buf + n, cap - (size_t)n, "\r\n");
+	if (body != NULL && blen > 0)
+		memcpy(buf + n, body, blen);
+	*out = buf;
+	*outlen = (size_t)n + (body ? blen : 0);
+	return 0;
+}
+
+/* Moves buf into a larger buffer, wiping the old one. */
+static int
+grow(uint8_t **buf, size_t *cap, size_t used, size_t max)
+{
+	uint8_t *nb;
+	size_t ncap;
+
+	if (*cap >= max)
+		return CAP_ERR_TOO_LARGE;
+	ncap = *cap == 0 ? READ_INITIAL : *cap * 2;
+	if (ncap > max)
+		ncap = max;
+	if ((nb = malloc(ncap)) == NULL)
+		return CAP_ERR_NOMEM;
+	if (*buf != NULL) {
+		memcpy(nb, *buf, used);
+		sodium_memzero(*buf, *cap);
+		free(*buf);
+	}
+	*buf = nb;
+	*cap = ncap;
+	return 0;
+}
+
+int
+cap_client_request(cap_client *c, const char *method, const char *path,
+    const char *content_type, const void *body, size_t body_len,
+    struct http_response **resp, char *err, size_t errlen)
+{
+	SSL *ssl = NULL;
+	X509_VERIFY_PARAM *param;
+	char *req = NULL;
+	uint8_t *buf = NULL;
+	size_t reqlen = 0, off, n, cap = 0, used = 0, last_parse = 0, max_raw;
+	int fd = -1, ret, e, timed_out, eof = 0, r = CAP_ERR_IO;
+
+	*resp = NULL;
+	if ((r = build_request(c, method, path, content_type, body, body_len,
+	    &req, &reqlen)) != 0) {
+		snprintf(err, errlen, "cannot build the request: %s",
+		    cap_strerror(r));
+		goto out;
+	}
+	if ((r = tcp_connect(c, &fd, err, errlen)) != 0)
+		goto out;
+
+	r = CAP_ERR_IO;
+	ERR_clear_error();
+	if ((ssl = SSL_new(c->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+		snprintf(err, errlen, "cannot set up TLS");
+		r = CAP_ERR_INTERNAL;
+		goto out;
+	}
+	param = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(param,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (c->url.is_ip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, c->url.host) != 1) {
+			snprintf(err, errlen, "cannot set up TLS for %s",
+			    c->where);
+			goto out;
+		}
+	} else if (SSL_set_tlsext_host_name(ssl, c->url.host) != 1 ||
+	    X509_VERIFY_PARAM_set1_host(param, c->url.host, 0) != 1) {
+		snprintf(err, errlen, "cannot set up TLS for %s", c->where);
+		goto out;
+	}
+
+	errno = 0;
+	if ((ret = SSL_connect(ssl)) != 1) {
+		snprintf(err, errlen, "TLS handshake with %s failed: %s",
+		    c->where, tls_failure(ssl, ret, &timed_out));
+		goto out;
+	}
+
+	for (off = 0; off < reqlen; off += n) {
+		errno = 0;
+		if ((ret = SSL_write_ex(ssl, req + off, reqlen - off,
+		    &n)) != 1) {
+			snprintf(err, errlen, "TLS connection to %s failed "
+			    "while sending: %s", c->where,
+			    tls_failure(ssl, ret, &timed_out));
+			goto out;
+		}
+	}
+	sodium_memzero(req, reqlen);
+
+	/* the raw bytes may exceed the body: headers and chunk framing */
+	max_raw = c->max_response * 2 + HTTP_MAX_HEADER_BYTES;
+	for (;;) {
+		if (used == cap &&
+		    (r = grow(&buf, &cap, used, max_raw)) != 0) {
+			if (r == CAP_ERR_TOO_LARGE)
+				snprintf(err, errlen, "the response from %s is "
+				    "too large", c->where);
+			goto out;
+		}
+		errno = 0;
+		ret = SSL_read_ex(ssl, buf + used, cap - used, &n);
+		if (ret == 1)
+			used += n;
+		else {
+			e = SSL_get_error(ssl, ret);
+			if (e != SSL_ERROR_ZERO_RETURN) {
+				const char *why = tls_failure(ssl, ret,
+				    &timed_out);
+
+				r = CAP_ERR_IO;
+				if (timed_out)
+					snprintf(err, errlen, "timed out "
+					    "waiting for %s", c->where);
+				else
+					snprintf(err, errlen, "TLS connection "
+					    "to %s failed: %s (the server may "
+					    "have refused the client "
+					    "certificate)", c->where, why);
+				goto out;
+			}
+			eof = 1;
+		}
+		if (!eof && used >= PARSE_EAGER && used < last_parse * 2)
+			continue;
+		last_parse = used;
+		r = http_response_parse(buf, used, eof, c->max_response, resp);
+		if (r == 0)
+			break;
+		if (r == HTTP_PARSE_MORE && !eof)
+			continue;
+		if (r == CAP_ERR_TOO_LARGE)
+			snprintf(err, errlen, "the response from %s is too "
+			    "large", c->where);
+		else if (r == CAP_ERR_NOMEM)
+			snprintf(err, errlen, "out of memory");
+		else {
+			r = CAP_ERR_INVALID;
+			snprintf(err, errlen, "malformed or truncated HTTP "
+			    "response from %s", c->where);
+		}
+		goto out;
+	}
+	r = 0;
+ out:
+	if (req != NULL) {
+		sodium_memzero(req, reqlen);
+		free(req);
+	}
+	if (buf != NULL) {
+		sodium_memzero(buf, cap);
+		free(buf);
+	}
+	SSL_free(ssl);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
