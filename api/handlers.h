@@ -1,0 +1,29 @@
+/*
+ * handlers.h - the handlers of the REST API routes.  Each answers exactly
+ * once through reply.h; the route table is in router.c.
+ */
+#ifndef CAP_API_HANDLERS_H
+#define CAP_API_HANDLERS_H
+
+#include "api/api_int.h"
+
+/* handlers_domains.c */
+void api_h_domain_create(struct api_ctx *ctx);
+void api_h_domain_list(struct api_ctx *ctx);
+void api_h_domain_get(struct api_ctx *ctx);
+void api_h_domain_delete(struct api_ctx *ctx);
+void api_h_domain_rotate(struct api_ctx *ctx);
+
+/* handlers_secrets.c */
+void api_h_secret_put(struct api_ctx *ctx);
+void api_h_secret_get(struct api_ctx *ctx);
+void api_h_secret_versions(struct api_ctx *ctx);
+void api_h_secret_list(struct api_ctx *ctx);
+void api_h_secret_delete(struct api_ctx *ctx);
+void api_h_secret_destroy(struct api_ctx *ctx);
+
+/* handlers_sys.c */
+void api_h_sys_health(struct api_ctx *ctx);
+void api_h_sys_tokens(struct api_ctx *ctx);
+
+#endif

@@ -1,0 +1,218 @@
+/* reply.c - JSON replies and the CAP_ERR_* to HTTP mapping. */
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "api/reply.h"
+#include "common/err.h"
+#include "common/log.h"
+
+/* The rows every error reply comes from, one per HTTP status. */
+static const struct api_err_entry err_rows[] = {
+	{ 400, "bad_request",		"the request is malformed or invalid" },
+	{ 401, "unauthenticated",	"no valid identity was presented" },
+	{ 403, "forbidden",		"the identity lacks permission" },
+	{ 404, "not_found",		"no such object" },
+	{ 405, "method_not_allowed",	"the method is not allowed on this path" },
+	{ 409, "conflict",		"the request conflicts with the current state" },
+	{ 410, "gone",			"the object is used up or expired" },
+	{ 413, "too_large",		"the request or secret is too large" },
+	{ 429, "rate_limited",		"too many requests" },
+	{ 500, "internal",		"internal error" },
+	{ 503, "unavailable",		"the token or store is unavailable" },
+};
+#define NROWS (sizeof(err_rows) / sizeof(err_rows[0]))
+
+/* CAP_ERR_* code -> HTTP status; the one place this decision is made. */
+static const struct {
+	int	err;
+	int	status;
+} err_map[] = {
+	{ CAP_ERR_INVALID,		400 },
+	{ CAP_ERR_UNAUTH,		401 },
+	{ CAP_ERR_DENIED,		403 },
+	{ CAP_ERR_NOT_FOUND,		404 },
+	{ CAP_ERR_EXISTS,		409 },
+	{ CAP_ERR_CONFLICT,		409 },
+	{ CAP_ERR_GONE,			410 },
+	{ CAP_ERR_TOO_LARGE,		413 },
+	{ CAP_ERR_RATE,			429 },
+	{ CAP_ERR_TOKEN,		503 },
+	{ CAP_ERR_PIN,			503 },
+	{ CAP_ERR_STORE,		503 },
+	{ CAP_ERR_UNAVAILABLE,		503 },
+	{ CAP_ERR_NO_MASTER_KEY,	503 },
+	{ CAP_ERR_INTERNAL,		500 },
+	{ CAP_ERR_NOMEM,		500 },
+	{ CAP_ERR_CRYPTO,		500 },
+	{ CAP_ERR_IO,			500 },
+	{ CAP_ERR_CONFIG,		500 },
+	{ CAP_ERR_UNSUPPORTED,		500 },
+	{ CAP_ERR_CORRUPT,		500 },
+};
+
+const struct api_err_entry *
+api_status_lookup(int status)
+{
+	size_t i;
+
+	for (i = 0; i < NROWS; i++)
+		if (err_rows[i].status == status)
+			return &err_rows[i];
+	return api_status_lookup(500);
+}
+
+const struct api_err_entry *
+api_err_lookup(int err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(err_map) / sizeof(err_map[0]); i++)
+		if (err_map[i].err == err)
+			return api_status_lookup(err_map[i].status);
+	return api_status_lookup(500);
+}
+
+const char *
+api_reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default:  return "Internal Server Error";
+	}
+}
+
+json_t *
+api_error_body(const char *code, const char *message)
+{
+	return json_pack("{s:{s:s,s:s}}", "error", "code", code,
+	    "message", message);
+}
+
+/* Wipes and releases a serialised body once libevent is done with it. */
+static void
+body_cleanup(const void *data, size_t len, void *extra)
+{
+	json_free_t freefn = NULL;
+
+	(void)extra;
+	sodium_memzero((void *)(uintptr_t)data, len);
+	json_get_alloc_funcs(NULL, &freefn);
+	freefn((void *)(uintptr_t)data);
+}
+
+static void
+add_common_headers(struct api_ctx *ctx, int has_body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
+	char allow[96];
+
+	if (has_body)
+		evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "X-Request-Id", ctx->rid);
+	if (ctx->status == 405) {
+		api_method_names(ctx->match.allow, allow, sizeof(allow));
+		evhttp_add_header(h, "Allow", allow);
+	}
+	if (ctx->closing)
+		evhttp_add_header(h, "Connection", "close");
+}
+
+void
+api_reply_json(struct api_ctx *ctx, int status, json_t *body)
+{
+	struct evbuffer *out;
+	char *text = NULL;
+	size_t len;
+
+	if (ctx->status != 0) {
+		log_error("api: request %s answered twice", ctx->rid);
+		json_decref(body);
+		return;
+	}
+	if (body == NULL ||
+	    (text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII)) == NULL) {
+		json_decref(body);
+		log_error("api: request %s: reply not serialisable", ctx->rid);
+		if (status == 500)
+			goto send_plain;
+		api_reply_status(ctx, 500, NULL);
+		return;
+	}
+	json_decref(body);
+	ctx->status = status;
+	if (ctx->req == NULL) {
+		body_cleanup(text, strlen(text), NULL);
+		return;
+	}
+	len = strlen(text);
+	add_common_headers(ctx, 1);
+	out = evhttp_request_get_output_buffer(ctx->req);
+	if (evbuffer_add_reference(out, text, len, body_cleanup, NULL) != 0) {
+		body_cleanup(text, len, NULL);
+		goto send_plain;
+	}
+	evhttp_send_reply(ctx->req, status, api_reason_phrase(status), NULL);
+	return;
+ send_plain:
+	/* Last resort when even an error body cannot be built. */
+	ctx->status = 500;
+	if (ctx->req != NULL)
+		evhttp_send_reply(ctx->req, 500, api_reason_phrase(500), NULL);
+}
+
+void
+api_reply_empty(struct api_ctx *ctx, int status)
+{
+	if (ctx->status != 0) {
+		log_error("api: request %s answered twice", ctx->rid);
+		return;
+	}
+	ctx->status = status;
+	if (ctx->req == NULL)
+		return;
+	add_common_headers(ctx, 0);
+	evhttp_send_reply(ctx->req, status, api_reason_phrase(status), NULL);
+}
+
+void
+api_reply_status(struct api_ctx *ctx, int status, const char *message)
+{
+	const struct api_err_entry *row = api_status_lookup(status);
+
+	api_reply_json(ctx, row->status, api_error_body(row->code,
+	    message != NULL ? message : row->message));
+}
+
+void
+api_reply_err(struct api_ctx *ctx, int err, const char *what)
+{
+	const struct api_err_entry *row = api_err_lookup(err);
+
+	if (row->status >= 500)
+		log_warn("api: request %s: %s: %s", ctx->rid,
+		    what != NULL ? what : "request", cap_strerror(err));
+	else
+		log_debug("api: request %s: %s: %s", ctx->rid,
+		    what != NULL ? what : "request", cap_strerror(err));
+	api_reply_json(ctx, row->status, api_error_body(row->code,
+	    row->message));
+}

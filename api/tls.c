@@ -1,0 +1,156 @@
+/* tls.c - building the server's SSL_CTX. */
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "api/tls.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "hsm/hsm.h"
+
+/* TLS 1.2 suites: forward secrecy and AEAD only. */
+#define TLS12_CIPHERS \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
+#define SESSION_ID_CTX	"capstoned"
+
+/* Logs what OpenSSL says went wrong, emptying its error queue. */
+static void
+log_ssl(const char *what, const char *file)
+{
+	char buf[256];
+	unsigned long e;
+	int any = 0;
+
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_error("tls: %s %s: %s", what, file != NULL ? file : "", buf);
+		any = 1;
+	}
+	if (!any)
+		log_error("tls: %s %s failed", what, file != NULL ? file : "");
+}
+
+/* Never prompt on a terminal for the passphrase of an encrypted key. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return 0;
+}
+
+static int
+load_key(SSL_CTX *ctx, const struct cap_config *cfg)
+{
+	EVP_PKEY *pkey = NULL;
+	int r;
+
+	if (strncmp(cfg->tls_key, "pkcs11:", 7) != 0) {
+		if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
+		    SSL_FILETYPE_PEM) != 1) {
+			log_ssl("cannot load key", cfg->tls_key);
+			return CAP_ERR_CONFIG;
+		}
+		return 0;
+	}
+	if ((r = hsm_evp_pkey_load(cfg->tls_key, cfg->token_module,
+	    cfg->token_pin, &pkey)) != 0) {
+		log_error("tls: cannot load the token key: %s",
+		    cap_strerror(r));
+		return r;
+	}
+	r = 0;
+	if (SSL_CTX_use_PrivateKey(ctx, pkey) != 1) {
+		log_ssl("cannot use the token key", NULL);
+		r = CAP_ERR_CONFIG;
+	}
+	EVP_PKEY_free(pkey);
+	return r;
+}
+
+int
+api_tls_ctx_new(const struct cap_config *cfg, SSL_CTX **out)
+{
+	STACK_OF(X509_NAME) *cas = NULL;
+	SSL_CTX *ctx = NULL;
+	int r = CAP_ERR_CONFIG;
+
+	*out = NULL;
+	if (cfg->tls_cert == NULL || cfg->tls_key == NULL ||
+	    cfg->tls_client_ca == NULL) {
+		log_error("tls: tls_cert, tls_key and tls_client_ca are "
+		    "required");
+		goto out;
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		log_ssl("SSL_CTX_new", NULL);
+		r = CAP_ERR_NOMEM;
+		goto out;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+		log_ssl("cannot set protocol versions or ciphers", NULL);
+		goto out;
+	}
+	/*
+	 * No renegotiation, no compression; the server's cipher order wins;
+	 * decrypted application data is cleansed from OpenSSL's buffers.
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_CLEANSE_PLAINTEXT);
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		log_ssl("cannot load certificate chain", cfg->tls_cert);
+		goto out;
+	}
+	if ((r = load_key(ctx, cfg)) != 0)
+		goto out;
+	r = CAP_ERR_CONFIG;
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		log_ssl("the key does not match the certificate", cfg->tls_cert);
+		goto out;
+	}
+
+	if (SSL_CTX_load_verify_locations(ctx, cfg->tls_client_ca,
+	    NULL) != 1) {
+		log_ssl("cannot load client CA bundle", cfg->tls_client_ca);
+		goto out;
+	}
+	if ((cas = SSL_load_client_CA_file(cfg->tls_client_ca)) == NULL) {
+		log_ssl("no CA names in", cfg->tls_client_ca);
+		goto out;
+	}
+	SSL_CTX_set_client_CA_list(ctx, cas);	/* transferred */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+
+	/* Resumption: server cache and tickets, bound to this service. */
+	if (SSL_CTX_set_session_id_context(ctx,
+	    (const unsigned char *)SESSION_ID_CTX,
+	    sizeof(SESSION_ID_CTX) - 1) != 1) {
+		log_ssl("cannot set the session id context", NULL);
+		goto out;
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_timeout(ctx, 3600);
+
+	*out = ctx;
+	ctx = NULL;	/* transferred */
+	r = 0;
+ out:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return r;
+}
