@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,6 +86,9 @@ map_adopt(store *s)
 	rc = mdb_env_set_mapsize(s->env, 0);
 	r = store_mdb_err(rc, "mdb_env_set_mapsize");
 	map_size_refresh(s);
+	if (r == 0)
+		log_info("store: map resized elsewhere, now %zu bytes",
+		    s->map_size);
 	pthread_rwlock_unlock(&s->lock);
 	return r;
 }
@@ -262,6 +266,7 @@ int
 store_open(const char *path, size_t map_size, int nosync, store **out)
 {
 	pthread_rwlockattr_t attr;
+	char datafile[4096];
 	struct stat st;
 	store *s = NULL;
 	unsigned int flags;
@@ -327,9 +332,24 @@ store_open(const char *path, size_t map_size, int nosync, store **out)
 		goto out;
 	}
 	if ((rc = mdb_env_set_maxreaders(s->env, STORE_MAX_READERS)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS)) != 0 ||
-	    (rc = mdb_env_set_mapsize(s->env, map_size)) != 0) {
+	    (rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS)) != 0) {
 		r = store_mdb_err(rc, "mdb_env_set");
+		goto out;
+	}
+	/*
+	 * A size set before opening overrides the one recorded in the
+	 * store, so set it only for a new store: one that grew earlier
+	 * keeps its size and is only ever grown further below.
+	 */
+	if (snprintf(datafile, sizeof(datafile), "%s/data.mdb", path) >=
+	    (int)sizeof(datafile)) {
+		log_error("store: path too long");
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	if (stat(datafile, &st) != 0 &&
+	    (rc = mdb_env_set_mapsize(s->env, map_size)) != 0) {
+		r = store_mdb_err(rc, "mdb_env_set_mapsize");
 		goto out;
 	}
 	/*
@@ -345,6 +365,14 @@ store_open(const char *path, size_t map_size, int nosync, store **out)
 		goto out;
 	}
 	map_size_refresh(s);
+	if (s->map_size < map_size) {
+		/* No transaction exists yet, so resizing needs no lock. */
+		if ((rc = mdb_env_set_mapsize(s->env, map_size)) != 0) {
+			r = store_mdb_err(rc, "mdb_env_set_mapsize");
+			goto out;
+		}
+		map_size_refresh(s);
+	}
 	if ((r = store_txn_write(s, schema_txn, NULL)) != 0) {
 		if (r != CAP_ERR_STORE)
 			log_error("store: cannot open %s: %s", path,

@@ -514,6 +514,10 @@ test_growth(void)
 	TH_EQ_INT(store_open(dir, 64 * 1024, 1, &s), 0,
 	    "growth: reopen with the small size");
 	if (s != NULL) {
+		(void)store_stat(s, &map0, &used);
+		th_check(map0 >= map1, "growth: reopening keeps the grown map",
+		    "map %llu after reopen, was %llu",
+		    (unsigned long long)map0, (unsigned long long)map1);
 		TH_EQ_INT(put_version(s, "big", "s00", 0, 51, 4096), 0,
 		    "growth: write after reopening");
 		store_free(s);
@@ -620,6 +624,62 @@ test_threads(void)
 	}
 	th_check(ok, "threads: each own secret has its versions",
 	    "a count differed");
+	store_free(s);
+}
+
+/*
+ * Another process grows the map while this one has the store open: the
+ * next transaction here must adopt the new size (MDB_MAP_RESIZED).
+ */
+static void
+test_other_process_grows(void)
+{
+	const char *dir = th_tmpdir();
+	struct store_secret *got = NULL;
+	uint64_t map0 = 0, map1 = 0, used;
+	store *s = NULL, *c = NULL;
+	int status, r;
+	uint32_t v;
+	pid_t pid;
+
+	if (dir == NULL || store_open(dir, 64 * 1024, 1, &s) != 0 ||
+	    store_domain_create(s, "mp", 1, wrapped1, sizeof(wrapped1), 1)) {
+		th_check(0, "resized: set up", "could not create a store");
+		store_free(s);
+		return;
+	}
+	(void)store_stat(s, &map0, &used);
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) < 0) {
+		th_check(0, "resized: fork", "%s", strerror(errno));
+		store_free(s);
+		return;
+	}
+	if (pid == 0) {
+		/* The parent's handle is not touched here. */
+		if (store_open(dir, 64 * 1024, 1, &c) != 0)
+			_exit(2);
+		for (v = 1; v <= 300; v++)
+			if (put_version(c, "mp", "k", 4, v, 4096) != 0)
+				_exit(3);
+		store_free(c);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	TH_EQ_INT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+	    "resized: another process wrote 300 versions");
+	r = store_secret_get(s, "mp", "k", 300, &got);
+	th_check(r == 0 && rec_matches(got, 4096, 4, 300),
+	    "resized: this process reads past its old map", "r=%d", r);
+	store_secret_free(got);
+	TH_EQ_INT(put_version(s, "mp", "k", 4, 301, 4096), 0,
+	    "resized: this process writes after the resize");
+	(void)store_stat(s, &map1, &used);
+	th_check(map1 > map0 && used <= map1,
+	    "resized: this process adopted the larger map",
+	    "map %llu -> %llu", (unsigned long long)map0,
+	    (unsigned long long)map1);
 	store_free(s);
 }
 
@@ -747,6 +807,7 @@ main(void)
 	test_schema();
 	test_growth();
 	test_threads();
+	test_other_process_grows();
 	test_crash();
 	return th_done();
 }
