@@ -55,10 +55,13 @@ struct store_secret {
 
 /*
  * store_open opens (creating if needed) the environment in directory path
- * (created mode 0700).  map_size is the initial map size in bytes (0 for
- * 64 MiB); nosync = 1 trades durability for speed (tests and benchmarks
- * only).  Checks or writes the schema version; CAP_ERR_STORE if the store
- * is from a newer schema.
+ * (created mode 0700, files 0600).  map_size is the initial map size in
+ * bytes (0 for 64 MiB); a store that already grew larger keeps its size.
+ * nosync = 1 trades durability for speed (tests and benchmarks only).
+ * Checks or writes the schema version; CAP_ERR_STORE if the store is from a
+ * newer schema, CAP_ERR_IO if the directory cannot be made or opened.
+ * One store per environment per process: never open the same path twice in
+ * one process, and never use a store across fork().
  */
 int store_open(const char *path, size_t map_size, int nosync, store **out)
     __attribute__((warn_unused_result));
@@ -93,7 +96,11 @@ int store_domain_delete(store *s, const char *name, int force)
 int store_domain_add_key(store *s, const char *name, uint32_t expected_version,
     const uint8_t *wrapped, size_t wrapped_len, int wrap_mech,
     uint32_t *new_version) __attribute__((warn_unused_result));
-/* store_dkey_get copies out a wrapped key (malloc'd). */
+/*
+ * store_dkey_get copies out a wrapped key (malloc'd; it is wrapped, so a
+ * plain free() releases it).  key_version 0 means the current version.
+ * CAP_ERR_NOT_FOUND for a missing domain or version.
+ */
 int store_dkey_get(store *s, const char *name, uint32_t key_version,
     uint8_t **wrapped, size_t *wrapped_len, int *wrap_mech)
     __attribute__((warn_unused_result));
@@ -110,9 +117,12 @@ int store_secret_latest(store *s, const char *domain, const char *name,
 /*
  * store_secret_put writes rec as a new version.  rec->meta.version must be
  * expected_latest + 1, where expected_latest is the version the caller saw
- * (0 = the secret must not exist).  CAP_ERR_CONFLICT if the newest version
- * changed meanwhile, CAP_ERR_NOT_FOUND if the domain does not exist,
- * CAP_ERR_TOO_LARGE over STORE_CT_MAX.
+ * (0 = the secret must not exist); the newest version counts whatever its
+ * flags, so versions are never reused after a delete or destroy.  A new
+ * version is live: rec->meta.flags must be 0 and rec->ct non-empty.
+ * CAP_ERR_CONFLICT if the newest version changed meanwhile,
+ * CAP_ERR_NOT_FOUND if the domain does not exist, CAP_ERR_TOO_LARGE over
+ * STORE_CT_MAX, CAP_ERR_INVALID for a bad name or version.
  */
 int store_secret_put(store *s, const char *domain, const char *name,
     uint32_t expected_latest, const struct store_secret *rec)
@@ -128,12 +138,19 @@ int store_secret_get(store *s, const char *domain, const char *name,
     __attribute__((warn_unused_result));
 void store_secret_free(struct store_secret *rec);
 
-/* store_secret_versions lists the metadata of every version, oldest first. */
+/*
+ * store_secret_versions lists the metadata of every version, oldest first
+ * (*out malloc'd, free() it).  CAP_ERR_NOT_FOUND if there is none.
+ */
 int store_secret_versions(store *s, const char *domain, const char *name,
     struct store_secret_meta **out, size_t *n)
     __attribute__((warn_unused_result));
 
-/* store_secret_list returns names whose newest version is not deleted/destroyed. */
+/*
+ * store_secret_list returns, sorted, the names whose newest version is not
+ * deleted/destroyed; free with store_names_free.  CAP_ERR_NOT_FOUND if the
+ * domain does not exist.
+ */
 int store_secret_list(store *s, const char *domain, char ***names, size_t *n)
     __attribute__((warn_unused_result));
 
@@ -144,9 +161,11 @@ int store_secret_delete(store *s, const char *domain, const char *name)
 /*
  * store_secret_destroy erases the ciphertext of the given versions (all
  * versions when n == 0), keeping their metadata with STORE_SECRET_DESTROYED
- * so version numbers are never reused.  The freed pages are zeroed by LMDB
- * only on reuse, so the caller's ciphertext is what disappears, never a
- * plaintext (none is stored).
+ * so version numbers are never reused.  Destroying a destroyed version is a
+ * no-op; CAP_ERR_NOT_FOUND if a listed version does not exist (or, with
+ * n == 0, the secret has none), and then nothing changes.  LMDB copies on
+ * write, so the old bytes stay in free pages of the file until reused:
+ * what lingers is ciphertext under a domain key, never plaintext.
  */
 int store_secret_destroy(store *s, const char *domain, const char *name,
     const uint32_t *versions, size_t n) __attribute__((warn_unused_result));
@@ -163,12 +182,19 @@ int store_stat(store *s, uint64_t *map_size, uint64_t *used);
 /* ---- record codec (exposed for tests and the fuzz target) ---- */
 
 /*
- * store_record_decode_secret parses a stored secret record of len bytes.
- * Returns CAP_ERR_CORRUPT on any malformed input; never reads past len.
+ * store_record_decode_secret parses a stored secret record of len bytes
+ * into *out; out->ct is malloc'd (NULL when ctlen is 0) and is the
+ * caller's to free().  Returns CAP_ERR_CORRUPT on any malformed input
+ * (truncated, trailing bytes, unknown format or flags, version 0, a
+ * length over STORE_CT_MAX, ciphertext on a destroyed version), leaving
+ * *out zeroed; never reads past len.
  */
 int store_record_decode_secret(const uint8_t *buf, size_t len,
     struct store_secret *out) __attribute__((warn_unused_result));
-/* store_record_encode_secret serialises rec (malloc'd result). */
+/*
+ * store_record_encode_secret serialises rec (malloc'd result); it refuses
+ * (CAP_ERR_INVALID, CAP_ERR_TOO_LARGE) what the decoder would reject.
+ */
 int store_record_encode_secret(const struct store_secret *rec, uint8_t **buf,
     size_t *len) __attribute__((warn_unused_result));
 
