@@ -63,6 +63,23 @@ t_check() {
 	if [ "$2" -eq 0 ]; then t_ok "$1"; else t_fail "$1" "$3"; fi
 }
 
+# t_run NAME MESSAGE CMD ARGS...: ok when CMD succeeds.
+t_run() {
+	_n=$1
+	_msg=$2
+	shift 2
+	if "$@"; then t_ok "$_n"; else t_fail "$_n" "$_msg"; fi
+}
+
+# t_jq NAME FILTER [FILE]: ok when jq -e FILTER is true on FILE ($T_BODY).
+t_jq() {
+	if jq -e "$2" "${3:-$T_BODY}" >/dev/null 2>&1; then
+		t_ok "$1"
+	else
+		t_fail "$1" "expected $2 to hold, got $(t_short "$(cat "${3:-$T_BODY}")")"
+	fi
+}
+
 # t_eq NAME EXPECTED GOT
 t_eq() {
 	if [ "$2" = "$3" ]; then
@@ -339,6 +356,15 @@ t_stop_daemon() {
 		return 1
 	fi
 	return 0
+}
+
+# t_stop_ok NAME: stops the daemon and checks it exited with status 0.
+t_stop_ok() {
+	if t_stop_daemon; then
+		t_ok "$1"
+	else
+		t_fail "$1" "expected exit status 0 after SIGTERM, got $T_EXIT"
+	fi
 }
 
 # t_kill_daemon: SIGKILL, no questions asked.
