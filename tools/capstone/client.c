@@ -106,9 +106,16 @@ load_key(cap_client *c, const char *key, char *err, size_t errlen)
 		}
 	} else if (SSL_CTX_use_PrivateKey_file(c->ctx, key,
 	    SSL_FILETYPE_PEM) != 1) {
-		why = ssl_reason();
-		snprintf(err, errlen, "cannot load the client key %s: %s", key,
-		    why ? why : "unknown error");
+		if (ERR_GET_REASON(ERR_peek_last_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			snprintf(err, errlen, "the client key %s does not "
+			    "match the client certificate", key);
+		} else {
+			why = ssl_reason();
+			snprintf(err, errlen, "cannot load the client key %s: "
+			    "%s", key, why ? why : "unknown error");
+		}
 		r = CAP_ERR_CONFIG;
 		goto out;
 	}
@@ -329,6 +336,34 @@ tls_failure(SSL *ssl, int ret, int *timed_out)
 	return "connection closed by the server";
 }
 
+/*
+ * Why a write after the handshake failed.  With TLS 1.3 a server that
+ * refuses the client certificate says so in an alert after the client's
+ * handshake is done, so the write meets a closed socket: read that alert.
+ */
+static const char *
+closed_why(SSL *ssl, int wret)
+{
+	static const char refused[] = "the server closed the connection (it "
+	    "may have refused the client certificate)";
+	const char *why;
+	char scratch[256];
+	size_t n;
+	int ret, timed_out;
+
+	why = tls_failure(ssl, wret, &timed_out);
+	if (timed_out)
+		return why;
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_read_ex(ssl, scratch, sizeof(scratch), &n);
+	if (ret != 1 && SSL_get_error(ssl, ret) == SSL_ERROR_SSL &&
+	    (why = ssl_reason()) != NULL)
+		return why;
+	ERR_clear_error();
+	return refused;
+}
+
 /* Builds the request head and body in one buffer (wiped by the caller). */
 static int
 build_request(const cap_client *c, const char *method, const char *path,
@@ -461,9 +496,8 @@ cap_client_request(cap_client *c, const char *method, const char *path,
 		errno = 0;
 		if ((ret = SSL_write_ex(ssl, req + off, reqlen - off,
 		    &n)) != 1) {
-			snprintf(err, errlen, "TLS connection to %s failed "
-			    "while sending: %s", c->where,
-			    tls_failure(ssl, ret, &timed_out));
+			snprintf(err, errlen, "TLS connection to %s failed: "
+			    "%s", c->where, closed_why(ssl, ret));
 			goto out;
 		}
 	}
@@ -495,9 +529,15 @@ cap_client_request(cap_client *c, const char *method, const char *path,
 					    "waiting for %s", c->where);
 				else
 					snprintf(err, errlen, "TLS connection "
-					    "to %s failed: %s (the server may "
-					    "have refused the client "
-					    "certificate)", c->where, why);
+					    "to %s failed: %s", c->where, why);
+				goto out;
+			}
+			if (used == 0) {
+				r = CAP_ERR_IO;
+				snprintf(err, errlen, "%s closed the "
+				    "connection without answering (it may "
+				    "have refused the client certificate)",
+				    c->where);
 				goto out;
 			}
 			eof = 1;
