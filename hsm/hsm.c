@@ -362,6 +362,40 @@ hsm_sess_put(hsm *h, CK_SESSION_HANDLE s)
 	pthread_mutex_unlock(&h->pool_mtx);
 }
 
+/*
+ * Return a session whose last operation failed after its *Init call.
+ * PKCS#11 says the failure ended the operation, but tpm2-pkcs11 leaves it
+ * active (every later call gives CKR_OPERATION_ACTIVE), so the session is
+ * replaced by a fresh one; login state belongs to the application, and
+ * pool sessions own no objects, so nothing is lost.
+ */
+void
+hsm_sess_put_bad(hsm *h, CK_SESSION_HANDLE s)
+{
+	CK_SESSION_HANDLE n;
+	CK_RV rv;
+
+	h->fl->C_CloseSession(s);
+	rv = h->fl->C_OpenSession(h->slot, CKF_SERIAL_SESSION |
+	    CKF_RW_SESSION, NULL, NULL, &n);
+	if (rv != CKR_OK) {
+		/* Keep the pool size; the old handle fails cleanly later. */
+		log_warn("hsm: reopening a session failed: %s",
+		    hsm_ckr_name(rv));
+		n = s;
+	}
+	hsm_sess_put(h, n);
+}
+
+void
+hsm_sess_done(hsm *h, CK_SESSION_HANDLE s, CK_RV rv)
+{
+	if (rv == CKR_OK)
+		hsm_sess_put(h, s);
+	else
+		hsm_sess_put_bad(h, s);
+}
+
 /* ---- open / close ---- */
 
 static void
@@ -544,6 +578,11 @@ hsm_open(const char *uri, const char *module, const char *pin_source,
 	int r = CAP_ERR_INTERNAL, pr;
 
 	*out = NULL;
+	/* PINs and keys live in sodium_malloc memory; init is idempotent. */
+	if (sodium_init() < 0) {
+		r = CAP_ERR_INTERNAL;
+		goto out;
+	}
 	if (uri == NULL || sessions == 0 || sessions > HSM_SESS_MAX ||
 	    strlen(uri) > 4096) {
 		r = CAP_ERR_INVALID;

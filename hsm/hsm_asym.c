@@ -638,7 +638,7 @@ hsm_sign(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *data,
 	else if ((rv = h->fl->C_Sign(s, in != NULL ? (CK_BYTE_PTR)in : inbuf,
 	    (CK_ULONG)inlen, out, &outlen)) != CKR_OK)
 		r = hsm_ckr_err("C_Sign", rv);
-	hsm_sess_put(h, s);
+	hsm_sess_done(h, s, rv);
 	if (r != 0)
 		goto out;
 	if (mech.mechanism == CKM_ECDSA) {
@@ -691,7 +691,7 @@ hsm_verify(hsm *h, hsm_obj pub, hsm_key_type type, const uint8_t *data,
 		if (rv == CKR_DATA_LEN_RANGE || rv == CKR_DATA_INVALID)
 			r = CAP_ERR_CRYPTO;
 	}
-	hsm_sess_put(h, s);
+	hsm_sess_done(h, s, rv);
 	return r;
 }
 

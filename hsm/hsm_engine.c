@@ -45,6 +45,11 @@ hsm_evp_pkey_load(const char *key_uri, const char *module,
 	int r = CAP_ERR_INTERNAL, pr, inited = 0;
 
 	*out = NULL;
+	/* PINs and keys live in sodium_malloc memory; init is idempotent. */
+	if (sodium_init() < 0) {
+		r = CAP_ERR_INTERNAL;
+		goto out;
+	}
 	if (key_uri == NULL || strlen(key_uri) > 4096) {
 		r = CAP_ERR_INVALID;
 		goto out;

@@ -48,6 +48,8 @@ const char *hsm_ckr_name(CK_RV rv);
 int hsm_ckr_err(const char *what, CK_RV rv);
 int hsm_sess_get(hsm *h, CK_SESSION_HANDLE *s);
 void hsm_sess_put(hsm *h, CK_SESSION_HANDLE s);
+void hsm_sess_put_bad(hsm *h, CK_SESSION_HANDLE s);
+void hsm_sess_done(hsm *h, CK_SESSION_HANDLE s, CK_RV rv);
 int hsm_pin_read(const char *source, const char *uri_value, char **pin,
     size_t *len);
 void hsm_pin_free(char *pin, size_t len);

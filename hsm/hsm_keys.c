@@ -127,7 +127,6 @@ mk_gen_rsa(hsm *h)
 	CK_ATTRIBUTE pubt[] = {
 		ATTR(CKA_TOKEN, &t, sizeof(t)),
 		ATTR(CKA_ENCRYPT, &t, sizeof(t)),
-		ATTR(CKA_VERIFY, &f, sizeof(f)),
 		ATTR(CKA_MODULUS_BITS, &bits, sizeof(bits)),
 		ATTR(CKA_PUBLIC_EXPONENT, e, sizeof(e)),
 		ATTR(CKA_LABEL, HSM_MK_LABEL, strlen(HSM_MK_LABEL)),
@@ -138,7 +137,6 @@ mk_gen_rsa(hsm *h)
 		ATTR(CKA_SENSITIVE, &t, sizeof(t)),
 		ATTR(CKA_EXTRACTABLE, &f, sizeof(f)),
 		ATTR(CKA_DECRYPT, &t, sizeof(t)),
-		ATTR(CKA_SIGN, &f, sizeof(f)),
 		ATTR(CKA_LABEL, HSM_MK_LABEL, strlen(HSM_MK_LABEL)),
 	};
 	CK_OBJECT_HANDLE pub, priv;
@@ -151,20 +149,36 @@ mk_gen_rsa(hsm *h)
 	    hsm_ckr_err("C_GenerateKeyPair(master)", rv);
 }
 
-int
-hsm_mk_init(hsm *h, hsm_mk_kind *kind_out)
+/* Does any object (an RSA pair has two) carry the master-key label? */
+static int
+mk_label_exists(hsm *h, CK_SESSION_HANDLE s)
 {
 	CK_ATTRIBUTE t[] = {
 		ATTR(CKA_LABEL, HSM_MK_LABEL, strlen(HSM_MK_LABEL)),
 	};
-	CK_OBJECT_HANDLE any;
+	CK_OBJECT_HANDLE o;
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	if ((rv = h->fl->C_FindObjectsInit(s, t, 1)) != CKR_OK)
+		return hsm_ckr_err("C_FindObjectsInit", rv);
+	rv = h->fl->C_FindObjects(s, &o, 1, &n);
+	h->fl->C_FindObjectsFinal(s);
+	if (rv != CKR_OK)
+		return hsm_ckr_err("C_FindObjects", rv);
+	return n > 0 ? 0 : CAP_ERR_NOT_FOUND;
+}
+
+int
+hsm_mk_init(hsm *h, hsm_mk_kind *kind_out)
+{
 	hsm_mk_kind kind = HSM_MK_NONE;
 	int r;
 
 	if (kind_out != NULL)
 		*kind_out = HSM_MK_NONE;
 	pthread_mutex_lock(&h->obj_mtx);
-	if ((r = hsm_find_one(h, h->owner, t, 1, &any)) == 0) {
+	if ((r = mk_label_exists(h, h->owner)) == 0) {
 		log_error("hsm: an object labelled %s already exists; the "
 		    "master key is never overwritten", HSM_MK_LABEL);
 		r = CAP_ERR_EXISTS;
@@ -488,7 +502,7 @@ dk_unwrap_rsa(hsm *h, CK_OBJECT_HANDLE key, const uint8_t *wrapped,
 		memcpy(out, buf, HSM_DK_LEN);
 		r = 0;
 	}
-	hsm_sess_put(h, s);
+	hsm_sess_done(h, s, rv);
  out:
 	sodium_memzero(buf, 512);
 	sodium_free(buf);
@@ -663,7 +677,7 @@ gcm(hsm *h, int enc, hsm_obj key, const uint8_t iv[HSM_GCM_IV_LEN],
 		    (CK_ULONG)inlen, buf, &outlen)) != CKR_OK)
 			r = unwrap_err("C_Decrypt(GCM)", rv);
 	}
-	hsm_sess_put(h, s);
+	hsm_sess_done(h, s, rv);
 	if (r != 0)
 		goto out;
 	if (outlen != want) {
