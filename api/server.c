@@ -219,7 +219,7 @@ handle(struct evhttp_request *req, void *arg)
 	unsigned method;
 	uint64_t t0 = cap_now_ms();
 	uint8_t rid[8];
-	int r;
+	int r, id_r;
 
 	atomic_fetch_add(&srv->inflight, 1);
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
@@ -235,6 +235,7 @@ handle(struct evhttp_request *req, void *arg)
 	if ((uri = evhttp_request_get_evhttp_uri(req)) != NULL)
 		path = evhttp_uri_get_path(uri);
 
+	id_r = api_identity_from_request(req, &ctx->id);
 	/* Read (and wipe libevent's copy of) the body before anything else. */
 	if ((r = api_body_read(req, srv->max_body, &ctx->body,
 	    &ctx->body_len)) != 0) {
@@ -246,7 +247,7 @@ handle(struct evhttp_request *req, void *arg)
 			api_reply_err(ctx, r, "read body");
 		goto log;
 	}
-	if (api_identity_from_request(req, &ctx->id) != 0) {
+	if (id_r != 0) {
 		api_reply_err(ctx, CAP_ERR_UNAUTH, "identity");
 		goto log;
 	}

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "api/router.h"
 #include "api/tls.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -47,10 +48,37 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return 0;
 }
 
+/*
+ * The module for a token key: the key URI's own module-path/module-name
+ * (NULL here lets hsm read it), else [token] module, else the module-path
+ * of the token URI, percent-decoded into buf.
+ */
+static const char *
+key_module(const struct cap_config *cfg, char *buf, size_t bufsz)
+{
+	const char *p;
+	size_t len;
+
+	if (strstr(cfg->tls_key, "module-path=") != NULL ||
+	    strstr(cfg->tls_key, "module-name=") != NULL)
+		return NULL;
+	if (cfg->token_module != NULL)
+		return cfg->token_module;
+	if (cfg->token_uri == NULL ||
+	    (p = strstr(cfg->token_uri, "module-path=")) == NULL)
+		return NULL;
+	p += strlen("module-path=");
+	len = strcspn(p, ";&");
+	if (api_pct_decode(p, len, buf, bufsz, 0) != 0)
+		return NULL;
+	return buf;
+}
+
 static int
 load_key(SSL_CTX *ctx, const struct cap_config *cfg)
 {
 	EVP_PKEY *pkey = NULL;
+	char modbuf[512];
 	int r;
 
 	if (strncmp(cfg->tls_key, "pkcs11:", 7) != 0) {
@@ -61,8 +89,9 @@ load_key(SSL_CTX *ctx, const struct cap_config *cfg)
 		}
 		return 0;
 	}
-	if ((r = hsm_evp_pkey_load(cfg->tls_key, cfg->token_module,
-	    cfg->token_pin, &pkey)) != 0) {
+	if ((r = hsm_evp_pkey_load(cfg->tls_key,
+	    key_module(cfg, modbuf, sizeof(modbuf)), cfg->token_pin,
+	    &pkey)) != 0) {
 		log_error("tls: cannot load the token key: %s",
 		    cap_strerror(r));
 		return r;
