@@ -102,13 +102,23 @@ typedef struct hsm_mk_info {
 int hsm_open(const char *uri, const char *module, const char *pin_source,
     unsigned sessions, hsm **out) __attribute__((warn_unused_result));
 
-/* hsm_free logs out, closes sessions, finalises the module. NULL is a no-op. */
+/*
+ * hsm_free logs out, closes sessions (destroying the session objects made
+ * through this hsm, such as unwrapped domain keys) and finalises the
+ * module.  NULL is a no-op.
+ */
 void hsm_free(hsm *h);
 
 const hsm_caps *hsm_get_caps(const hsm *h);
 void hsm_get_token_info(const hsm *h, hsm_token_info *out);
 
-/* hsm_random fills buf from the token's random generator (C_GenerateRandom). */
+/*
+ * hsm_random fills buf from the token's random generator (C_GenerateRandom).
+ *
+ * Every call below borrows a session from the pool and blocks while all
+ * are lent out; a session whose operation failed is replaced, because
+ * tpm2-pkcs11 leaves a failed operation active.
+ */
 int hsm_random(hsm *h, uint8_t *buf, size_t len)
     __attribute__((warn_unused_result));
 
@@ -147,8 +157,12 @@ int hsm_dk_generate(hsm *h, uint8_t **wrapped, size_t *wrapped_len,
 
 /*
  * hsm_dk_unwrap_raw unwraps a domain key into `key` (HSM_DK_LEN bytes,
- * which the caller keeps in locked memory and wipes).
- * Returns CAP_ERR_CRYPTO if the wrapped blob does not unwrap.
+ * which the caller keeps in locked memory and wipes).  With an AES MK the
+ * key passes through a temporary extractable session object that is
+ * destroyed before the call returns; with an RSA MK it is C_Decrypt'ed.
+ * Returns CAP_ERR_CRYPTO if the wrapped blob does not unwrap or `mech`
+ * does not match the master key, CAP_ERR_INVALID for an unknown `mech`,
+ * CAP_ERR_TOO_LARGE over 1 KiB, CAP_ERR_NO_MASTER_KEY.
  */
 int hsm_dk_unwrap_raw(hsm *h, const uint8_t *wrapped, size_t wrapped_len,
     int mech, uint8_t key[HSM_DK_LEN]) __attribute__((warn_unused_result));
@@ -182,7 +196,9 @@ int hsm_gcm_decrypt(hsm *h, hsm_obj key, const uint8_t iv[HSM_GCM_IV_LEN],
  * pair (priv, pub); AES keys only *priv (pub is set to 0).  token_obj = 1
  * makes persistent token objects, 0 session objects.  label and id may be
  * NULL; id (up to 64 bytes) sets CKA_ID on both halves.  Private and secret
- * keys are CKA_SENSITIVE and not CKA_EXTRACTABLE.
+ * keys are CKA_SENSITIVE and not CKA_EXTRACTABLE.  CAP_ERR_UNSUPPORTED
+ * when the token lacks the mechanism or refuses the template (tpm2-pkcs11
+ * makes token objects only, and has no Ed25519 or C_GenerateKey).
  */
 int hsm_key_generate(hsm *h, hsm_key_type type, const char *label,
     const uint8_t *id, size_t idlen, int token_obj, hsm_obj *priv,
@@ -220,7 +236,8 @@ int hsm_obj_destroy(hsm *h, hsm_obj obj);
 
 /*
  * hsm_key_uri returns the RFC 7512 URI of an object (token attributes plus
- * object label/id/type), malloc'd.
+ * object label/id/type), malloc'd (release with free()).  It carries no
+ * module-path: pass the module to hsm_evp_pkey_load separately.
  */
 int hsm_key_uri(hsm *h, hsm_obj obj, char **uri)
     __attribute__((warn_unused_result));
@@ -232,7 +249,10 @@ struct evp_pkey_st;
 /*
  * hsm_evp_pkey_load returns an EVP_PKEY whose private operations run in the
  * token, for use as a TLS or CMS signing key.  key_uri names the private
- * key (RFC 7512, object= or id=); module and pin_source as for hsm_open.
+ * key (RFC 7512, object= or id=); module and pin_source as for hsm_open
+ * (NULL: the URI's module-path/module-name and pin-source/pin-value).
+ * CAP_ERR_NOT_FOUND if the engine finds no such key, CAP_ERR_TOKEN if the
+ * engine or module does not load, CAP_ERR_PIN.
  * Uses the libp11 engine ("pkcs11"), never made the default engine so that
  * software keys keep working.  Call after hsm_open on the same module.
  */
