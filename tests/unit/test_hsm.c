@@ -94,6 +94,8 @@ static void
 test_open_errors(void)
 {
 	char buf[512];
+	const char *d;
+	FILE *f;
 	hsm *h = NULL;
 
 	TH_EQ_INT(hsm_open("not a uri", NULL, pin, 1, &h), CAP_ERR_INVALID,
@@ -132,6 +134,24 @@ test_open_errors(void)
 	TH_EQ_INT(hsm_open(uri, NULL, "env:CAP_TEST_GOOD_PIN", 1, &h), 0,
 	    "hsm_open with an env: PIN source strips the newline");
 	hsm_free(h);
+	h = NULL;
+	if ((d = th_tmpdir()) != NULL) {
+		snprintf(buf, sizeof(buf), "%s/tokenpin", d);
+		if ((f = fopen(buf, "w")) != NULL) {
+			fprintf(f, "1234\r\n");
+			fclose(f);
+		}
+		setenv("CREDENTIALS_DIRECTORY", d, 1);
+		TH_EQ_INT(hsm_open(uri, NULL, "credential:tokenpin", 1, &h), 0,
+		    "hsm_open with a systemd credential PIN (CRLF stripped)");
+		hsm_free(h);
+		h = NULL;
+		TH_EQ_INT(hsm_open(uri, NULL, "credential:../pin", 1, &h),
+		    CAP_ERR_PIN, "a credential name with a slash is refused");
+		unsetenv("CREDENTIALS_DIRECTORY");
+	}
+	TH_EQ_INT(hsm_open(uri, NULL, "pin:1234", 1, &h), CAP_ERR_PIN,
+	    "an unknown PIN source scheme is refused");
 	hsm_free(NULL);
 }
 
