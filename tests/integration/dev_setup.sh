@@ -52,7 +52,7 @@ t_run "tls_key is a pkcs11: URI" "$(grep tls_key "$DEV/capstoned.conf" || true)"
 t_run "no private key file for the CA or server" "found one" \
     sh -c "! ls '$DEV/pki' | grep -q -e '^ca.key' -e '^server.key'"
 t_run "server certificate chains to the dev CA" "openssl verify failed" \
-    openssl verify -CAfile "$DEV/pki/ca.crt" "$DEV/pki/server.crt"
+    sh -c "openssl verify -CAfile '$DEV/pki/ca.crt' '$DEV/pki/server.crt' >/dev/null"
 
 objects >"$T_TMP/objects.1"
 t_eq "token holds one master key" "capstone-master 1" "$(grep '^capstone-master ' "$T_TMP/objects.1" || true)"
