@@ -20,6 +20,15 @@ typedef struct api_server api_server;
  * dependencies are borrowed and must outlive the server.  CAP_ERR_CONFIG
  * when the TLS files or the listen address are unusable (logged with the
  * reason), CAP_ERR_IO when the address cannot be bound.
+ *
+ * Process-wide effects: it calls evthread_use_pthreads() once and installs
+ * jansson allocation functions that wipe every block on free (for the
+ * whole process, so memory returned by json_dumps must afterwards be freed
+ * with jansson's free function, never free(3)).
+ *
+ * Bodies over cfg->max_body get 413 in the API's JSON shape; bodies over
+ * twice that (at least max_body + 64 KiB) are cut off by libevent itself,
+ * which answers 413 without the JSON body.
  */
 int api_server_new(const struct cap_config *cfg, hsm *h, envelope *e,
     store *s, vault *v, api_server **out) __attribute__((warn_unused_result));
