@@ -46,6 +46,7 @@ stop_pid() {
 	wait "$1" 2>/dev/null || true
 }
 
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
 	stop_pid "$DAEMON_PID"
 	stop_pid "$NGINX_PID"
@@ -107,8 +108,11 @@ CA=$T/pki/ca.crt
 CERT=$T/pki/admin.crt
 KEY=$T/pki/admin.key
 
-# Same cipher policy on both servers: TLS 1.2 and 1.3, ECDHE with AEAD.
-CIPHERS="ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305"
+# Same cipher policy on both servers: TLS 1.2 and 1.3, capstoned's TLS 1.2
+# list (api/tls.c), server order preferred; TLS 1.3 suites are the defaults.
+CIPHERS="ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:\
+ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:\
+ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
 
 RESULTS=$T/results.tsv
 : >"$RESULTS"
@@ -250,6 +254,10 @@ capstoned_runs() {
 				    "$CAP_URL/v1/domains/bench/secrets/w-$1-$2-%d" \
 				    --method PUT --body-size "$SIZE" --unique
 			fi
+			kill -0 "$DAEMON_PID" 2>/dev/null || {
+				tail -n 20 "$T/capstoned.log" >&2
+				die "capstoned exited during the $op run (seal=$1 sync=$2)"
+			}
 		done
 	done
 }
@@ -339,6 +347,7 @@ nginx_runs() {
 }
 
 # --- the run -------------------------------------------------------------
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 say "bench: temp dir $T, $DURATION s per run after $WARMUP s warm-up"
 if [ "$ONLY" = nginx ]; then
 	# Body size of capstoned's answer estimated from its documented shape.
@@ -360,6 +369,7 @@ nginx_runs "$GET_BODY_SIZE"
 # --- report --------------------------------------------------------------
 printf '\nMachine: %s CPU(s), %s\n' "$(nproc)" \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+printf 'Load average before the run: %s\n' "$LOAD_BEFORE"
 printf 'Each run: %s s after %s s warm-up; keep-alive mTLS (ECDSA P-256), loadgen on the same host.\n' \
     "$DURATION" "$WARMUP"
 printf 'GET answer %s bytes; PUT body {"data":{"v":"<%s hex>"}}.\n\n' \
@@ -368,10 +378,10 @@ awk -F '\t' '
 	$1 ~ /^nginx/ { ref[$2 "/" $3] = $4 }
 	{ row[NR] = $0 }
 	END {
-		printf "| %-28s | %-3s | %4s | %9s | %7s | %7s | %6s | %-9s | %s\n",
+		printf "| %-30s | %-3s | %4s | %9s | %7s | %7s | %6s | %-9s | %s\n",
 		    "target", "op", "conc", "req/s", "p50 ms", "p99 ms",
 		    "errors", "vs nginx", "tls"
-		printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s\n", "------------------------------",
+		printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s\n", "--------------------------------",
 		    "-----", "------", "-----------", "---------", "---------",
 		    "--------", "-----------", "----"
 		for (i = 1; i <= NR; i++) {
@@ -381,7 +391,7 @@ awk -F '\t' '
 			if (f[1] !~ /^nginx/ && (k in ref) && ref[k] + 0 > 0 &&
 			    f[4] != "")
 				ratio = sprintf("%.2f", f[4] / ref[k])
-			printf "| %-28s | %-3s | %4s | %9s | %7s | %7s | %6s | %-9s | %s\n",
+			printf "| %-30s | %-3s | %4s | %9s | %7s | %7s | %6s | %-9s | %s\n",
 			    f[1], f[2], f[3], f[4] == "" ? "failed" : f[4],
 			    f[5], f[6], f[7], ratio, f[8]
 		}
