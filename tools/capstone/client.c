@@ -84,15 +84,166 @@ cap_client_free(cap_client *c)
 }
 
 static int
+hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes n bytes of s into a new string. */
+static char *
+pct_decode(const char *s, size_t n)
+{
+	char *o;
+	size_t i, j = 0;
+
+	if ((o = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n &&
+		    hexval((unsigned char)s[i + 1]) >= 0 &&
+		    hexval((unsigned char)s[i + 2]) >= 0) {
+			o[j++] = (char)(hexval((unsigned char)s[i + 1]) * 16 +
+			    hexval((unsigned char)s[i + 2]));
+			i += 2;
+		} else
+			o[j++] = s[i];
+	}
+	o[j] = '\0';
+	return o;
+}
+
+/* A PIN given as pin-value reaches the token bridge through this variable. */
+#define PIN_ENV		"CAPSTONE_INTERNAL_KEY_PIN"
+
+struct p11_parts {
+	char	*path;		/* the URI without its query */
+	char	*module;	/* module-path, decoded, or NULL */
+	char	*pin_source;	/* pin-source, decoded, or NULL */
+	char	*pin_env;	/* PIN_ENV "=" pin-value, or NULL */
+	size_t	 pin_env_len;
+};
+
+static void
+p11_parts_clear(struct p11_parts *p)
+{
+	free(p->path);
+	free(p->module);
+	free(p->pin_source);
+	if (p->pin_env != NULL) {
+		sodium_memzero(p->pin_env, p->pin_env_len);
+		free(p->pin_env);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
+static int
+attr_is(const char *a, const char *eq, const char *name)
+{
+	return (size_t)(eq - a) == strlen(name) &&
+	    strncmp(a, name, strlen(name)) == 0;
+}
+
+/*
+ * Splits an RFC 7512 key URI for the token bridge.  The libp11 engine
+ * refuses a URI with a query and repeats the URI in its error messages, so
+ * the engine gets the path only; module-path and pin-source become the
+ * bridge's arguments, and a pin-value is handed over in the environment of
+ * this process (the buffer is ours and wiped after use).
+ */
+static int
+p11_uri_split(const char *uri, struct p11_parts *p)
+{
+	const char *q, *a, *end, *eq;
+	char *v = NULL, **dst;
+	size_t plen, vlen = 0;
+	int r = CAP_ERR_NOMEM;
+
+	memset(p, 0, sizeof(*p));
+	q = strchr(uri, '?');
+	plen = q ? (size_t)(q - uri) : strlen(uri);
+	if ((p->path = strndup(uri, plen)) == NULL)
+		goto out;
+	for (a = q ? q + 1 : NULL; a != NULL && *a != '\0'; a = end) {
+		end = a + strcspn(a, "&");
+		if ((eq = memchr(a, '=', (size_t)(end - a))) != NULL) {
+			if (attr_is(a, eq, "module-name")) {
+				r = CAP_ERR_INVALID;
+				goto out;
+			}
+			dst = attr_is(a, eq, "module-path") ? &p->module :
+			    attr_is(a, eq, "pin-source") ? &p->pin_source :
+			    attr_is(a, eq, "pin-value") ? &v : NULL;
+			if (dst != NULL) {
+				if (*dst != NULL) {
+					r = CAP_ERR_INVALID;	/* twice */
+					goto out;
+				}
+				if ((*dst = pct_decode(eq + 1,
+				    (size_t)(end - eq - 1))) == NULL)
+					goto out;
+				if (dst == &v)
+					vlen = strlen(v);
+			}
+		}
+		if (*end == '&')
+			end++;
+	}
+	if (v != NULL) {
+		if (p->pin_source != NULL) {
+			r = CAP_ERR_INVALID;
+			goto out;
+		}
+		p->pin_env_len = sizeof(PIN_ENV) + vlen + 1;
+		if ((p->pin_env = malloc(p->pin_env_len)) == NULL)
+			goto out;
+		snprintf(p->pin_env, p->pin_env_len, "%s=%s", PIN_ENV, v);
+		if ((p->pin_source = strdup("env:" PIN_ENV)) == NULL)
+			goto out;
+	}
+	r = 0;
+ out:
+	if (v != NULL) {
+		sodium_memzero(v, vlen);
+		free(v);
+	}
+	if (r != 0)
+		p11_parts_clear(p);
+	return r;
+}
+
+static int
 load_key(cap_client *c, const char *key, char *err, size_t errlen)
 {
+	struct p11_parts parts;
 	EVP_PKEY *pkey = NULL;
 	const char *why;
 	int r = CAP_ERR_CONFIG;
 
+	memset(&parts, 0, sizeof(parts));
 	if (strncmp(key, "pkcs11:", 7) == 0) {
 		/* the URI may carry a PIN: never repeat it in a message */
-		if ((r = hsm_evp_pkey_load(key, NULL, NULL, &pkey)) != 0) {
+		if ((r = p11_uri_split(key, &parts)) != 0) {
+			snprintf(err, errlen, "the client key's pkcs11: URI "
+			    "is not usable: give module-path, and at most one "
+			    "of pin-source and pin-value");
+			goto out;
+		}
+		if (parts.pin_env != NULL && putenv(parts.pin_env) != 0) {
+			r = CAP_ERR_NOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		r = hsm_evp_pkey_load(parts.path, parts.module,
+		    parts.pin_source, &pkey);
+		if (parts.pin_env != NULL)
+			unsetenv(PIN_ENV);
+		if (r != 0) {
 			snprintf(err, errlen, "cannot load the client key from "
 			    "the token: %s", cap_strerror(r));
 			goto out;
@@ -128,6 +279,7 @@ load_key(cap_client *c, const char *key, char *err, size_t errlen)
 	}
 	r = 0;
  out:
+	p11_parts_clear(&parts);
 	EVP_PKEY_free(pkey);
 	return r;
 }
