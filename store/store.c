@@ -31,7 +31,7 @@
  * scheduler, admin) with room to spare.
  */
 #define STORE_MAX_READERS	256
-#define STORE_MAX_DBS		8
+#define STORE_MAX_DBS		16
 #define STORE_ID_LEN		16
 /* A write that still does not fit after this many doublings fails. */
 #define STORE_GROW_TRIES	40
@@ -221,6 +221,15 @@ schema_txn(store *s, MDB_txn *txn, void *arg)
 	    (r = open_dbi(txn, "domains", &s->dbi_domains)) != 0 ||
 	    (r = open_dbi(txn, "dkeys", &s->dbi_dkeys)) != 0 ||
 	    (r = open_dbi(txn, "secrets", &s->dbi_secrets)) != 0)
+		return r;
+	/*
+	 * Databases added after schema 1 appear empty in an older store;
+	 * new databases are not a schema change.
+	 */
+	if ((r = open_dbi(txn, "policies", &s->dbi_policies)) != 0 ||
+	    (r = open_dbi(txn, "tokens", &s->dbi_tokens)) != 0 ||
+	    (r = open_dbi(txn, "accessors", &s->dbi_accessors)) != 0 ||
+	    (r = open_dbi(txn, "refs", &s->dbi_refs)) != 0)
 		return r;
 	k.mv_data = "schema";
 	k.mv_size = 6;

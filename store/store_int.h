@@ -7,6 +7,10 @@
  *   domains  name -> domain record
  *   dkeys    name \0 u32(key version) -> wrapped key record
  *   secrets  domain \0 name \0 u32(version) -> secret record
+ *   policies  name -> u8 format, policy document
+ *   tokens    SHA-256(token) -> token record
+ *   accessors accessor (32 hex chars) -> SHA-256(token)
+ *   refs      SHA-256(reference) -> reference record
  * Names never contain \0 (cap_name_valid), and \0 sorts before every name
  * byte, so the versions of one secret are contiguous and ascending, and the
  * secrets of one domain are contiguous under the prefix domain \0.
@@ -29,6 +33,10 @@ struct store {
 	MDB_dbi		 dbi_domains;
 	MDB_dbi		 dbi_dkeys;
 	MDB_dbi		 dbi_secrets;
+	MDB_dbi		 dbi_policies;	/* store/auth.c */
+	MDB_dbi		 dbi_tokens;
+	MDB_dbi		 dbi_accessors;
+	MDB_dbi		 dbi_refs;
 	/*
 	 * Held shared by every transaction, exclusively by a map resize:
 	 * mdb_env_set_mapsize needs no transaction active in the process.

@@ -1,0 +1,1192 @@
+/*
+ * auth.c - policies, bearer tokens and single-use references in the store.
+ *
+ * Record formats, every integer big-endian, each ending exactly after its
+ * last field so that a record that decodes has one encoding:
+ *
+ * policy, format 1:
+ *   u8   format (1)
+ *   u8   document[1..STORE_POLICY_MAX], no NUL
+ *
+ * token, format 1:
+ *   u8   format (1)
+ *   u8   accessor[32], lowercase hex
+ *   u64  created
+ *   u64  expires (0 = never)
+ *   u32  uses left (0 = unlimited)
+ *   u32  flags (only STORE_TOKEN_* bits)
+ *   u16  identity length (1..STORE_IDENTITY_MAX), identity bytes (no
+ *        control characters)
+ *   u8   policy count (0..STORE_TOKEN_POLICIES_MAX), then per policy
+ *        u8 length (1..CAP_NAME_MAX) and a valid name
+ *
+ * reference, format 1:
+ *   u8   format (1)
+ *   u8   domain length, domain; u8 name length, name (valid names)
+ *   u32  version (>= 1)
+ *   u64  created
+ *   u64  expires (0 = never)
+ *   u32  uses left (>= 1)
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/auth.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define POLICY_FMT		1
+#define TOKEN_FMT		1
+#define REF_FMT			1
+#define TOKEN_FLAGS_KNOWN	STORE_TOKEN_REVOKED
+#define TOKEN_FIXED_LEN		(1 + STORE_ACCESSOR_LEN + 8 + 8 + 4 + 4 + 2 + 1)
+#define REF_FIXED_LEN		(1 + 1 + 1 + 4 + 8 + 8 + 4)
+
+#define EXPIRED(expires, now)	((expires) != 0 && (now) >= (expires))
+
+/* ---- validation shared by the codec and the callers ---- */
+
+int
+store_accessor_valid(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < STORE_ACCESSOR_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[i] == '\0';
+}
+
+/* An identity: 1..STORE_IDENTITY_MAX bytes, none a control character. */
+static int
+identity_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > STORE_IDENTITY_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* A name held as len bytes (not NUL-terminated) that cap_name_valid accepts. */
+static int
+name_bytes_valid(const uint8_t *p, size_t len)
+{
+	char buf[CAP_NAME_MAX + 1];
+
+	if (len == 0 || len > CAP_NAME_MAX || memchr(p, '\0', len) != NULL)
+		return 0;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return cap_name_valid(buf);
+}
+
+static int
+token_check(const struct store_token *t)
+{
+	size_t i;
+
+	if (!store_accessor_valid(t->accessor) ||
+	    !identity_valid(t->identity, strnlen(t->identity,
+	    sizeof(t->identity))) ||
+	    t->npolicies > STORE_TOKEN_POLICIES_MAX ||
+	    (t->npolicies > 0 && t->policies == NULL) ||
+	    (t->flags & ~(uint32_t)TOKEN_FLAGS_KNOWN) != 0)
+		return CAP_ERR_INVALID;
+	for (i = 0; i < t->npolicies; i++)
+		if (!cap_name_valid(t->policies[i]))
+			return CAP_ERR_INVALID;
+	return 0;
+}
+
+static int
+ref_check(const struct store_ref *r)
+{
+	if (!cap_name_valid(r->domain) || !cap_name_valid(r->name) ||
+	    r->version == 0 || r->uses_left == 0)
+		return CAP_ERR_INVALID;
+	return 0;
+}
+
+/* ---- codec ---- */
+
+/* A bounds-checked reader over a record. */
+struct rd {
+	const uint8_t	*p;
+	size_t		 left;
+};
+
+static int
+rd_take(struct rd *r, size_t n, const uint8_t **p)
+{
+	if (r->left < n)
+		return CAP_ERR_CORRUPT;
+	*p = r->p;
+	r->p += n;
+	r->left -= n;
+	return 0;
+}
+
+static int
+rd_u8(struct rd *r, uint8_t *v)
+{
+	const uint8_t *p;
+
+	if (rd_take(r, 1, &p) != 0)
+		return CAP_ERR_CORRUPT;
+	*v = p[0];
+	return 0;
+}
+
+static int
+rd_u16(struct rd *r, uint16_t *v)
+{
+	const uint8_t *p;
+
+	if (rd_take(r, 2, &p) != 0)
+		return CAP_ERR_CORRUPT;
+	*v = (uint16_t)(((unsigned)p[0] << 8) | p[1]);
+	return 0;
+}
+
+static int
+rd_u32(struct rd *r, uint32_t *v)
+{
+	const uint8_t *p;
+
+	if (rd_take(r, 4, &p) != 0)
+		return CAP_ERR_CORRUPT;
+	*v = store_get_u32(p);
+	return 0;
+}
+
+static int
+rd_u64(struct rd *r, uint64_t *v)
+{
+	const uint8_t *p;
+
+	if (rd_take(r, 8, &p) != 0)
+		return CAP_ERR_CORRUPT;
+	*v = store_get_u64(p);
+	return 0;
+}
+
+/* Reads u8 length and a valid name into out (CAP_NAME_MAX + 1 bytes). */
+static int
+rd_name(struct rd *r, char *out)
+{
+	const uint8_t *p;
+	uint8_t len;
+
+	if (rd_u8(r, &len) != 0 || rd_take(r, len, &p) != 0 ||
+	    !name_bytes_valid(p, len))
+		return CAP_ERR_CORRUPT;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return 0;
+}
+
+void
+store_token_free_fields(struct store_token *tok)
+{
+	size_t i;
+
+	if (tok == NULL)
+		return;
+	if (tok->policies != NULL) {
+		for (i = 0; i < tok->npolicies; i++)
+			free(tok->policies[i]);
+		free(tok->policies);
+	}
+	memset(tok, 0, sizeof(*tok));
+}
+
+void
+store_token_list_free(struct store_token *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		store_token_free_fields(&v[i]);
+	free(v);
+}
+
+int
+store_record_decode_token(const uint8_t *buf, size_t len,
+    struct store_token *out)
+{
+	struct store_token t;
+	struct rd r = { buf, len };
+	const uint8_t *p;
+	uint8_t fmt, np, nl;
+	uint16_t il;
+	size_t i;
+	int ret = CAP_ERR_CORRUPT;
+
+	if (out == NULL)
+		return CAP_ERR_INVALID;
+	memset(out, 0, sizeof(*out));
+	memset(&t, 0, sizeof(t));
+	if (buf == NULL || len < TOKEN_FIXED_LEN)
+		goto out;
+	if (rd_u8(&r, &fmt) != 0 || fmt != TOKEN_FMT ||
+	    rd_take(&r, STORE_ACCESSOR_LEN, &p) != 0)
+		goto out;
+	memcpy(t.accessor, p, STORE_ACCESSOR_LEN);
+	t.accessor[STORE_ACCESSOR_LEN] = '\0';
+	if (!store_accessor_valid(t.accessor) ||
+	    rd_u64(&r, &t.created) != 0 || rd_u64(&r, &t.expires) != 0 ||
+	    rd_u32(&r, &t.uses_left) != 0 || rd_u32(&r, &t.flags) != 0 ||
+	    (t.flags & ~(uint32_t)TOKEN_FLAGS_KNOWN) != 0)
+		goto out;
+	if (rd_u16(&r, &il) != 0 || rd_take(&r, il, &p) != 0 ||
+	    !identity_valid((const char *)p, il))
+		goto out;
+	memcpy(t.identity, p, il);
+	t.identity[il] = '\0';
+	if (rd_u8(&r, &np) != 0 || np > STORE_TOKEN_POLICIES_MAX)
+		goto out;
+	if (np > 0 && (t.policies = calloc(np, sizeof(*t.policies))) == NULL) {
+		ret = CAP_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < np; i++) {
+		if (rd_u8(&r, &nl) != 0 || rd_take(&r, nl, &p) != 0 ||
+		    !name_bytes_valid(p, nl))
+			goto out;
+		if ((t.policies[i] = malloc((size_t)nl + 1)) == NULL) {
+			ret = CAP_ERR_NOMEM;
+			goto out;
+		}
+		t.npolicies = i + 1;
+		memcpy(t.policies[i], p, nl);
+		t.policies[i][nl] = '\0';
+	}
+	if (r.left != 0)
+		goto out;
+	*out = t;	/* policies transferred */
+	memset(&t, 0, sizeof(t));
+	ret = 0;
+ out:
+	store_token_free_fields(&t);
+	return ret;
+}
+
+int
+store_record_encode_token(const struct store_token *tok, uint8_t **buf,
+    size_t *len)
+{
+	uint8_t *b, *p;
+	size_t total, il, i, nl;
+	int r;
+
+	if (buf != NULL)
+		*buf = NULL;
+	if (len != NULL)
+		*len = 0;
+	if (tok == NULL || buf == NULL || len == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = token_check(tok)) != 0)
+		return r;
+	il = strlen(tok->identity);
+	total = TOKEN_FIXED_LEN + il;
+	for (i = 0; i < tok->npolicies; i++)
+		total += 1 + strlen(tok->policies[i]);
+	if ((b = malloc(total)) == NULL)
+		return CAP_ERR_NOMEM;
+	p = b;
+	*p++ = TOKEN_FMT;
+	memcpy(p, tok->accessor, STORE_ACCESSOR_LEN);
+	p += STORE_ACCESSOR_LEN;
+	store_put_u64(p, tok->created);
+	p += 8;
+	store_put_u64(p, tok->expires);
+	p += 8;
+	store_put_u32(p, tok->uses_left);
+	p += 4;
+	store_put_u32(p, tok->flags);
+	p += 4;
+	*p++ = (uint8_t)(il >> 8);
+	*p++ = (uint8_t)il;
+	memcpy(p, tok->identity, il);
+	p += il;
+	*p++ = (uint8_t)tok->npolicies;
+	for (i = 0; i < tok->npolicies; i++) {
+		nl = strlen(tok->policies[i]);
+		*p++ = (uint8_t)nl;
+		memcpy(p, tok->policies[i], nl);
+		p += nl;
+	}
+	*buf = b;	/* transferred */
+	*len = total;
+	return 0;
+}
+
+int
+store_record_decode_ref(const uint8_t *buf, size_t len, struct store_ref *out)
+{
+	struct store_ref rec;
+	struct rd r = { buf, len };
+	uint8_t fmt;
+
+	if (out == NULL)
+		return CAP_ERR_INVALID;
+	memset(out, 0, sizeof(*out));
+	memset(&rec, 0, sizeof(rec));
+	if (buf == NULL || len < REF_FIXED_LEN)
+		return CAP_ERR_CORRUPT;
+	if (rd_u8(&r, &fmt) != 0 || fmt != REF_FMT ||
+	    rd_name(&r, rec.domain) != 0 || rd_name(&r, rec.name) != 0 ||
+	    rd_u32(&r, &rec.version) != 0 || rd_u64(&r, &rec.created) != 0 ||
+	    rd_u64(&r, &rec.expires) != 0 || rd_u32(&r, &rec.uses_left) != 0 ||
+	    r.left != 0 || ref_check(&rec) != 0)
+		return CAP_ERR_CORRUPT;
+	*out = rec;
+	return 0;
+}
+
+int
+store_record_encode_ref(const struct store_ref *rec, uint8_t **buf,
+    size_t *len)
+{
+	uint8_t *b, *p;
+	size_t dl, nl, total;
+	int r;
+
+	if (buf != NULL)
+		*buf = NULL;
+	if (len != NULL)
+		*len = 0;
+	if (rec == NULL || buf == NULL || len == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = ref_check(rec)) != 0)
+		return r;
+	dl = strlen(rec->domain);
+	nl = strlen(rec->name);
+	total = REF_FIXED_LEN + dl + nl;
+	if ((b = malloc(total)) == NULL)
+		return CAP_ERR_NOMEM;
+	p = b;
+	*p++ = REF_FMT;
+	*p++ = (uint8_t)dl;
+	memcpy(p, rec->domain, dl);
+	p += dl;
+	*p++ = (uint8_t)nl;
+	memcpy(p, rec->name, nl);
+	p += nl;
+	store_put_u32(p, rec->version);
+	p += 4;
+	store_put_u64(p, rec->created);
+	p += 8;
+	store_put_u64(p, rec->expires);
+	p += 8;
+	store_put_u32(p, rec->uses_left);
+	*buf = b;	/* transferred */
+	*len = total;
+	return 0;
+}
+
+static int
+corrupt(const char *what)
+{
+	log_error("store: malformed %s", what);
+	return CAP_ERR_CORRUPT;
+}
+
+/* Writes an encoded record under key; flags as for mdb_put. */
+static int
+put_raw(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    const void *data, size_t dlen, unsigned int flags, const char *what)
+{
+	MDB_val k, d;
+
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	d.mv_data = (void *)data;
+	d.mv_size = dlen;
+	return store_mdb_err(mdb_put(txn, dbi, &k, &d, flags), what);
+}
+
+static int
+del_raw(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    const char *what)
+{
+	MDB_val k;
+
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	return store_mdb_err(mdb_del(txn, dbi, &k, NULL), what);
+}
+
+/* ---- policies ---- */
+
+struct policy_arg {
+	const char	*name;
+	const char	*doc;
+	size_t		 len;
+	char		*out;
+	size_t		 outlen;
+};
+
+static int
+policy_put_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct policy_arg *a = arg;
+	MDB_val k, d;
+	uint8_t *p;
+	int rc;
+
+	k.mv_data = (void *)a->name;
+	k.mv_size = strlen(a->name);
+	d.mv_data = NULL;
+	d.mv_size = 1 + a->len;
+	if ((rc = mdb_put(txn, s->dbi_policies, &k, &d, MDB_RESERVE)) != 0)
+		return store_mdb_err(rc, "mdb_put policy");
+	p = d.mv_data;
+	p[0] = POLICY_FMT;
+	memcpy(p + 1, a->doc, a->len);
+	return 0;
+}
+
+int
+store_policy_put(store *s, const char *name, const char *doc, size_t len)
+{
+	struct policy_arg a;
+
+	if (s == NULL || !cap_name_valid(name) || doc == NULL || len == 0)
+		return CAP_ERR_INVALID;
+	if (len > STORE_POLICY_MAX)
+		return CAP_ERR_TOO_LARGE;
+	if (memchr(doc, '\0', len) != NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.name = name;
+	a.doc = doc;
+	a.len = len;
+	return store_txn_write(s, policy_put_txn, &a);
+}
+
+static int
+policy_get_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct policy_arg *a = arg;
+	const uint8_t *p;
+	MDB_val k, d;
+	size_t dl;
+	int rc;
+
+	k.mv_data = (void *)a->name;
+	k.mv_size = strlen(a->name);
+	if ((rc = mdb_get(txn, s->dbi_policies, &k, &d)) != 0)
+		return store_mdb_err(rc, "mdb_get policy");
+	p = d.mv_data;
+	if (d.mv_size < 2 || d.mv_size - 1 > STORE_POLICY_MAX ||
+	    p[0] != POLICY_FMT)
+		return corrupt("policy record");
+	dl = d.mv_size - 1;
+	if (memchr(p + 1, '\0', dl) != NULL)
+		return corrupt("policy record");
+	if ((a->out = malloc(dl + 1)) == NULL)
+		return CAP_ERR_NOMEM;
+	memcpy(a->out, p + 1, dl);
+	a->out[dl] = '\0';
+	a->outlen = dl;
+	return 0;
+}
+
+int
+store_policy_get(store *s, const char *name, char **doc, size_t *len)
+{
+	struct policy_arg a;
+	int r;
+
+	if (doc != NULL)
+		*doc = NULL;
+	if (len != NULL)
+		*len = 0;
+	if (s == NULL || !cap_name_valid(name) || doc == NULL || len == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.name = name;
+	if ((r = store_txn_read(s, policy_get_txn, &a)) != 0) {
+		free(a.out);
+		return r;
+	}
+	*doc = a.out;	/* transferred */
+	*len = a.outlen;
+	return 0;
+}
+
+struct names_arg {
+	char	**names;
+	size_t	 n, cap;
+};
+
+static int
+policy_list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct names_arg *a = arg;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	int rc, r;
+
+	if ((rc = mdb_cursor_open(txn, s->dbi_policies, &cur)) != 0)
+		return store_mdb_err(rc, "mdb_cursor_open");
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (!name_bytes_valid(k.mv_data, k.mv_size)) {
+			r = corrupt("policy key");
+			goto out;
+		}
+		if ((r = store_names_push(&a->names, &a->n, &a->cap,
+		    k.mv_data, k.mv_size)) != 0)
+			goto out;
+	}
+	if (rc != MDB_NOTFOUND) {
+		r = store_mdb_err(rc, "mdb_cursor_get");
+		goto out;
+	}
+	r = 0;
+ out:
+	mdb_cursor_close(cur);
+	return r;
+}
+
+int
+store_policy_list(store *s, char ***names, size_t *n)
+{
+	struct names_arg a;
+	int r;
+
+	if (names != NULL)
+		*names = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (s == NULL || names == NULL || n == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	if ((r = store_txn_read(s, policy_list_txn, &a)) != 0) {
+		store_names_free(a.names, a.n);
+		return r;
+	}
+	*names = a.names;	/* transferred */
+	*n = a.n;
+	return 0;
+}
+
+static int
+policy_delete_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct policy_arg *a = arg;
+
+	return del_raw(txn, s->dbi_policies, a->name, strlen(a->name),
+	    "mdb_del policy");
+}
+
+int
+store_policy_delete(store *s, const char *name)
+{
+	struct policy_arg a;
+
+	if (s == NULL || !cap_name_valid(name))
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.name = name;
+	return store_txn_write(s, policy_delete_txn, &a);
+}
+
+/* ---- tokens ---- */
+
+struct token_arg {
+	const uint8_t		*hash;
+	const char		*accessor;
+	uint64_t		 now;
+	int			 write;		/* use: consume in this txn */
+	const uint8_t		*rec;		/* create: encoded record */
+	size_t			 reclen;
+	struct store_token	 tok;		/* copied out */
+	struct store_token	*v;		/* list */
+	size_t			 n, cap;
+	size_t			 purged;
+};
+
+static int
+token_create_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct token_arg *a = arg;
+	int r;
+
+	if ((r = put_raw(txn, s->dbi_tokens, a->hash, STORE_AUTH_HASH_LEN,
+	    a->rec, a->reclen, MDB_NOOVERWRITE, "mdb_put token")) != 0)
+		return r;
+	return put_raw(txn, s->dbi_accessors, a->accessor, STORE_ACCESSOR_LEN,
+	    a->hash, STORE_AUTH_HASH_LEN, MDB_NOOVERWRITE, "mdb_put accessor");
+}
+
+int
+store_token_create(store *s, const struct store_token *tok,
+    const uint8_t hash[STORE_AUTH_HASH_LEN])
+{
+	struct token_arg a;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (s == NULL || tok == NULL || hash == NULL || tok->flags != 0)
+		return CAP_ERR_INVALID;
+	/* Encode (and so validate) before the transaction. */
+	if ((r = store_record_encode_token(tok, &buf, &len)) != 0)
+		return r;
+	memset(&a, 0, sizeof(a));
+	a.hash = hash;
+	a.accessor = tok->accessor;
+	a.rec = buf;
+	a.reclen = len;
+	r = store_txn_write(s, token_create_txn, &a);
+	free(buf);
+	return r;
+}
+
+/* Reads and decodes the token stored under hash into *tok. */
+static int
+token_read(store *s, MDB_txn *txn, const uint8_t *hash,
+    struct store_token *tok)
+{
+	MDB_val k, d;
+	int rc;
+
+	k.mv_data = (void *)hash;
+	k.mv_size = STORE_AUTH_HASH_LEN;
+	if ((rc = mdb_get(txn, s->dbi_tokens, &k, &d)) != 0)
+		return store_mdb_err(rc, "mdb_get token");
+	rc = store_record_decode_token(d.mv_data, d.mv_size, tok);
+	return rc == CAP_ERR_CORRUPT ? corrupt("token record") : rc;
+}
+
+static int
+token_write(store *s, MDB_txn *txn, const uint8_t *hash,
+    const struct store_token *tok)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	if ((r = store_record_encode_token(tok, &buf, &len)) != 0)
+		return r;
+	r = put_raw(txn, s->dbi_tokens, hash, STORE_AUTH_HASH_LEN, buf, len, 0,
+	    "mdb_put token");
+	free(buf);
+	return r;
+}
+
+/* Removes a token and its accessor; a missing accessor is only logged. */
+static int
+token_remove(store *s, MDB_txn *txn, const uint8_t *hash,
+    const char *accessor)
+{
+	int r;
+
+	if ((r = del_raw(txn, s->dbi_tokens, hash, STORE_AUTH_HASH_LEN,
+	    "mdb_del token")) != 0)
+		return r;
+	r = del_raw(txn, s->dbi_accessors, accessor, STORE_ACCESSOR_LEN,
+	    "mdb_del accessor");
+	if (r == CAP_ERR_NOT_FOUND) {
+		log_warn("store: token without its accessor entry");
+		r = 0;
+	}
+	return r;
+}
+
+static int
+token_use_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct token_arg *a = arg;
+	struct store_token next;
+	int r;
+
+	/* A body may run again after a map resize. */
+	store_token_free_fields(&a->tok);
+	r = token_read(s, txn, a->hash, &a->tok);
+	if (r == CAP_ERR_NOT_FOUND)
+		return CAP_ERR_UNAUTH;
+	if (r != 0)
+		return r;
+	if ((a->tok.flags & STORE_TOKEN_REVOKED) != 0 ||
+	    EXPIRED(a->tok.expires, a->now))
+		return CAP_ERR_UNAUTH;
+	if (!a->write || a->tok.uses_left == 0)
+		return 0;
+	if (a->tok.uses_left == 1)
+		return token_remove(s, txn, a->hash, a->tok.accessor);
+	/* A shallow copy: the policies stay a->tok's. */
+	next = a->tok;
+	next.uses_left--;
+	return token_write(s, txn, a->hash, &next);
+}
+
+int
+store_token_use(store *s, const uint8_t hash[STORE_AUTH_HASH_LEN],
+    uint64_t now, struct store_token *out)
+{
+	struct token_arg a;
+	int r;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || hash == NULL || out == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.hash = hash;
+	a.now = now;
+	/*
+	 * Most tokens are unlimited: check those in a read transaction, and
+	 * take the writer only for a token whose uses are counted.  The
+	 * count is read again under the writer, so concurrent uses cannot
+	 * both spend the same one.
+	 */
+	if ((r = store_txn_read(s, token_use_txn, &a)) != 0)
+		goto out;
+	if (a.tok.uses_left != 0) {
+		a.write = 1;
+		if ((r = store_txn_write(s, token_use_txn, &a)) != 0)
+			goto out;
+	}
+	*out = a.tok;	/* transferred */
+	memset(&a.tok, 0, sizeof(a.tok));
+	r = 0;
+ out:
+	store_token_free_fields(&a.tok);
+	return r;
+}
+
+/* Finds the hash an accessor names; CAP_ERR_NOT_FOUND if none. */
+static int
+accessor_read(store *s, MDB_txn *txn, const char *accessor,
+    uint8_t hash[STORE_AUTH_HASH_LEN])
+{
+	MDB_val k, d;
+	int rc;
+
+	k.mv_data = (void *)accessor;
+	k.mv_size = STORE_ACCESSOR_LEN;
+	if ((rc = mdb_get(txn, s->dbi_accessors, &k, &d)) != 0)
+		return store_mdb_err(rc, "mdb_get accessor");
+	if (d.mv_size != STORE_AUTH_HASH_LEN)
+		return corrupt("accessor entry");
+	memcpy(hash, d.mv_data, STORE_AUTH_HASH_LEN);
+	return 0;
+}
+
+/* The token an accessor names, checked to carry that accessor. */
+static int
+token_by_accessor(store *s, MDB_txn *txn, const char *accessor,
+    uint8_t hash[STORE_AUTH_HASH_LEN], struct store_token *tok)
+{
+	int r;
+
+	if ((r = accessor_read(s, txn, accessor, hash)) != 0)
+		return r;
+	r = token_read(s, txn, hash, tok);
+	if (r == CAP_ERR_NOT_FOUND)
+		return corrupt("accessor entry (no token)");
+	if (r != 0)
+		return r;
+	if (strcmp(tok->accessor, accessor) != 0) {
+		store_token_free_fields(tok);
+		return corrupt("accessor entry (other token)");
+	}
+	return 0;
+}
+
+static int
+token_lookup_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct token_arg *a = arg;
+	uint8_t hash[STORE_AUTH_HASH_LEN];
+
+	return token_by_accessor(s, txn, a->accessor, hash, &a->tok);
+}
+
+int
+store_token_lookup_accessor(store *s, const char *accessor,
+    struct store_token *out)
+{
+	struct token_arg a;
+	int r;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || out == NULL || !store_accessor_valid(accessor))
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.accessor = accessor;
+	if ((r = store_txn_read(s, token_lookup_txn, &a)) != 0) {
+		store_token_free_fields(&a.tok);
+		return r;
+	}
+	*out = a.tok;	/* transferred */
+	return 0;
+}
+
+static int
+token_revoke_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct token_arg *a = arg;
+	uint8_t hash[STORE_AUTH_HASH_LEN];
+	int r;
+
+	store_token_free_fields(&a->tok);
+	if ((r = token_by_accessor(s, txn, a->accessor, hash, &a->tok)) != 0)
+		return r;
+	if ((a->tok.flags & STORE_TOKEN_REVOKED) != 0)
+		return 0;
+	a->tok.flags |= STORE_TOKEN_REVOKED;
+	return token_write(s, txn, hash, &a->tok);
+}
+
+int
+store_token_revoke(store *s, const char *accessor)
+{
+	struct token_arg a;
+	int r;
+
+	if (s == NULL || !store_accessor_valid(accessor))
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.accessor = accessor;
+	r = store_txn_write(s, token_revoke_txn, &a);
+	store_token_free_fields(&a.tok);
+	return r;
+}
+
+static int
+token_list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct token_arg *a = arg;
+	struct store_token *nv;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	size_t ncap;
+	int rc, r;
+
+	if ((rc = mdb_cursor_open(txn, s->dbi_tokens, &cur)) != 0)
+		return store_mdb_err(rc, "mdb_cursor_open");
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != STORE_AUTH_HASH_LEN) {
+			r = corrupt("token key");
+			goto out;
+		}
+		if (a->n == a->cap) {
+			ncap = a->cap == 0 ? 16 : a->cap * 2;
+			if (ncap > SIZE_MAX / sizeof(*nv) ||
+			    (nv = realloc(a->v, ncap * sizeof(*nv))) == NULL) {
+				r = CAP_ERR_NOMEM;
+				goto out;
+			}
+			a->v = nv;
+			a->cap = ncap;
+		}
+		r = store_record_decode_token(d.mv_data, d.mv_size,
+		    &a->v[a->n]);
+		if (r != 0) {
+			r = r == CAP_ERR_CORRUPT ? corrupt("token record") : r;
+			goto out;
+		}
+		a->n++;
+	}
+	if (rc != MDB_NOTFOUND) {
+		r = store_mdb_err(rc, "mdb_cursor_get");
+		goto out;
+	}
+	r = 0;
+ out:
+	mdb_cursor_close(cur);
+	return r;
+}
+
+int
+store_token_list(store *s, struct store_token **out, size_t *n)
+{
+	struct token_arg a;
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (s == NULL || out == NULL || n == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	if ((r = store_txn_read(s, token_list_txn, &a)) != 0) {
+		store_token_list_free(a.v, a.n);
+		return r;
+	}
+	*out = a.v;	/* transferred */
+	*n = a.n;
+	return 0;
+}
+
+/*
+ * Deletes, in one write transaction, every key of dbi whose record `dead`
+ * says should go.  After each delete the cursor seeks afresh from a copy
+ * of the deleted key rather than trust its position across the delete.
+ */
+typedef int (*sweep_fn)(store *s, MDB_txn *txn, const MDB_val *k,
+    const MDB_val *d, uint64_t now, int *dead);
+
+static int
+sweep(store *s, MDB_txn *txn, MDB_dbi dbi, sweep_fn fn, uint64_t now,
+    size_t *purged)
+{
+	uint8_t key[STORE_AUTH_HASH_LEN];
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	int rc, r, dead;
+
+	*purged = 0;
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+		return store_mdb_err(rc, "mdb_cursor_open");
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0) {
+		if (k.mv_size != STORE_AUTH_HASH_LEN) {
+			r = corrupt("hash key");
+			goto out;
+		}
+		memcpy(key, k.mv_data, sizeof(key));
+		if ((r = fn(s, txn, &k, &d, now, &dead)) != 0)
+			goto out;
+		if (!dead) {
+			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+			continue;
+		}
+		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+			r = store_mdb_err(rc, "mdb_cursor_del");
+			goto out;
+		}
+		(*purged)++;
+		k.mv_data = key;
+		k.mv_size = sizeof(key);
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	}
+	if (rc != MDB_NOTFOUND) {
+		r = store_mdb_err(rc, "mdb_cursor_get");
+		goto out;
+	}
+	r = 0;
+ out:
+	mdb_cursor_close(cur);
+	return r;
+}
+
+static int
+token_dead(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *d,
+    uint64_t now, int *dead)
+{
+	struct store_token t;
+	int r;
+
+	(void)k;
+	*dead = 0;
+	if ((r = store_record_decode_token(d->mv_data, d->mv_size, &t)) != 0) {
+		if (r != CAP_ERR_CORRUPT)
+			return r;
+		log_warn("store: skipping a malformed token record in purge");
+		return 0;
+	}
+	if ((t.flags & STORE_TOKEN_REVOKED) != 0 || EXPIRED(t.expires, now)) {
+		*dead = 1;
+		r = del_raw(txn, s->dbi_accessors, t.accessor,
+		    STORE_ACCESSOR_LEN, "mdb_del accessor");
+		if (r == CAP_ERR_NOT_FOUND)
+			r = 0;
+	}
+	store_token_free_fields(&t);
+	return r;
+}
+
+static int
+token_purge_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct token_arg *a = arg;
+
+	return sweep(s, txn, s->dbi_tokens, token_dead, a->now, &a->purged);
+}
+
+int
+store_token_purge(store *s, uint64_t now, size_t *purged)
+{
+	struct token_arg a;
+	int r;
+
+	if (purged != NULL)
+		*purged = 0;
+	if (s == NULL || purged == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.now = now;
+	if ((r = store_txn_write(s, token_purge_txn, &a)) != 0)
+		return r;
+	*purged = a.purged;
+	return 0;
+}
+
+/* ---- references ---- */
+
+struct ref_arg {
+	const uint8_t		*hash;
+	uint64_t		 now;
+	const uint8_t		*rec;		/* create: encoded record */
+	size_t			 reclen;
+	struct store_ref	 out;
+	int			 gone;		/* redeem: deleted as expired */
+	size_t			 purged;
+};
+
+static int
+ref_create_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ref_arg *a = arg;
+
+	return put_raw(txn, s->dbi_refs, a->hash, STORE_AUTH_HASH_LEN, a->rec,
+	    a->reclen, MDB_NOOVERWRITE, "mdb_put ref");
+}
+
+int
+store_ref_create(store *s, const uint8_t hash[STORE_AUTH_HASH_LEN],
+    const struct store_ref *rec)
+{
+	struct ref_arg a;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (s == NULL || hash == NULL || rec == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = store_record_encode_ref(rec, &buf, &len)) != 0)
+		return r;
+	memset(&a, 0, sizeof(a));
+	a.hash = hash;
+	a.rec = buf;
+	a.reclen = len;
+	r = store_txn_write(s, ref_create_txn, &a);
+	free(buf);
+	return r;
+}
+
+static int
+ref_redeem_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ref_arg *a = arg;
+	struct store_ref next;
+	uint8_t *buf = NULL;
+	MDB_val k, d;
+	size_t len;
+	int rc, r;
+
+	a->gone = 0;
+	memset(&a->out, 0, sizeof(a->out));
+	k.mv_data = (void *)a->hash;
+	k.mv_size = STORE_AUTH_HASH_LEN;
+	rc = mdb_get(txn, s->dbi_refs, &k, &d);
+	if (rc == MDB_NOTFOUND)
+		return CAP_ERR_GONE;
+	if (rc != 0)
+		return store_mdb_err(rc, "mdb_get ref");
+	if ((r = store_record_decode_ref(d.mv_data, d.mv_size, &a->out)) != 0)
+		return r == CAP_ERR_CORRUPT ? corrupt("ref record") : r;
+	if (EXPIRED(a->out.expires, a->now) || a->out.uses_left == 1) {
+		/* Commit the delete; an expired one reports GONE after. */
+		a->gone = EXPIRED(a->out.expires, a->now);
+		return del_raw(txn, s->dbi_refs, a->hash, STORE_AUTH_HASH_LEN,
+		    "mdb_del ref");
+	}
+	next = a->out;
+	next.uses_left--;
+	if ((r = store_record_encode_ref(&next, &buf, &len)) != 0)
+		return r;
+	r = put_raw(txn, s->dbi_refs, a->hash, STORE_AUTH_HASH_LEN, buf, len,
+	    0, "mdb_put ref");
+	free(buf);
+	return r;
+}
+
+int
+store_ref_redeem(store *s, const uint8_t hash[STORE_AUTH_HASH_LEN],
+    uint64_t now, struct store_ref *out)
+{
+	struct ref_arg a;
+	int r;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || hash == NULL || out == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.hash = hash;
+	a.now = now;
+	if ((r = store_txn_write(s, ref_redeem_txn, &a)) != 0)
+		return r;
+	if (a.gone)
+		return CAP_ERR_GONE;
+	*out = a.out;
+	return 0;
+}
+
+static int
+ref_dead(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *d,
+    uint64_t now, int *dead)
+{
+	struct store_ref rec;
+
+	(void)s;
+	(void)txn;
+	(void)k;
+	*dead = 0;
+	if (store_record_decode_ref(d->mv_data, d->mv_size, &rec) != 0) {
+		log_warn("store: skipping a malformed ref record in purge");
+		return 0;
+	}
+	*dead = EXPIRED(rec.expires, now);
+	return 0;
+}
+
+static int
+ref_purge_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ref_arg *a = arg;
+
+	return sweep(s, txn, s->dbi_refs, ref_dead, a->now, &a->purged);
+}
+
+int
+store_ref_purge_expired(store *s, uint64_t now, size_t *purged)
+{
+	struct ref_arg a;
+	int r;
+
+	if (purged != NULL)
+		*purged = 0;
+	if (s == NULL || purged == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.now = now;
+	if ((r = store_txn_write(s, ref_purge_txn, &a)) != 0)
+		return r;
+	*purged = a.purged;
+	return 0;
+}
