@@ -46,6 +46,15 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmds_token[];
 extern const struct cli_cmd cli_cmds_domain[];
 extern const struct cli_cmd cli_cmds_secret[];
+extern const struct cli_cmd cli_cmds_policy[];
+
+/* cmd_authtoken.c: bearer-token subverbs, listed in cli_cmds_token. */
+int cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
+    char **argv);
+int cli_token_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
+    char **argv);
+int cli_token_revoke(struct cli *cli, const struct cli_cmd *cmd, int argc,
+    char **argv);
 
 /* ---- options ---- */
 

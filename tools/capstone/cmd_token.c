@@ -1,5 +1,6 @@
 /*
- * cmd_token.c - `capstone token init|status`.
+ * cmd_token.c - `capstone token init|status`; create|list|revoke (bearer
+ * tokens) are in cmd_authtoken.c.
  *
  * `token init` is the one local operation of the CLI: it opens the token
  * named by the daemon's configuration (or by --uri) itself and creates the
@@ -253,5 +254,12 @@ const struct cli_cmd cli_cmds_token[] = {
 	    "refuses if one exists" },
 	{ "token", "status", token_status, "",
 	    "token and master key facts from the daemon" },
+	{ "token", "create", cli_token_create,
+	    "--identity ID --policy P [--policy P]... [--ttl D] [--uses N]",
+	    "create a bearer token; prints it once (accessor on stderr)" },
+	{ "token", "list", cli_token_list, "",
+	    "list bearer tokens by accessor (never the tokens)" },
+	{ "token", "revoke", cli_token_revoke, "ACCESSOR",
+	    "revoke the bearer token with this accessor" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };

@@ -26,6 +26,7 @@ static const struct cli_cmd *const verbs[] = {
 	cli_cmds_token,
 	cli_cmds_domain,
 	cli_cmds_secret,
+	cli_cmds_policy,
 	NULL,
 };
 
