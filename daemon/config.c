@@ -74,10 +74,17 @@ struct config_key {
 static int check_listen(const char *, char *, size_t);
 static int check_token_uri(const char *, char *, size_t);
 static int check_pin_source(const char *, char *, size_t);
+static int check_admins(const char *, char *, size_t);
 
 static const struct config_enum seal_modes[] = {
 	{ "memory", SEAL_MEMORY },
 	{ "token", SEAL_TOKEN },
+	{ NULL, 0 },
+};
+
+static const struct config_enum client_auth_modes[] = {
+	{ "require", CFG_CLIENT_AUTH_REQUIRE },
+	{ "optional", CFG_CLIENT_AUTH_OPTIONAL },
 	{ NULL, 0 },
 };
 
@@ -142,6 +149,27 @@ static const struct config_key config_keys[] = {
 		    "during the TLS handshake.",
 	},
 	{
+		.section = "server", .name = "tls_client_crl", .type = KT_PATH,
+		.offset = OFF(tls_client_crl), .flags = KF_OPTIONAL,
+		.example = "/etc/capstone/client-ca.crl",
+		.help = "CRL(s), PEM, of the client CA: a client certificate\n"
+		    "listed there is refused during the TLS handshake.  Only\n"
+		    "the client's own certificate is checked, so the file\n"
+		    "needs the CRL of the CA that issues client certificates.\n"
+		    "Re-read on SIGHUP.  Empty: no revocation check.",
+	},
+	{
+		.section = "server", .name = "tls_client_auth", .type = KT_ENUM,
+		.offset = OFF(tls_client_auth), .def = "require",
+		.enums = client_auth_modes,
+		.help = "require: every client presents a certificate that\n"
+		    "chains to tls_client_ca.  optional: a client without one\n"
+		    "completes the handshake but must then send\n"
+		    "Authorization: Bearer <token> with every request (401\n"
+		    "otherwise); a certificate that is presented is still\n"
+		    "verified.",
+	},
+	{
 		.section = "token", .name = "uri", .type = KT_STRING,
 		.offset = OFF(token_uri), .flags = KF_REQUIRED | KF_NOECHO,
 		.check = check_token_uri,
@@ -199,6 +227,20 @@ static const struct config_key config_keys[] = {
 		.help = "memory: domain keys are unwrapped into locked memory and\n"
 		    "AES-GCM runs in this process.  token: every AES-GCM runs\n"
 		    "inside the token (needs an AES master key and CKM_AES_GCM).",
+	},
+	{
+		.section = "auth", .name = "admins", .type = KT_STRING,
+		.offset = OFF(auth_admins), .flags = KF_OPTIONAL,
+		.check = check_admins,
+		.example = "CN=admin, CN=ops\\,O=Example, URI:spiffe://example/admin",
+		.help = "Client certificates allowed to do everything, as\n"
+		    "comma-separated patterns ('*' any run, '?' one character)\n"
+		    "over the certificate's subject (RFC 2253 order, as in\n"
+		    "CN=ops,O=Example) or one of its SANs (DNS:host, URI:uri,\n"
+		    "IP:addr, email:x).  Write a comma inside a pattern as \\,\n"
+		    "and a backslash as \\\\.  Bearer tokens are never admins\n"
+		    "by this list: their policies decide.  Every other caller\n"
+		    "needs a policy.  Empty: no configured admin.",
 	},
 	{
 		.section = "log", .name = "target", .type = KT_ENUM,
@@ -388,6 +430,45 @@ check_pin_source(const char *v, char *why, size_t whylen)
 	seterr(why, whylen, "is not a PIN source (file:/path, env:VAR or "
 	    "credential:NAME); the PIN itself never goes in this file");
 	return CAP_ERR_INVALID;
+}
+
+/*
+ * [auth] admins: comma-separated patterns, "\\," a comma inside one.
+ * Each must hold 1..256 bytes once trimmed (the policy pattern limit).
+ */
+static int
+check_admins(const char *v, char *why, size_t whylen)
+{
+	size_t len = 0;
+	int lead = 1;
+	const char *p;
+
+	for (p = v;; p++) {
+		if (*p == '\\' && (p[1] == ',' || p[1] == '\\')) {
+			p++;
+			len++;
+			lead = 0;
+			continue;
+		}
+		if (*p == ',' || *p == '\0') {
+			if (len == 0) {
+				seterr(why, whylen, "has an empty pattern");
+				return CAP_ERR_INVALID;
+			}
+			if (*p == '\0')
+				return 0;
+			len = 0;
+			lead = 1;
+			continue;
+		}
+		if (lead && (*p == ' ' || *p == '\t'))
+			continue;
+		lead = 0;
+		if (++len > 256) {
+			seterr(why, whylen, "has a pattern over 256 bytes");
+			return CAP_ERR_INVALID;
+		}
+	}
 }
 
 /* ---- formatting ---- */

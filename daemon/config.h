@@ -22,6 +22,10 @@
 
 #define CONFIG_MAX_SIZE	(256 * 1024)	/* largest configuration file */
 
+/* tls_client_auth: whether a TLS client certificate is mandatory */
+#define CFG_CLIENT_AUTH_REQUIRE		0
+#define CFG_CLIENT_AUTH_OPTIONAL	1	/* else a bearer token is */
+
 struct cap_config {
 	char		*file;		/* the file it was read from */
 	/* [server] */
@@ -31,6 +35,8 @@ struct cap_config {
 	char		*tls_cert;
 	char		*tls_key;	/* PEM file or pkcs11: URI */
 	char		*tls_client_ca;
+	char		*tls_client_crl;	/* NULL: no revocation check */
+	int		 tls_client_auth;	/* CFG_CLIENT_AUTH_* */
 	/* [token] */
 	char		*token_uri;
 	char		*token_module;	/* NULL: from the URI */
@@ -42,6 +48,8 @@ struct cap_config {
 	int		 store_sync;
 	/* [seal] */
 	int		 seal_mode;	/* seal_mode of crypto/envelope.h */
+	/* [auth] */
+	char		*auth_admins;	/* comma-separated patterns, NULL: none */
 	/* [log] */
 	int		 log_syslog;
 	int		 log_level;	/* enum log_level */

@@ -31,6 +31,8 @@ static const char full_conf[] =
     "tls_cert = /srv/pki/server chain.pem\n"
     "tls_key = pkcs11:token=capstone;object=tls\n"
     "tls_client_ca = /srv/pki/clients.pem\n"
+    "tls_client_crl = /srv/pki/clients.crl\n"
+    "tls_client_auth = optional\n"
     "\n"
     "[token]\n"
     "uri = pkcs11:token=capstone?module-path=/usr/lib/softhsm/libsofthsm2.so\n"
@@ -44,6 +46,8 @@ static const char full_conf[] =
     "sync = no\n"
     "[seal]\n"
     "mode = token\n"
+    "[auth]\n"
+    "admins = CN=admin, CN=ops\\,O=Example\n"
     "[log]\n"
     "target = syslog\n"
     "level = debug\n";
@@ -63,6 +67,9 @@ config_equal(const struct cap_config *a, const struct cap_config *b)
 	    a->max_body == b->max_body && streq(a->tls_cert, b->tls_cert) &&
 	    streq(a->tls_key, b->tls_key) &&
 	    streq(a->tls_client_ca, b->tls_client_ca) &&
+	    streq(a->tls_client_crl, b->tls_client_crl) &&
+	    a->tls_client_auth == b->tls_client_auth &&
+	    streq(a->auth_admins, b->auth_admins) &&
 	    streq(a->token_uri, b->token_uri) &&
 	    streq(a->token_module, b->token_module) &&
 	    streq(a->token_pin, b->token_pin) &&
@@ -107,6 +114,12 @@ test_defaults(void)
 	TH_EQ_INT(c->seal_mode, SEAL_MEMORY, "defaults: seal mode");
 	TH_EQ_INT(c->log_syslog, 0, "defaults: log target");
 	TH_EQ_INT(c->log_level, LOG_LVL_INFO, "defaults: log level");
+	th_check(c->tls_client_crl == NULL, "defaults: no client CRL",
+	    "expected NULL, got %s", c->tls_client_crl);
+	TH_EQ_INT(c->tls_client_auth, CFG_CLIENT_AUTH_REQUIRE,
+	    "defaults: client certificate required");
+	th_check(c->auth_admins == NULL, "defaults: no configured admin",
+	    "expected NULL, got %s", c->auth_admins);
 	th_check(streq(c->file, "t.conf"), "defaults: file name kept",
 	    "expected t.conf, got %s", c->file);
 	config_free(c);
@@ -150,6 +163,12 @@ test_every_key(void)
 	TH_EQ_INT(c->seal_mode, SEAL_TOKEN, "every key: seal mode");
 	TH_EQ_INT(c->log_syslog, 1, "every key: log target");
 	TH_EQ_INT(c->log_level, LOG_LVL_DEBUG, "every key: log level");
+	th_check(streq(c->tls_client_crl, "/srv/pki/clients.crl"),
+	    "every key: tls_client_crl", "got %s", c->tls_client_crl);
+	TH_EQ_INT(c->tls_client_auth, CFG_CLIENT_AUTH_OPTIONAL,
+	    "every key: tls_client_auth");
+	th_check(streq(c->auth_admins, "CN=admin, CN=ops\\,O=Example"),
+	    "every key: admins kept as written", "got %s", c->auth_admins);
 	config_free(c);
 }
 
@@ -191,6 +210,10 @@ test_errors(void)
 	char *big;
 	static const char nul[] = BASE "[log]\nlevel = info\0debug\n";
 
+	EXPECT("empty admin pattern", "[auth]\nadmins = CN=a,,CN=b\n",
+	    "t.conf:8: [auth] admins: ");
+	EXPECT("bad client auth mode", "[server]\ntls_client_auth = maybe\n",
+	    "t.conf:8: [server] tls_client_auth: ");
 	EXPECT("bad number", "[server]\nworkers = abc\n",
 	    "t.conf:8: [server] workers: \"abc\" is not a number between 1 "
 	    "and 64");
