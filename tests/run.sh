@@ -46,10 +46,11 @@ mkdir -p "$LOG"
 PASSED=0
 FAILED=0
 
-# Integration scripts repeated under the sanitizers, and the one run
-# under valgrind.
-ASAN_SCRIPTS="secrets errors secrecy restart"
-VALGRIND_SCRIPT=secrets
+# Integration scripts repeated under the sanitizers and under valgrind
+# (the concurrency and crash scripts only measure timing-bound behaviour
+# there, and are left to the plain build).
+ASAN_SCRIPTS="secrets errors secrecy restart tls cli config sighup seal_token master_key"
+VALGRIND_SCRIPTS="secrets seal_token"
 
 # run_one LABEL SECONDS CMD...: runs CMD with a time limit, output to the
 # log, and counts its results.
@@ -139,33 +140,41 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 fi
 
 # ---- 4. valgrind ----
+
+# valgrind_one SCRIPT: the integration script with capstoned under
+# memcheck; valgrind -q writes only errors and leak records, into files
+# that are appended to the script's log and fail it when they hold any.
+valgrind_one() {
+	label=valgrind/integration/$1
+	run_one "$label" 900 env BUILD="$BUILD" CAPSTONED_WRAPPER="valgrind -q \
+--leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+--error-exitcode=99 --num-callers=30 --suppressions=$ROOT/tests/valgrind.supp \
+--log-file=$LOG/valgrind-$1.%p.log" sh "tests/integration/$1.sh"
+	vl=$LOG/$(printf '%s' "$label" | tr '/ ' '__').log
+	[ -f "$vl" ] || return 0
+	counted=0
+	grep -q '^not ok - ' "$vl" && counted=1
+	for v in "$LOG/valgrind-$1".*.log; do
+		[ -s "$v" ] || continue
+		echo "# $(basename "$v"):" >>"$vl"
+		cat "$v" >>"$vl"
+		if [ $counted -eq 0 ] && grep -q -e 'definitely lost' \
+		    -e 'Invalid \(read\|write\|free\)' -e 'uninitialised' \
+		    -e 'Mismatched free' "$v"; then
+			echo "not ok - $label: memory errors or definite leaks in capstoned" >>"$vl"
+			echo "$label $vl" >>"$LOG/.failed"
+			FAILED=$((FAILED + 1))
+			counted=1
+		fi
+	done
+}
+
 if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
 	echo "== valgrind memcheck ($BUILD)"
 	if command -v valgrind >/dev/null; then
-		vlog=$LOG/valgrind-capstoned.%p.log
-		run_one "valgrind/integration/$VALGRIND_SCRIPT" 900 \
-		    env BUILD="$BUILD" CAPSTONED_WRAPPER="valgrind -q \
---leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
---error-exitcode=99 --num-callers=30 --suppressions=$ROOT/tests/valgrind.supp \
---log-file=$vlog" sh "tests/integration/$VALGRIND_SCRIPT.sh"
-		# With -q valgrind writes only errors and leak records.
-		vl=$LOG/valgrind_integration_$VALGRIND_SCRIPT.log
-		counted=0
-		[ -f "$vl" ] && grep -q '^not ok - ' "$vl" && counted=1
-		for v in "$LOG"/valgrind-capstoned.*.log; do
-			[ -s "$v" ] || continue
-			echo "# $(basename "$v"):" >>"$vl"
-			cat "$v" >>"$vl"
-			if grep -q -e 'definitely lost' -e 'Invalid \(read\|write\|free\)' \
-			    -e 'uninitialised' -e 'Mismatched free' "$v"; then
-				echo "# valgrind: memory errors or definite leaks in capstoned" >>"$vl"
-				if [ $counted -eq 0 ]; then
-					echo "not ok - valgrind: memory errors or definite leaks in capstoned" >>"$vl"
-					echo "valgrind/integration/$VALGRIND_SCRIPT $vl" >>"$LOG/.failed"
-					FAILED=$((FAILED + 1))
-					counted=1
-				fi
-			fi
+		for s in $VALGRIND_SCRIPTS; do
+			[ -f "tests/integration/$s.sh" ] || continue
+			valgrind_one "$s"
 		done
 	else
 		missing valgrind "valgrind is not installed"
