@@ -238,6 +238,9 @@ path = $DEV/store
 [seal]
 mode = memory
 
+[auth]
+admins = CN=admin
+
 [log]
 target = stderr
 level = info
@@ -246,6 +249,10 @@ else
 	# An existing configuration keeps everything but follows PORT.
 	sed -i "s/^listen = 127\.0\.0\.1:[0-9]*\$/listen = 127.0.0.1:$PORT/" \
 	    "$DEV/capstoned.conf"
+	# Authorisation is default-deny: older files lack the admin.
+	if ! grep -q '^\[auth\]' "$DEV/capstoned.conf"; then
+		printf '\n[auth]\nadmins = CN=admin\n' >>"$DEV/capstoned.conf"
+	fi
 fi
 
 # ---- master key ----

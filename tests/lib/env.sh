@@ -280,6 +280,9 @@ path = $1/store
 [seal]
 mode = ${3:-$T_SEAL}
 
+[auth]
+admins = CN=admin
+
 [log]
 target = stderr
 level = info
@@ -378,6 +381,13 @@ t_kill_daemon() {
 # t_setup [SEAL]: the usual fixture in $T_TMP/d: token, PKI, configuration
 # on a free port, master key, running daemon.  Stops the script on failure.
 t_setup() {
+	t_prepare "${1:-}"
+	t_start_daemon "$T_DIR" || t_die "capstoned did not start"
+}
+
+# t_prepare [SEAL]: t_setup without starting the daemon, for a test that
+# edits $T_DIR/capstoned.conf first (then t_start_daemon "$T_DIR").
+t_prepare() {
 	T_DIR=$T_TMP/d
 	mkdir -p "$T_DIR"
 	[ -x "$BUILD/capstoned" ] || t_die "$BUILD/capstoned not built"
@@ -388,7 +398,6 @@ t_setup() {
 	t_conf "$T_DIR" "$T_PORT" "${1:-}"
 	t_token_init "$T_DIR" ||
 	    t_die "capstone token init failed: $(t_short "$(cat "$T_DIR/token-init.out")")"
-	t_start_daemon "$T_DIR" || t_die "capstoned did not start"
 }
 
 # ---- API ----
@@ -417,6 +426,39 @@ t_api() {
 		    --cacert "$T_DIR/pki/ca.crt" --cert "$_c" --key "$_k" \
 		    -X "$_m" "https://127.0.0.1:$T_PORT$_p") || true
 	fi
+	[ -n "$T_STATUS" ] || T_STATUS=000
+	[ -f "$T_BODY" ] || : >"$T_BODY"
+	echo "$T_STATUS" >"$T_TMP/status"
+	cat "$T_BODY"
+}
+
+# t_api_as CERT BEARER METHOD PATH [BODY]: t_api with the client certificate
+# pki/CERT.{crt,key} ("-": none) and the header line "Authorization: Bearer
+# ..." held in the file BEARER ("-": none; a file keeps the token off
+# command lines).
+t_api_as() {
+	_ac=$1
+	_ab=$2
+	_m=$3
+	_p=$4
+	shift 4
+	if [ $# -ge 1 ]; then
+		case $1 in
+		@*) _b=$1 ;;
+		*) printf '%s' "$1" >"$T_TMP/req" && _b=@$T_TMP/req ;;
+		esac
+		set -- -H 'Content-Type: application/json' -H 'Expect:' \
+		    --data-binary "$_b"
+	fi
+	if [ "$_ac" != - ]; then
+		set -- "$@" --cert "$T_DIR/pki/$_ac.crt" --key "$T_DIR/pki/$_ac.key"
+	fi
+	if [ "$_ab" != - ]; then
+		set -- "$@" -H "@$_ab"
+	fi
+	T_STATUS=$(curl -s -o "$T_BODY" -w '%{http_code}' --max-time 60 \
+	    --cacert "$T_DIR/pki/ca.crt" -X "$_m" "$@" \
+	    "https://127.0.0.1:$T_PORT$_p") || true
 	[ -n "$T_STATUS" ] || T_STATUS=000
 	[ -f "$T_BODY" ] || : >"$T_BODY"
 	echo "$T_STATUS" >"$T_TMP/status"
