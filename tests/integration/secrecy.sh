@@ -34,23 +34,19 @@ t_eq "three versions written" 3 "$(t_json_get "$T_BODY" .version)"
 t_expect "read one back" 200 GET /v1/domains/vault/secrets/s0
 t_eq "value reads back" "$(head -n 1 "$T_TMP/needles")" "$(t_json_get "$T_BODY" .data.value)"
 
-# search WHEN: every needle (and its base64) is absent from the store
-# files and the log.
+# search WHEN: no needle (nor its base64) in any file under the daemon's
+# directory: store, log, token files, anything else it wrote there.
 search() {
 	found=""
 	while read -r v; do
 		b=$(printf '%s' "$v" | base64 -w0)
-		for f in "$T_DIR"/store/* "$T_DIR/daemon.log"; do
-			[ -f "$f" ] || continue
-			if grep -a -q -F -e "$v" -e "$b" "$f"; then
-				found="$found $(basename "$f")"
-			fi
-		done
+		hits=$(grep -r -a -l -F -e "$v" -e "$b" "$T_DIR" 2>/dev/null || true)
+		[ -z "$hits" ] || found="$found $hits"
 	done <"$T_TMP/needles"
 	if [ -z "$found" ]; then
-		t_ok "no plaintext in store files or log ($1)"
+		t_ok "no plaintext in store, log or token files ($1)"
 	else
-		t_fail "no plaintext in store files or log ($1)" "plaintext found in:$found"
+		t_fail "no plaintext in store, log or token files ($1)" "plaintext found in:$found"
 	fi
 }
 t_run "store holds LMDB files" "no files under $T_DIR/store" \
@@ -60,7 +56,7 @@ search "while running"
 pin=$(cat "$T_DIR/pin")
 t_stop_ok "daemon stops with status 0 on SIGTERM"
 search "after shutdown"
-if grep -a -q -F "$pin" "$T_DIR/daemon.log" "$T_DIR"/store/*; then
+if grep -a -q -F "$pin" "$T_DIR/daemon.log" "$T_DIR"/store/* "$T_DIR/token-init.out"; then
 	t_fail "PIN absent from log and store" "the token PIN was found"
 else
 	t_ok "PIN absent from log and store"
