@@ -164,6 +164,9 @@ sync = $2
 [seal]
 mode = $1
 
+[auth]
+admins = CN=admin
+
 [log]
 level = warn
 EOF
@@ -390,7 +393,7 @@ awk -F '\t' '
 			ratio = "-"
 			if (f[1] !~ /^nginx/ && (k in ref) && ref[k] + 0 > 0 &&
 			    f[4] != "")
-				ratio = sprintf("%.2f", f[4] / ref[k])
+				ratio = sprintf("%.3f", f[4] / ref[k])
 			printf "| %-30s | %-3s | %4s | %9s | %7s | %7s | %6s | %-9s | %s\n",
 			    f[1], f[2], f[3], f[4] == "" ? "failed" : f[4],
 			    f[5], f[6], f[7], ratio, f[8]
