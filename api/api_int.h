@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/audit.h"
 #include "api/router.h"
 #include "crypto/envelope.h"
 #include "crypto/vault.h"
@@ -28,6 +29,7 @@ struct api_deps {
 	envelope		*e;
 	store			*s;
 	vault			*v;
+	audit			*audit;	/* the audit log, or NULL (unit tests) */
 };
 
 /* How the caller proved who it is. */
@@ -48,6 +50,7 @@ enum api_capability {
 	API_CAP_DELETE,
 	API_CAP_LIST,
 	API_CAP_ADMIN,
+	API_CAP_REF,
 };
 
 /*
@@ -67,6 +70,7 @@ struct api_ctx {
 	size_t			 body_len;
 	int			 closing;	/* add Connection: close */
 	int			 status;	/* HTTP status sent, 0 = none */
+	uint64_t		 start_us;	/* monotonic, for the audit */
 };
 
 /*
@@ -91,5 +95,18 @@ int api_authorize(const struct api_ctx *ctx, enum api_capability cap,
  */
 int api_require(struct api_ctx *ctx, enum api_capability cap,
     const char *domain) __attribute__((warn_unused_result));
+
+/*
+ * api_audit_request appends the audit entry of ctx (its status already
+ * set) to deps->audit before the reply is sent: request id, identity, an
+ * operation name per route, method, path with the secret name replaced
+ * by its HMAC, domain, name (HMAC'd), status, outcome and duration.  0
+ * when written or when there is no audit log; CAP_ERR_* when the append
+ * failed, and the reply must then be refused (503).  audit_key.c.
+ */
+int api_audit_request(struct api_ctx *ctx) __attribute__((warn_unused_result));
+
+/* api_now_us: a monotonic clock in microseconds (ctx->start_us). */
+uint64_t api_now_us(void);
 
 #endif

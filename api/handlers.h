@@ -26,4 +26,10 @@ void api_h_secret_destroy(struct api_ctx *ctx);
 void api_h_sys_health(struct api_ctx *ctx);
 void api_h_sys_tokens(struct api_ctx *ctx);
 
+/* handlers_refs.c */
+void api_h_ref_create(struct api_ctx *ctx);
+void api_h_ref_redeem(struct api_ctx *ctx);
+void api_h_secret_generate(struct api_ctx *ctx);
+void api_h_audit_get(struct api_ctx *ctx);
+
 #endif

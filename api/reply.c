@@ -1,4 +1,5 @@
 /* reply.c - JSON replies and the CAP_ERR_* to HTTP mapping. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -118,13 +119,13 @@ body_cleanup(const void *data, size_t len, void *extra)
 }
 
 static void
-add_common_headers(struct api_ctx *ctx, int has_body)
+add_common_headers(struct api_ctx *ctx, const char *content_type)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(ctx->req);
 	char allow[96];
 
-	if (has_body)
-		evhttp_add_header(h, "Content-Type", "application/json");
+	if (content_type != NULL)
+		evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(h, "X-Request-Id", ctx->rid);
@@ -134,6 +135,50 @@ add_common_headers(struct api_ctx *ctx, int has_body)
 	}
 	if (ctx->closing)
 		evhttp_add_header(h, "Connection", "close");
+}
+
+/*
+ * The audit gate every reply passes before it is sent: the entry for this
+ * request is written first.  When it cannot be written the request is
+ * answered 503 instead (fail closed), without a further audit attempt.
+ */
+static int
+audit_gate(struct api_ctx *ctx)
+{
+	int r;
+
+	if ((r = api_audit_request(ctx)) == 0)
+		return 0;
+	log_error("api: request %s: audit log append failed (%s); "
+	    "answering 503 instead of %d", ctx->rid, cap_strerror(r),
+	    ctx->status);
+	return -1;
+}
+
+/* The reply when the audit log refused the entry. */
+static void
+send_unaudited_503(struct api_ctx *ctx)
+{
+	const struct api_err_entry *row = api_status_lookup(503);
+	struct evbuffer *out;
+	json_t *body;
+	char *text = NULL;
+
+	ctx->status = 503;
+	ctx->closing = 1;
+	if (ctx->req == NULL)
+		return;
+	if ((body = api_error_body(row->code, row->message)) != NULL)
+		text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(body);
+	add_common_headers(ctx, text != NULL ? "application/json" : NULL);
+	if (text != NULL) {
+		out = evhttp_request_get_output_buffer(ctx->req);
+		if (evbuffer_add_reference(out, text, strlen(text),
+		    body_cleanup, NULL) != 0)
+			body_cleanup(text, strlen(text), NULL);
+	}
+	evhttp_send_reply(ctx->req, 503, api_reason_phrase(503), NULL);
 }
 
 void
@@ -159,22 +204,34 @@ api_reply_json(struct api_ctx *ctx, int status, json_t *body)
 	}
 	json_decref(body);
 	ctx->status = status;
-	if (ctx->req == NULL) {
-		body_cleanup(text, strlen(text), NULL);
+	len = strlen(text);
+	if (audit_gate(ctx) != 0) {
+		body_cleanup(text, len, NULL);
+		send_unaudited_503(ctx);
 		return;
 	}
-	len = strlen(text);
-	add_common_headers(ctx, 1);
+	if (ctx->req == NULL) {
+		body_cleanup(text, len, NULL);
+		return;
+	}
+	add_common_headers(ctx, "application/json");
 	out = evhttp_request_get_output_buffer(ctx->req);
 	if (evbuffer_add_reference(out, text, len, body_cleanup, NULL) != 0) {
 		body_cleanup(text, len, NULL);
-		goto send_plain;
+		/* Already audited with its status; the client sees a 500. */
+		ctx->status = 500;
+		evhttp_send_reply(ctx->req, 500, api_reason_phrase(500), NULL);
+		return;
 	}
 	evhttp_send_reply(ctx->req, status, api_reason_phrase(status), NULL);
 	return;
  send_plain:
 	/* Last resort when even an error body cannot be built. */
 	ctx->status = 500;
+	if (audit_gate(ctx) != 0) {
+		send_unaudited_503(ctx);
+		return;
+	}
 	if (ctx->req != NULL)
 		evhttp_send_reply(ctx->req, 500, api_reason_phrase(500), NULL);
 }
@@ -187,9 +244,56 @@ api_reply_empty(struct api_ctx *ctx, int status)
 		return;
 	}
 	ctx->status = status;
+	if (audit_gate(ctx) != 0) {
+		send_unaudited_503(ctx);
+		return;
+	}
 	if (ctx->req == NULL)
 		return;
-	add_common_headers(ctx, 0);
+	add_common_headers(ctx, NULL);
+	evhttp_send_reply(ctx->req, status, api_reason_phrase(status), NULL);
+}
+
+static void
+raw_cleanup(const void *data, size_t len, void *extra)
+{
+	(void)len;
+	(void)extra;
+	free((void *)(uintptr_t)data);
+}
+
+void
+api_reply_raw(struct api_ctx *ctx, int status, const char *content_type,
+    char *buf, size_t len)
+{
+	struct evbuffer *out;
+
+	if (ctx->status != 0) {
+		log_error("api: request %s answered twice", ctx->rid);
+		free(buf);
+		return;
+	}
+	ctx->status = status;
+	if (audit_gate(ctx) != 0) {
+		free(buf);
+		send_unaudited_503(ctx);
+		return;
+	}
+	if (ctx->req == NULL || len == 0) {
+		free(buf);
+		buf = NULL;
+	}
+	if (ctx->req == NULL)
+		return;
+	add_common_headers(ctx, content_type);
+	out = evhttp_request_get_output_buffer(ctx->req);
+	if (buf != NULL && evbuffer_add_reference(out, buf, len, raw_cleanup,
+	    NULL) != 0) {
+		free(buf);
+		ctx->status = 500;
+		evhttp_send_reply(ctx->req, 500, api_reason_phrase(500), NULL);
+		return;
+	}
 	evhttp_send_reply(ctx->req, status, api_reason_phrase(status), NULL);
 }
 

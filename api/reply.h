@@ -8,7 +8,9 @@
  * Cache-Control: no-store and (with a body) Content-Type:
  * application/json.  Reply bodies are added to the output buffer by
  * reference and wiped when libevent has written them, since a secret
- * read puts plaintext in the body.
+ * read puts plaintext in the body.  Every reply, whatever its status, is
+ * first written to the audit log (api_audit_request); when that fails the
+ * client gets 503 instead.
  */
 #ifndef CAP_API_REPLY_H
 #define CAP_API_REPLY_H
@@ -45,6 +47,13 @@ void api_reply_json(struct api_ctx *ctx, int status, json_t *body);
 
 /* api_reply_empty sends a reply without body (204). */
 void api_reply_empty(struct api_ctx *ctx, int status);
+
+/*
+ * api_reply_raw sends status with len bytes of buf (malloc'd, taken over
+ * and freed; not wiped, so never secret) as content_type.
+ */
+void api_reply_raw(struct api_ctx *ctx, int status, const char *content_type,
+    char *buf, size_t len);
 
 /*
  * api_reply_err answers with the row of err.  `what` names the failed

@@ -228,6 +228,7 @@ handle(struct evhttp_request *req, void *arg)
 	}
 	ctx->deps = &srv->deps;
 	ctx->req = req;
+	ctx->start_us = api_now_us();
 	ctx->closing = atomic_load(&srv->stopping);
 	randombytes_buf(rid, sizeof(rid));
 	sodium_bin2hex(ctx->rid, sizeof(ctx->rid), rid, sizeof(rid));
@@ -381,6 +382,13 @@ api_server_new(const struct cap_config *cfg, hsm *h, envelope *e, store *s,
  out:
 	api_server_free(srv);
 	return r;
+}
+
+void
+api_server_set_audit(api_server *srv, audit *a)
+{
+	if (srv != NULL && !srv->running)
+		srv->deps.audit = a;
 }
 
 static void *

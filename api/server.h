@@ -8,6 +8,7 @@
 #ifndef CAP_API_SERVER_H
 #define CAP_API_SERVER_H
 
+#include "api/audit.h"
 #include "crypto/vault.h"
 #include "daemon/config.h"
 #include "hsm/hsm.h"
@@ -32,6 +33,13 @@ typedef struct api_server api_server;
  */
 int api_server_new(const struct cap_config *cfg, hsm *h, envelope *e,
     store *s, vault *v, api_server **out) __attribute__((warn_unused_result));
+
+/*
+ * api_server_set_audit makes every request of srv go to the audit log a
+ * (borrowed; it must outlive the server) before its reply is sent, with a
+ * 503 instead when it cannot be written.  Call before api_server_start.
+ */
+void api_server_set_audit(api_server *srv, audit *a);
 
 /* api_server_start spawns the worker threads. */
 int api_server_start(api_server *srv) __attribute__((warn_unused_result));

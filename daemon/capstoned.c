@@ -22,24 +22,30 @@
 #include <event2/thread.h>
 #include <sodium.h>
 
+#include "api/audit.h"
+#include "api/audit_key.h"
 #include "api/server.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "crypto/envelope.h"
 #include "crypto/vault.h"
 #include "daemon/config.h"
 #include "daemon/version.h"
 #include "hsm/hsm.h"
+#include "store/auth.h"
 #include "store/store.h"
 
 #define CAPSTONED_CONF	"/etc/capstone/capstoned.conf"
 #define DRAIN_MS	5000	/* time requests in progress get at stop */
+#define REF_SWEEP_S	60	/* period of the expired-reference sweep */
 
 /* What the signal callbacks act on. */
 struct daemon_ctx {
 	struct event_base	*base;
 	api_server		*srv;
 	int			 stopped;
+	store			*st;		/* for the reference sweep */
 };
 
 static void __attribute__((noreturn))
@@ -117,6 +123,59 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		    "reloaded");
 }
 
+/* Every REF_SWEEP_S: drop references that expired unredeemed. */
+static void
+on_ref_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_ctx *ctx = arg;
+	size_t purged = 0;
+	int r;
+
+	(void)fd;
+	(void)what;
+	if (ctx->st == NULL)
+		return;
+	if ((r = store_ref_purge_expired(ctx->st, cap_now(), &purged)) != 0)
+		log_warn("sweeping expired references failed: %s",
+		    cap_strerror(r));
+	else if (purged > 0)
+		log_debug("swept %zu expired reference%s", purged,
+		    purged == 1 ? "" : "s");
+}
+
+/*
+ * open_audit loads the name HMAC key (created in the token on first
+ * start) and opens the audit log, by default audit.log in the store.
+ */
+static int
+open_audit(const struct cap_config *cfg, hsm *h, store *st,
+    audit_key **keyp, audit **ap)
+{
+	char path[4096];
+	int n, r;
+
+	if (cfg->audit_path != NULL)
+		n = snprintf(path, sizeof(path), "%s", cfg->audit_path);
+	else
+		n = snprintf(path, sizeof(path), "%s/audit.log",
+		    cfg->store_path);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		log_error("the audit log path is too long");
+		return CAP_ERR_CONFIG;
+	}
+	if ((r = audit_key_load(h, st, keyp)) != 0)
+		return r;
+	if ((r = audit_open(path, cfg->audit_sync, audit_key_hmac, *keyp,
+	    ap)) != 0) {
+		log_error("cannot open the audit log %s: %s", path,
+		    cap_strerror(r));
+		return r;
+	}
+	log_info("audit log %s%s", path, cfg->audit_sync ? "" :
+	    " (sync = no)");
+	return 0;
+}
+
 /* seal_unsupported_reason explains why a token cannot seal=token. */
 static const char *
 seal_unsupported_reason(hsm *h, const hsm_mk_info *mk)
@@ -137,8 +196,12 @@ main(int argc, char **argv)
 {
 	const char *conf_path = CAPSTONED_CONF;
 	struct cap_config *cfg = NULL;
-	struct daemon_ctx ctx = { NULL, NULL, 0 };
+	struct daemon_ctx ctx = { NULL, NULL, 0, NULL };
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+	struct event *ev_sweep = NULL;
+	struct timeval sweep_tv = { REF_SWEEP_S, 0 };
+	audit_key *akey = NULL;
+	audit *aud = NULL;
 	hsm *h = NULL;
 	store *st = NULL;
 	envelope *env = NULL;
@@ -252,6 +315,8 @@ main(int argc, char **argv)
 		log_error("cannot set up the vault: %s", cap_strerror(r));
 		goto out;
 	}
+	if (open_audit(cfg, h, st, &akey, &aud) != 0)
+		goto out;
 
 	/*
 	 * The main loop and its signal events exist before any worker thread
@@ -275,12 +340,19 @@ main(int argc, char **argv)
 		log_error("cannot install the signal handlers");
 		goto out;
 	}
+	ctx.st = st;
+	if ((ev_sweep = event_new(ctx.base, -1, EV_PERSIST, on_ref_sweep,
+	    &ctx)) == NULL || event_add(ev_sweep, &sweep_tv) != 0) {
+		log_error("cannot schedule the reference sweep");
+		goto out;
+	}
 
 	if ((r = api_server_new(cfg, h, env, st, v, &srv)) != 0) {
 		log_error("cannot set up the API server on %s: %s",
 		    cfg->listen, cap_strerror(r));
 		goto out;
 	}
+	api_server_set_audit(srv, aud);
 	if ((r = api_server_start(srv)) != 0) {
 		log_error("cannot start the API server: %s", cap_strerror(r));
 		goto out;
@@ -299,6 +371,8 @@ main(int argc, char **argv)
 	if (srv != NULL && ctx.srv != NULL && !ctx.stopped)
 		api_server_stop(srv, DRAIN_MS);
 	api_server_free(srv);
+	if (ev_sweep != NULL)
+		event_free(ev_sweep);
 	if (ev_hup != NULL)
 		event_free(ev_hup);
 	if (ev_int != NULL)
@@ -307,6 +381,8 @@ main(int argc, char **argv)
 		event_free(ev_term);
 	if (ctx.base != NULL)
 		event_base_free(ctx.base);
+	audit_free(aud);
+	audit_key_free(akey);
 	vault_free(v);
 	envelope_free(env);
 	store_free(st);

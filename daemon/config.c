@@ -243,6 +243,21 @@ static const struct config_key config_keys[] = {
 		    "needs a policy.  Empty: no configured admin.",
 	},
 	{
+		.section = "audit", .name = "path", .type = KT_PATH,
+		.offset = OFF(audit_path), .flags = KF_OPTIONAL,
+		.example = "/var/lib/capstone/audit.log",
+		.help = "The audit log: one hash-chained JSON entry per request,\n"
+		    "written before the reply (created 0600).  Empty: audit.log\n"
+		    "in the store directory.",
+	},
+	{
+		.section = "audit", .name = "sync", .type = KT_BOOL,
+		.offset = OFF(audit_sync), .def = "yes",
+		.help = "yes: every entry is on disk (fdatasync) before the reply\n"
+		    "is sent.  no: faster; entries of the last moments before a\n"
+		    "crash may be lost.",
+	},
+	{
 		.section = "log", .name = "target", .type = KT_ENUM,
 		.offset = OFF(log_syslog), .def = "stderr", .enums = log_targets,
 		.help = "stderr or syslog (facility daemon).",

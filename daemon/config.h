@@ -50,6 +50,9 @@ struct cap_config {
 	int		 seal_mode;	/* seal_mode of crypto/envelope.h */
 	/* [auth] */
 	char		*auth_admins;	/* comma-separated patterns, NULL: none */
+	/* [audit] */
+	char		*audit_path;	/* NULL: audit.log in the store path */
+	int		 audit_sync;
 	/* [log] */
 	int		 log_syslog;
 	int		 log_level;	/* enum log_level */

@@ -928,3 +928,113 @@ store_dkey_get(store *s, const char *name, uint32_t key_version,
 	*wrap_mech = a.mech;
 	return 0;
 }
+
+/* ---- small named blobs ---- */
+
+/* Blobs live in meta under "blob/" + name, apart from "schema" and "id". */
+#define META_PREFIX	"blob/"
+#define META_PREFIX_LEN	(sizeof(META_PREFIX) - 1)
+
+struct meta_arg {
+	char		 key[META_PREFIX_LEN + STORE_META_NAME_MAX + 1];
+	const uint8_t	*in;
+	size_t		 inlen;
+	int		 excl;
+	uint8_t		*out;
+	size_t		 outlen;
+};
+
+static int
+meta_key(const char *name, struct meta_arg *a)
+{
+	size_t n, i;
+
+	if (name == NULL || (n = strnlen(name, STORE_META_NAME_MAX + 1)) == 0 ||
+	    n > STORE_META_NAME_MAX)
+		return CAP_ERR_INVALID;
+	for (i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '.' ||
+		    name[i] == '_' || name[i] == '-'))
+			return CAP_ERR_INVALID;
+	memcpy(a->key, META_PREFIX, META_PREFIX_LEN);
+	memcpy(a->key + META_PREFIX_LEN, name, n + 1);
+	return 0;
+}
+
+static int
+meta_put_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct meta_arg *a = arg;
+	MDB_val k, d;
+
+	k.mv_data = a->key;
+	k.mv_size = strlen(a->key);
+	d.mv_data = (void *)(uintptr_t)a->in;
+	d.mv_size = a->inlen;
+	return store_mdb_err(mdb_put(txn, s->dbi_meta, &k, &d,
+	    a->excl ? MDB_NOOVERWRITE : 0), "mdb_put meta");
+}
+
+int
+store_meta_put(store *s, const char *name, const uint8_t *val, size_t len,
+    int excl)
+{
+	struct meta_arg a;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	if (s == NULL || val == NULL || len == 0)
+		return CAP_ERR_INVALID;
+	if (len > STORE_META_MAX)
+		return CAP_ERR_TOO_LARGE;
+	if ((r = meta_key(name, &a)) != 0)
+		return r;
+	a.in = val;
+	a.inlen = len;
+	a.excl = excl;
+	return store_txn_write(s, meta_put_txn, &a);
+}
+
+static int
+meta_get_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct meta_arg *a = arg;
+	MDB_val k, d;
+	int rc;
+
+	k.mv_data = a->key;
+	k.mv_size = strlen(a->key);
+	if ((rc = mdb_get(txn, s->dbi_meta, &k, &d)) != 0)
+		return store_mdb_err(rc, "mdb_get meta");
+	if (d.mv_size == 0 || d.mv_size > STORE_META_MAX)
+		return CAP_ERR_CORRUPT;
+	/* Copied out: nothing returned points into the map. */
+	if ((a->out = malloc(d.mv_size)) == NULL)
+		return CAP_ERR_NOMEM;
+	memcpy(a->out, d.mv_data, d.mv_size);
+	a->outlen = d.mv_size;
+	return 0;
+}
+
+int
+store_meta_get(store *s, const char *name, uint8_t **val, size_t *len)
+{
+	struct meta_arg a;
+	int r;
+
+	*val = NULL;
+	*len = 0;
+	memset(&a, 0, sizeof(a));
+	if (s == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = meta_key(name, &a)) != 0)
+		return r;
+	if ((r = store_txn_read(s, meta_get_txn, &a)) != 0) {
+		free(a.out);
+		return r;
+	}
+	*val = a.out;
+	*len = a.outlen;
+	return 0;
+}

@@ -176,6 +176,27 @@ int store_secret_count(store *s, const char *domain, size_t *n)
 
 void store_names_free(char **names, size_t n);
 
+/* ---- small named blobs (meta) ---- */
+
+#define STORE_META_NAME_MAX	64	/* bytes of a blob's name */
+#define STORE_META_MAX		4096	/* bytes of a blob */
+
+/*
+ * store_meta_put keeps len (1..STORE_META_MAX) bytes under name (1 to
+ * STORE_META_NAME_MAX characters from [a-z0-9._-]), in a namespace apart
+ * from the store's own records.  With excl, CAP_ERR_EXISTS if the name is
+ * taken (nothing written); otherwise it replaces.  Only for data that may
+ * rest on disk as it is (wrapped keys, settings), never plaintext secrets.
+ */
+int store_meta_put(store *s, const char *name, const uint8_t *val,
+    size_t len, int excl) __attribute__((warn_unused_result));
+/*
+ * store_meta_get copies a blob out into *val (malloc'd; free()) and *len.
+ * CAP_ERR_NOT_FOUND, CAP_ERR_INVALID for a bad name.
+ */
+int store_meta_get(store *s, const char *name, uint8_t **val, size_t *len)
+    __attribute__((warn_unused_result));
+
 /* store_stat reports map size and bytes in use, for health and metrics. */
 int store_stat(store *s, uint64_t *map_size, uint64_t *used);
 

@@ -48,6 +48,9 @@ static const char full_conf[] =
     "mode = token\n"
     "[auth]\n"
     "admins = CN=admin, CN=ops\\,O=Example\n"
+    "[audit]\n"
+    "path = /srv/audit/capstone.log\n"
+    "sync = no\n"
     "[log]\n"
     "target = syslog\n"
     "level = debug\n";
@@ -77,6 +80,8 @@ config_equal(const struct cap_config *a, const struct cap_config *b)
 	    streq(a->store_path, b->store_path) &&
 	    a->store_map_size == b->store_map_size &&
 	    a->store_sync == b->store_sync && a->seal_mode == b->seal_mode &&
+	    streq(a->audit_path, b->audit_path) &&
+	    a->audit_sync == b->audit_sync &&
 	    a->log_syslog == b->log_syslog && a->log_level == b->log_level;
 }
 
@@ -120,6 +125,9 @@ test_defaults(void)
 	    "defaults: client certificate required");
 	th_check(c->auth_admins == NULL, "defaults: no configured admin",
 	    "expected NULL, got %s", c->auth_admins);
+	th_check(c->audit_path == NULL, "defaults: audit log in the store",
+	    "expected NULL, got %s", c->audit_path);
+	TH_EQ_INT(c->audit_sync, 1, "defaults: audit sync");
 	th_check(streq(c->file, "t.conf"), "defaults: file name kept",
 	    "expected t.conf, got %s", c->file);
 	config_free(c);
@@ -169,6 +177,9 @@ test_every_key(void)
 	    "every key: tls_client_auth");
 	th_check(streq(c->auth_admins, "CN=admin, CN=ops\\,O=Example"),
 	    "every key: admins kept as written", "got %s", c->auth_admins);
+	th_check(streq(c->audit_path, "/srv/audit/capstone.log"),
+	    "every key: audit path", "got %s", c->audit_path);
+	TH_EQ_INT(c->audit_sync, 0, "every key: audit sync");
 	config_free(c);
 }
 
