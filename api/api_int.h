@@ -10,17 +10,24 @@
 #include <stdint.h>
 
 #include "api/audit.h"
+#include "api/policy.h"
 #include "api/router.h"
 #include "crypto/envelope.h"
 #include "crypto/vault.h"
 #include "daemon/config.h"
 #include "hsm/hsm.h"
+#include "store/auth.h"
 #include "store/store.h"
 
 struct evhttp_request;
 
 #define API_VERSION		"0.1.0"
 #define API_SUBJECT_MAX		512	/* longest subject kept, bytes */
+#define API_SAN_MAX		16	/* SANs kept from a certificate */
+#define API_SAN_LEN		256	/* longest SAN kept, with its NUL */
+
+/* The policy cache of authorisation (auth.c). */
+typedef struct api_authz api_authz;
 
 /* What the handlers reach: borrowed from the daemon, outlive the server. */
 struct api_deps {
@@ -29,6 +36,7 @@ struct api_deps {
 	envelope		*e;
 	store			*s;
 	vault			*v;
+	api_authz		*authz;	/* policies and admins; NULL: deny */
 	audit			*audit;	/* the audit log, or NULL (unit tests) */
 };
 
@@ -36,22 +44,44 @@ struct api_deps {
 enum api_identity_kind {
 	API_ID_NONE = 0,	/* nothing presented */
 	API_ID_CERT = 1,	/* verified TLS client certificate */
+	API_ID_TOKEN = 2,	/* bearer token (its policies decide) */
 };
 
+/*
+ * The caller.  A certificate identity is its subject and SANs, matched
+ * against the identity patterns of policies and of [auth] admins.  A token
+ * identity is decided by the policies named in the token only; subject
+ * then holds the token's identity string, for logs.
+ */
 struct api_identity {
 	enum api_identity_kind	kind;
 	char			subject[API_SUBJECT_MAX];	/* "CN=...,O=..." */
+	/* API_ID_CERT: "DNS:name", "URI:uri", "IP:addr", "email:x" */
+	char			sans[API_SAN_MAX][API_SAN_LEN];
+	size_t			nsans;
+	/* API_ID_TOKEN */
+	char			token_identity[STORE_IDENTITY_MAX + 1];
+	char			accessor[STORE_ACCESSOR_LEN + 1];
+	char			policies[STORE_TOKEN_POLICIES_MAX][CAP_NAME_MAX + 1];
+	size_t			npolicies;
 };
 
-/* Capabilities a request needs; policies grant them per domain pattern. */
+/*
+ * Capabilities a request needs, as bits (the CAPB_* values of policy.h);
+ * policies grant them per domain pattern.  api_authorize needs every bit
+ * it is given (API_CAP_WRITE | API_CAP_REF for generate), and
+ * API_CAP_AUTHENTICATED (no bit) only an identity.
+ */
 enum api_capability {
-	API_CAP_READ = 1,
-	API_CAP_WRITE,
-	API_CAP_DELETE,
-	API_CAP_LIST,
-	API_CAP_ADMIN,
-	API_CAP_REF,
+	API_CAP_AUTHENTICATED = 0,
+	API_CAP_READ = 0x01,
+	API_CAP_WRITE = 0x02,
+	API_CAP_DELETE = 0x04,
+	API_CAP_LIST = 0x08,
+	API_CAP_REF = 0x10,
+	API_CAP_ADMIN = 0x20,
 };
+#define API_CAP_ALL	0x3f
 
 /*
  * One request in progress.  Handlers read the matched route, the decoded
@@ -74,19 +104,71 @@ struct api_ctx {
 };
 
 /*
- * api_identity_from_request fills id from the verified client certificate
- * of req's TLS connection.  CAP_ERR_UNAUTH when there is none.
+ * api_identity_from_request fills id for req: from its bearer token
+ * (Authorization: Bearer, checked and counted with store_token_use on
+ * deps->s) when it has one, else from the verified client certificate of
+ * its TLS connection.  CAP_ERR_UNAUTH when there is neither or the token
+ * is unknown, expired, used up or revoked; CAP_ERR_STORE and the like
+ * when the store fails.  The token's text is wiped from the request.
  */
 int api_identity_from_request(struct evhttp_request *req,
-    struct api_identity *id) __attribute__((warn_unused_result));
+    const struct api_deps *deps, struct api_identity *id)
+    __attribute__((warn_unused_result));
 
 /*
- * api_authorize decides whether ctx's identity holds capability cap on
- * domain (NULL for calls outside any domain).  0 or CAP_ERR_UNAUTH /
- * CAP_ERR_DENIED.  Every authenticated identity is allowed until
- * policies exist.
+ * api_identity_from_cert fills id's subject and SANs from a verified
+ * certificate (an X509 *); the kind becomes API_ID_CERT.  SANs of other
+ * types, or too long to keep, are left out.  CAP_ERR_UNAUTH when the
+ * subject does not fit, CAP_ERR_NOMEM.
+ */
+int api_identity_from_cert(const void *x509, struct api_identity *id)
+    __attribute__((warn_unused_result));
+
+/*
+ * api_authz_new makes an empty policy cache with the configured admins
+ * (cfg's [auth] admins text, NULL for none).  CAP_ERR_CONFIG for a
+ * malformed list, CAP_ERR_NOMEM.  Free with api_authz_free.
+ */
+int api_authz_new(const char *admins, api_authz **out)
+    __attribute__((warn_unused_result));
+void api_authz_free(api_authz *az);
+
+/*
+ * api_authz_set replaces the cached policies with v[0..n), taking over v
+ * and every policy in it (also on failure).  Policies with the same name
+ * are not expected.
+ */
+int api_authz_set(api_authz *az, policy **v, size_t n)
+    __attribute__((warn_unused_result));
+
+/*
+ * api_authz_load rebuilds the cache from every policy in the store; a
+ * document that no longer parses is logged and left out (denying what it
+ * granted).  Reloads are serialised, so the last one to finish reflects
+ * every change committed before it started.
+ */
+int api_authz_load(api_authz *az, store *s) __attribute__((warn_unused_result));
+
+/* api_authz_has: 1 if the cache holds a policy of this name. */
+int api_authz_has(api_authz *az, const char *name);
+
+/*
+ * api_authorize decides whether ctx's identity holds every capability bit
+ * of cap on domain.  domain NULL (or "*") means every domain:
+ * API_CAP_ADMIN there is what policies, tokens, the audit log and
+ * /v1/sys/tokens need, granted by a rule whose domain pattern is made
+ * only of '*' (or by [auth] admins).  Identities in [auth] admins may do everything; certificates
+ * are bound to policies by their subject and SANs, tokens by the policy
+ * names they carry.  Default deny.  0 or CAP_ERR_UNAUTH / CAP_ERR_DENIED.
  */
 int api_authorize(const struct api_ctx *ctx, enum api_capability cap,
+    const char *domain) __attribute__((warn_unused_result));
+
+/*
+ * api_authorize_any is api_authorize satisfied by any one bit of cap
+ * (GET /v1/domains/{d}: read or list; the domain list: API_CAP_ALL).
+ */
+int api_authorize_any(const struct api_ctx *ctx, unsigned cap,
     const char *domain) __attribute__((warn_unused_result));
 
 /*
@@ -95,6 +177,9 @@ int api_authorize(const struct api_ctx *ctx, enum api_capability cap,
  */
 int api_require(struct api_ctx *ctx, enum api_capability cap,
     const char *domain) __attribute__((warn_unused_result));
+/* api_require_any: the same over api_authorize_any. */
+int api_require_any(struct api_ctx *ctx, unsigned cap, const char *domain)
+    __attribute__((warn_unused_result));
 
 /*
  * api_audit_request appends the audit entry of ctx (its status already

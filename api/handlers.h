@@ -26,6 +26,15 @@ void api_h_secret_destroy(struct api_ctx *ctx);
 void api_h_sys_health(struct api_ctx *ctx);
 void api_h_sys_tokens(struct api_ctx *ctx);
 
+/* handlers_auth.c */
+void api_h_policy_put(struct api_ctx *ctx);
+void api_h_policy_get(struct api_ctx *ctx);
+void api_h_policy_list(struct api_ctx *ctx);
+void api_h_policy_delete(struct api_ctx *ctx);
+void api_h_token_create(struct api_ctx *ctx);
+void api_h_token_list(struct api_ctx *ctx);
+void api_h_token_revoke(struct api_ctx *ctx);
+
 /* handlers_refs.c */
 void api_h_ref_create(struct api_ctx *ctx);
 void api_h_ref_redeem(struct api_ctx *ctx);

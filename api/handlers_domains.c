@@ -57,7 +57,7 @@ api_h_domain_list(struct api_ctx *ctx)
 	json_t *arr = NULL, *body = NULL;
 	int r;
 
-	if (api_require(ctx, API_CAP_LIST, NULL) != 0)
+	if (api_require(ctx, API_CAP_AUTHENTICATED, NULL) != 0)
 		return;
 	if ((r = vault_domain_list(ctx->deps->v, &names, &n)) != 0) {
 		api_reply_err(ctx, r, "domain list");
@@ -65,9 +65,13 @@ api_h_domain_list(struct api_ctx *ctx)
 	}
 	if ((arr = json_array()) == NULL)
 		goto out;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		/* Only the domains the caller holds some capability on. */
+		if (api_authorize_any(ctx, API_CAP_ALL, names[i]) != 0)
+			continue;
 		if (json_array_append_new(arr, json_string(names[i])) != 0)
 			goto out;
+	}
 	body = json_pack("{s:o}", "domains", arr);
 	arr = NULL;	/* transferred (or released by json_pack) */
  out:
@@ -83,7 +87,8 @@ api_h_domain_get(struct api_ctx *ctx)
 	size_t count = 0;
 	int r;
 
-	if (api_require(ctx, API_CAP_READ, ctx->match.domain) != 0)
+	if (api_require_any(ctx, API_CAP_READ | API_CAP_LIST,
+	    ctx->match.domain) != 0)
 		return;
 	if ((r = vault_domain_get(ctx->deps->v, ctx->match.domain, &d)) != 0) {
 		api_reply_err(ctx, r, "domain get");

@@ -29,7 +29,7 @@ api_h_sys_health(struct api_ctx *ctx)
 	uint64_t map_size = 0, used = 0;
 	int tok_ok, store_ok;
 
-	if (api_require(ctx, API_CAP_READ, NULL) != 0)
+	if (api_require(ctx, API_CAP_AUTHENTICATED, NULL) != 0)
 		return;
 	tok_ok = hsm_mk_info_get(ctx->deps->h, &mk) == 0;
 	store_ok = store_stat(ctx->deps->s, &map_size, &used) == 0;

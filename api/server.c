@@ -236,7 +236,7 @@ handle(struct evhttp_request *req, void *arg)
 	if ((uri = evhttp_request_get_evhttp_uri(req)) != NULL)
 		path = evhttp_uri_get_path(uri);
 
-	id_r = api_identity_from_request(req, &ctx->id);
+	id_r = api_identity_from_request(req, &srv->deps, &ctx->id);
 	/* Read (and wipe libevent's copy of) the body before anything else. */
 	if ((r = api_body_read(req, srv->max_body, &ctx->body,
 	    &ctx->body_len)) != 0) {
@@ -249,7 +249,7 @@ handle(struct evhttp_request *req, void *arg)
 		goto log;
 	}
 	if (id_r != 0) {
-		api_reply_err(ctx, CAP_ERR_UNAUTH, "identity");
+		api_reply_err(ctx, id_r, "identity");
 		goto log;
 	}
 	if ((rr = api_route_match(api_routes, method, path,
@@ -364,6 +364,9 @@ api_server_new(const struct cap_config *cfg, hsm *h, envelope *e, store *s,
 			r = CAP_ERR_CONFIG;
 		goto out;
 	}
+	if ((r = api_authz_new(cfg->auth_admins, &srv->deps.authz)) != 0 ||
+	    (r = api_authz_load(srv->deps.authz, s)) != 0)
+		goto out;
 	if ((r = bind_listen(cfg->listen, &srv->fd)) != 0)
 		goto out;
 	if ((srv->workers = calloc(srv->nworkers,
@@ -510,6 +513,7 @@ api_server_free(api_server *srv)
 	if (srv->fd != -1)
 		close(srv->fd);
 	SSL_CTX_free(srv->tls);
+	api_authz_free(srv->deps.authz);
 	pthread_mutex_destroy(&srv->tls_mtx);
 	free(srv);
 }

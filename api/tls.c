@@ -105,6 +105,39 @@ load_key(SSL_CTX *ctx, const struct cap_config *cfg)
 	return r;
 }
 
+/*
+ * Adds the PEM CRL(s) of path to ctx's verify store and turns on
+ * revocation checking of the client's own certificate (X509_V_FLAG_
+ * CRL_CHECK).  Intermediate CAs are not checked (no CRL_CHECK_ALL): that
+ * would need a current CRL from every CA of every client chain, and a
+ * missing one refuses every client under it.  With CRL_CHECK, a client
+ * whose issuer has no CRL in the file, or whose CRL is past its
+ * nextUpdate, is refused: revocation checking fails closed.
+ */
+static int
+load_client_crl(SSL_CTX *ctx, const char *path)
+{
+	X509_STORE *st;
+	X509_LOOKUP *lu;
+	int n;
+
+	if ((st = SSL_CTX_get_cert_store(ctx)) == NULL ||
+	    (lu = X509_STORE_add_lookup(st, X509_LOOKUP_file())) == NULL) {
+		log_ssl("cannot set up CRL checking", NULL);
+		return CAP_ERR_NOMEM;
+	}
+	if ((n = X509_load_crl_file(lu, path, X509_FILETYPE_PEM)) <= 0) {
+		log_ssl("cannot load client CRL file", path);
+		return CAP_ERR_CONFIG;
+	}
+	if (X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK) != 1) {
+		log_ssl("cannot enable CRL checking", NULL);
+		return CAP_ERR_CONFIG;
+	}
+	log_info("tls: %d client CRL(s) loaded from %s", n, path);
+	return 0;
+}
+
 int
 api_tls_ctx_new(const struct cap_config *cfg, SSL_CTX **out)
 {
@@ -161,8 +194,18 @@ api_tls_ctx_new(const struct cap_config *cfg, SSL_CTX **out)
 		goto out;
 	}
 	SSL_CTX_set_client_CA_list(ctx, cas);	/* transferred */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	if (cfg->tls_client_crl != NULL &&
+	    (r = load_client_crl(ctx, cfg->tls_client_crl)) != 0)
+		goto out;
+	r = CAP_ERR_CONFIG;
+	/*
+	 * optional: a client may come without a certificate and then needs a
+	 * bearer token; one that presents a certificate is verified all the
+	 * same.
+	 */
+	SSL_CTX_set_verify(ctx, cfg->tls_client_auth ==
+	    CFG_CLIENT_AUTH_OPTIONAL ? SSL_VERIFY_PEER :
+	    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_verify_depth(ctx, 8);
 
 	/* Resumption: server cache and tickets, bound to this service. */

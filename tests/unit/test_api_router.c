@@ -12,6 +12,7 @@
 #include "api/handlers.h"
 #include "api/reply.h"
 #include "api/request.h"
+#include "api/request_auth.h"
 #include "api/router.h"
 #include "common/err.h"
 #include "crypto/vault.h"
@@ -257,8 +258,10 @@ test_mapping(void)
 	TH_EQ_INT(api_authorize(&ctx, API_CAP_READ, "x"), CAP_ERR_UNAUTH,
 	    "no identity is refused");
 	ctx.id.kind = API_ID_CERT;
-	TH_EQ_INT(api_authorize(&ctx, API_CAP_ADMIN, NULL), 0,
-	    "an authenticated identity is allowed");
+	TH_EQ_INT(api_authorize(&ctx, API_CAP_AUTHENTICATED, NULL), 0,
+	    "an authenticated identity passes an identity-only check");
+	TH_EQ_INT(api_authorize(&ctx, API_CAP_ADMIN, NULL), CAP_ERR_DENIED,
+	    "without policies an identity is denied (default deny)");
 }
 
 #define B(s) (const uint8_t *)(s), strlen(s)
@@ -389,6 +392,150 @@ test_bodies(void)
 	    "escaped quote keeps the string open");
 }
 
+static void
+test_auth_routes(void)
+{
+	struct api_match m;
+
+	check_route(API_M_GET, "/v1/policies", api_h_policy_list, "", "");
+	check_route(API_M_PUT, "/v1/policies/payments-read", api_h_policy_put,
+	    "", "payments-read");
+	check_route(API_M_GET, "/v1/policies/payments-read", api_h_policy_get,
+	    "", "payments-read");
+	check_route(API_M_DELETE, "/v1/policies/payments-read",
+	    api_h_policy_delete, "", "payments-read");
+	check_route(API_M_POST, "/v1/auth/tokens", api_h_token_create, "", "");
+	check_route(API_M_GET, "/v1/auth/tokens", api_h_token_list, "", "");
+	check_route(API_M_DELETE,
+	    "/v1/auth/tokens/0123456789abcdef0123456789abcdef",
+	    api_h_token_revoke, "", "0123456789abcdef0123456789abcdef");
+	check_route_fails(API_M_PUT, "/v1/policies/a%2Fb", API_ROUTE_BAD_NAME,
+	    "policy name with a slash is 400");
+	check_route_fails(API_M_DELETE, "/v1/auth/tokens", API_ROUTE_BAD_METHOD,
+	    "DELETE /v1/auth/tokens without accessor is 405");
+	TH_EQ_INT(api_route_match(api_routes, API_M_POST, "/v1/policies/x",
+	    &m), API_ROUTE_BAD_METHOD, "POST on a policy is 405");
+	TH_EQ_INT(m.allow, API_M_GET | API_M_PUT | API_M_DELETE,
+	    "405 allow set of /v1/policies/{p}");
+}
+
+static void
+test_policy_body(void)
+{
+	policy *p = NULL;
+	char err[160], *big;
+	size_t n;
+
+	TH_EQ_INT(api_req_policy_put(B("{\"identities\":[\"CN=svc-*\"],"
+	    "\"rules\":[{\"domains\":\"payments\",\"capabilities\":"
+	    "[\"read\",\"list\"]}]}"), "pr", &p, err, sizeof(err)), 0,
+	    "policy body parses");
+	th_check(p != NULL && strcmp(policy_name(p), "pr") == 0,
+	    "policy takes the name of the path", "got %s",
+	    p != NULL ? policy_name(p) : "nothing");
+	policy_free(p);
+	p = NULL;
+	TH_EQ_INT(api_req_policy_put(B("{\"name\":\"pr\",\"rules\":[]}"),
+	    "pr", &p, err, sizeof(err)), 0, "matching name field accepted");
+	policy_free(p);
+	p = NULL;
+	TH_EQ_INT(api_req_policy_put(B("{\"name\":\"other\",\"rules\":[]}"),
+	    "pr", &p, err, sizeof(err)), CAP_ERR_INVALID,
+	    "name field differing from the path refused");
+	th_check(p == NULL && strstr(err, "name") != NULL,
+	    "refusal explains the name", "got '%s'", err);
+	TH_EQ_INT(api_req_policy_put(B("{\"rules\":[{\"domains\":\"a\","
+	    "\"capabilities\":[\"fly\"]}]}"), "pr", &p, err, sizeof(err)),
+	    CAP_ERR_INVALID, "unknown capability refused");
+	TH_EQ_INT(api_req_policy_put(B("{\"rules\":[],\"rules\":[]}"), "pr",
+	    &p, err, sizeof(err)), CAP_ERR_INVALID, "duplicate key refused");
+	TH_EQ_INT(api_req_policy_put(B("[]"), "pr", &p, err, sizeof(err)),
+	    CAP_ERR_INVALID, "array body refused");
+	TH_EQ_INT(api_req_policy_put(NULL, 0, "pr", &p, err, sizeof(err)),
+	    CAP_ERR_INVALID, "empty policy body refused");
+	TH_EQ_INT(api_req_policy_put(B("{\"rules\":[[[[[[[[[[[[[[[[[[[[[[[["
+	    "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"),
+	    "pr", &p, err, sizeof(err)), CAP_ERR_INVALID,
+	    "deep nesting refused");
+	n = POLICY_DOC_MAX + 16;
+	if ((big = malloc(n)) != NULL) {
+		memset(big, ' ', n);
+		big[0] = '{';
+		big[n - 1] = '}';
+		TH_EQ_INT(api_req_policy_put((const uint8_t *)big, n, "pr", &p,
+		    err, sizeof(err)), CAP_ERR_TOO_LARGE,
+		    "policy over the size limit refused");
+		free(big);
+	}
+	th_check(p == NULL, "failed policy parse leaves nothing", "got %p",
+	    (void *)p);
+}
+
+static void
+test_token_body(void)
+{
+	struct api_token_req tr;
+	const char *why = NULL;
+
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"svc-a\","
+	    "\"policies\":[\"payments-read\",\"x\"],\"ttl\":\"1h\","
+	    "\"uses\":3}"), &tr, &why), 0, "token body parses");
+	th_check(strcmp(tr.identity, "svc-a") == 0 && tr.npolicies == 2 &&
+	    strcmp(tr.policies[0], "payments-read") == 0 &&
+	    strcmp(tr.policies[1], "x") == 0 && tr.ttl == 3600 &&
+	    tr.uses == 3, "token body fields", "got %s %zu %llu %u",
+	    tr.identity, tr.npolicies, (unsigned long long)tr.ttl, tr.uses);
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"svc-a\","
+	    "\"policies\":[]}"), &tr, &why), 0, "token defaults");
+	th_check(tr.ttl == 24 * 3600 && tr.uses == 0 && tr.npolicies == 0,
+	    "token defaults are 24h and unlimited uses", "got %llu %u",
+	    (unsigned long long)tr.ttl, tr.uses);
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\",\"policies\":[],"
+	    "\"uses\":4294967295}"), &tr, &why), 0, "uses at its maximum");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\",\"policies\":[],"
+	    "\"uses\":4294967296}"), &tr, &why), CAP_ERR_INVALID,
+	    "uses over 32 bits refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\",\"policies\":[],"
+	    "\"uses\":-1}"), &tr, &why), CAP_ERR_INVALID,
+	    "negative uses refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\",\"policies\":[],"
+	    "\"uses\":\"1\"}"), &tr, &why), CAP_ERR_INVALID,
+	    "uses as a string refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\",\"policies\":[],"
+	    "\"ttl\":\"0s\"}"), &tr, &why), CAP_ERR_INVALID,
+	    "zero ttl refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\",\"policies\":[],"
+	    "\"ttl\":\"soon\"}"), &tr, &why), CAP_ERR_INVALID,
+	    "bad ttl refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\",\"policies\":[],"
+	    "\"ttl\":60}"), &tr, &why), CAP_ERR_INVALID,
+	    "numeric ttl refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"\",\"policies\":[]}"),
+	    &tr, &why), CAP_ERR_INVALID, "empty identity refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\\nb\","
+	    "\"policies\":[]}"), &tr, &why), CAP_ERR_INVALID,
+	    "control character in identity refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\\u0000b\","
+	    "\"policies\":[]}"), &tr, &why), CAP_ERR_INVALID,
+	    "NUL in identity refused");
+	TH_EQ_INT(api_req_token_create(B("{\"policies\":[]}"), &tr, &why),
+	    CAP_ERR_INVALID, "missing identity refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\"}"), &tr, &why),
+	    CAP_ERR_INVALID, "missing policies refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\","
+	    "\"policies\":[\"x\",\"x\"]}"), &tr, &why), CAP_ERR_INVALID,
+	    "duplicate policy refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\","
+	    "\"policies\":[\"../x\"]}"), &tr, &why), CAP_ERR_INVALID,
+	    "invalid policy name refused");
+	TH_EQ_INT(api_req_token_create(B("{\"identity\":\"a\","
+	    "\"policies\":[],\"admin\":true}"), &tr, &why), CAP_ERR_INVALID,
+	    "unknown field refused");
+	th_check(why != NULL && tr.identity[0] == '\0',
+	    "a refusal says why and leaves nothing", "why %s",
+	    why != NULL ? why : "unset");
+}
+
 int
 main(void)
 {
@@ -398,5 +545,8 @@ main(void)
 	test_query();
 	test_mapping();
 	test_bodies();
+	test_auth_routes();
+	test_policy_body();
+	test_token_body();
 	return th_done();
 }
