@@ -283,6 +283,9 @@ mode = ${3:-$T_SEAL}
 [auth]
 admins = CN=admin
 
+[audit]
+path = $1/audit.log
+
 [log]
 target = stderr
 level = info
