@@ -214,7 +214,24 @@ t_eq "admin on domains only cannot read /v1/sys/tokens" 403 "$T_STATUS"
 t_api_as svc-a - GET /v1/audit >/dev/null
 t_eq "admin on domains only cannot read the audit log" 403 "$T_STATUS"
 
-admin PUT /v1/policies/ops '{"identities":["CN=ops"],"rules":[{"domains":"*","capabilities":["admin"]}]}'
+# The policy verbs of the CLI: put from a file, get, list.
+printf '%s\n' '{"identities":["CN=ops"],"rules":[{"domains":"*","capabilities":["admin"]}]}' >"$T_TMP/ops.json"
+rc=0
+cli_as admin policy put ops "$T_TMP/ops.json" || rc=$?
+t_check "capstone policy put NAME FILE stores a policy" "$rc" "exit $rc: $(t_short "$(cat "$T_TMP/cli.err")")"
+rc=0
+cli_as admin --json policy get ops || rc=$?
+t_check "capstone policy get succeeds" "$rc" "exit $rc: $(t_short "$(cat "$T_TMP/cli.err")")"
+t_jq "policy get shows the stored document" \
+    '.identities == ["CN=ops"] and .rules[0].domains == "*" and .rules[0].capabilities == ["admin"]' "$T_TMP/cli.out"
+rc=0
+cli_as admin policy list || rc=$?
+t_check "capstone policy list succeeds" "$rc" "exit $rc: $(t_short "$(cat "$T_TMP/cli.err")")"
+t_run "policy list names ops and cert-has" "got $(t_short "$(cat "$T_TMP/cli.out")")" \
+    sh -c 'grep -qx ops "$1" && grep -qx cert-has "$1"' sh "$T_TMP/cli.out"
+rc=0
+cli_as svc-a policy list || rc=$?
+t_eq "policy list without admin on * exits 1" 1 "$rc"
 t_api_as ops - GET /v1/policies >/dev/null
 t_eq "admin on * reads policies" 200 "$T_STATUS"
 t_api_as ops - GET /v1/sys/tokens >/dev/null
@@ -237,8 +254,12 @@ t_jq "an identity without policy sees no domains" '.domains == []'
 t_api_as svc-e - PUT /v1/domains/payments/secrets/db '{"data":{"x":"y"}}' >/dev/null
 t_eq "an identity without policy cannot write" 403 "$T_STATUS"
 
-# The domain list shows where the caller holds something.
-admin PUT /v1/policies/cert-has '{"identities":["CN=svc-a"],"rules":[{"domains":"payments","capabilities":["list"]}]}'
+# The domain list shows where the caller holds something.  (The policy
+# comes from standard input through the CLI.)
+rc=0
+printf '%s' '{"identities":["CN=svc-a"],"rules":[{"domains":"payments","capabilities":["list"]}]}' |
+    cli_as admin policy put cert-has - || rc=$?
+t_check "capstone policy put NAME - reads standard input" "$rc" "exit $rc: $(t_short "$(cat "$T_TMP/cli.err")")"
 t_api_as svc-a - GET /v1/domains >/dev/null
 t_jq "the domain list of a list holder on payments is [payments]" '.domains == ["payments"]'
 t_api GET /v1/domains >/dev/null
@@ -246,9 +267,22 @@ t_jq "the configured admin sees every domain" \
     '(.domains | index("payments")) and (.domains | index("team-red")) and (.domains | index("other"))'
 
 # A removed policy stops granting at once.
-admin DELETE /v1/policies/cert-has
+rc=0
+cli_as admin policy rm cert-has || rc=$?
+t_check "capstone policy rm succeeds" "$rc" "exit $rc: $(t_short "$(cat "$T_TMP/cli.err")")"
 t_api_as svc-a - GET /v1/domains/payments/secrets >/dev/null
 t_eq "after policy rm the former holder is refused" 403 "$T_STATUS"
+rc=0
+cli_as admin policy get cert-has || rc=$?
+t_eq "policy get of a removed policy exits 1" 1 "$rc"
+t_run "policy get of a removed policy says not_found" "stderr: $(t_short "$(cat "$T_TMP/cli.err")")" \
+    grep -q not_found "$T_TMP/cli.err"
+printf '%s' '{"identities":["CN=x"],"rules":[{"domains":"a","capabilities":["fly"]}]}' >"$T_TMP/bad.json"
+rc=0
+cli_as admin policy put bad "$T_TMP/bad.json" || rc=$?
+t_eq "policy put of an unknown capability exits 1" 1 "$rc"
+t_run "the refusal says bad_request" "stderr: $(t_short "$(cat "$T_TMP/cli.err")")" \
+    grep -q bad_request "$T_TMP/cli.err"
 
 # Neither certificate nor token: 401.
 t_api_as - - GET /v1/domains >/dev/null

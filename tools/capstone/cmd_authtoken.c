@@ -25,7 +25,7 @@
 #define ACCESSOR_MAX_LEN	128
 #define IDENTITY_MAX_LEN	256
 #define MAX_POLICIES		32
-#define USES_MAX		((uint64_t)1 << 53)
+#define USES_MAX		((uint64_t)UINT32_MAX)
 
 /* 1 if s is 1..max bytes of printable ASCII. */
 static int
@@ -71,7 +71,7 @@ cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	const char *identity = NULL, *ttl = NULL, *tok;
 	char *text = NULL, *exp = NULL;
 	size_t len = 0;
-	uint64_t uses = 0;
+	uint64_t uses = 0, secs;
 	int ch, rc, has_uses = 0;
 
 	if ((pols = json_array()) == NULL) {
@@ -129,7 +129,8 @@ cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		rc = cli_usage_error(cmd, "give at least one --policy");
 		goto out;
 	}
-	if (ttl != NULL && !printable(ttl, TTL_MAX_LEN)) {
+	if (ttl != NULL && (strlen(ttl) > TTL_MAX_LEN ||
+	    cap_parse_duration(ttl, &secs) != 0 || secs == 0)) {
 		rc = cli_usage_error(cmd, "--ttl needs a duration such as "
 		    "60s, 15m, 1h or 7d");
 		goto out;
