@@ -128,13 +128,13 @@ api_h_ref_create(struct api_ctx *ctx)
 	int r;
 
 	ref[0] = '\0';
+	if (api_require(ctx, API_CAP_REF, ctx->match.domain) != 0)
+		goto out;
 	if ((r = api_req_ref_create(ctx->body, ctx->body_len, &rr,
 	    &why)) != 0) {
 		reply_parse_error(ctx, r, why, "ref body");
 		goto out;
 	}
-	if (api_require(ctx, API_CAP_REF, ctx->match.domain) != 0)
-		goto out;
 	if ((r = live_version(ctx, rr.version, &version)) != 0) {
 		api_reply_err(ctx, r, "ref version");
 		goto out;
@@ -222,14 +222,14 @@ api_h_secret_generate(struct api_ctx *ctx)
 	int r;
 
 	ref[0] = '\0';
+	if (api_require(ctx, API_CAP_WRITE | API_CAP_REF,
+	    ctx->match.domain) != 0)
+		goto out;
 	if ((r = api_req_generate(ctx->body, ctx->body_len, &gr,
 	    &why)) != 0) {
 		reply_parse_error(ctx, r, why, "generate body");
 		goto out;
 	}
-	if (api_require(ctx, API_CAP_WRITE, ctx->match.domain) != 0 ||
-	    api_require(ctx, API_CAP_REF, ctx->match.domain) != 0)
-		goto out;
 	if ((r = gen_secret(gr.length, gr.charset, &value)) != 0) {
 		api_reply_err(ctx, r, "generate");
 		goto out;

@@ -27,6 +27,9 @@ api_h_secret_put(struct api_ctx *ctx)
 	uint32_t version = 0;
 	int r;
 
+	/* Authorised first: a caller without write learns nothing more. */
+	if (api_require(ctx, API_CAP_WRITE, ctx->match.domain) != 0)
+		return;
 	if ((r = api_req_secret_put(ctx->body, ctx->body_len, &pr,
 	    &why)) != 0) {
 		if (r == CAP_ERR_INVALID || r == CAP_ERR_TOO_LARGE)
@@ -36,8 +39,6 @@ api_h_secret_put(struct api_ctx *ctx)
 			api_reply_err(ctx, r, "secret body");
 		goto out;
 	}
-	if (api_require(ctx, API_CAP_WRITE, ctx->match.domain) != 0)
-		goto out;
 	if ((r = vault_secret_put(ctx->deps->v, ctx->match.domain,
 	    ctx->match.name, (const uint8_t *)pr.data, pr.len, pr.cas,
 	    &version)) != 0) {
