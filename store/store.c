@@ -231,6 +231,8 @@ schema_txn(store *s, MDB_txn *txn, void *arg)
 	    (r = open_dbi(txn, "accessors", &s->dbi_accessors)) != 0 ||
 	    (r = open_dbi(txn, "refs", &s->dbi_refs)) != 0)
 		return r;
+	if ((r = open_dbi(txn, "keys", &s->dbi_keys)) != 0)
+		return r;
 	k.mv_data = "schema";
 	k.mv_size = 6;
 	rc = mdb_get(txn, s->dbi_meta, &k, &d);

@@ -11,6 +11,7 @@
  *   tokens    SHA-256(token) -> token record
  *   accessors accessor (32 hex chars) -> SHA-256(token)
  *   refs      SHA-256(reference) -> reference record
+ *   keys      key id (16 bytes) -> key inventory record (keydb.c)
  * Names never contain \0 (cap_name_valid), and \0 sorts before every name
  * byte, so the versions of one secret are contiguous and ascending, and the
  * secrets of one domain are contiguous under the prefix domain \0.
@@ -37,6 +38,7 @@ struct store {
 	MDB_dbi		 dbi_tokens;
 	MDB_dbi		 dbi_accessors;
 	MDB_dbi		 dbi_refs;
+	MDB_dbi		 dbi_keys;	/* store/keydb.c */
 	/*
 	 * Held shared by every transaction, exclusively by a map resize:
 	 * mdb_env_set_mapsize needs no transaction active in the process.
