@@ -233,6 +233,10 @@ schema_txn(store *s, MDB_txn *txn, void *arg)
 		return r;
 	if ((r = open_dbi(txn, "keys", &s->dbi_keys)) != 0)
 		return r;
+	if ((r = open_dbi(txn, "certs", &s->dbi_certs)) != 0 ||
+	    (r = open_dbi(txn, "certs_exp", &s->dbi_certs_exp)) != 0 ||
+	    (r = open_dbi(txn, "certs_ca", &s->dbi_certs_ca)) != 0)
+		return r;
 	k.mv_data = "schema";
 	k.mv_size = 6;
 	rc = mdb_get(txn, s->dbi_meta, &k, &d);

@@ -12,6 +12,9 @@
  *   accessors accessor (32 hex chars) -> SHA-256(token)
  *   refs      SHA-256(reference) -> reference record
  *   keys      key id (16 bytes) -> key inventory record (keydb.c)
+ *   certs     cert id (32 hex chars) -> certificate record (certdb.c)
+ *   certs_exp u64(not_after) id -> "" (certificates by expiry)
+ *   certs_ca  ca \0 id -> "" (certificates by CA)
  * Names never contain \0 (cap_name_valid), and \0 sorts before every name
  * byte, so the versions of one secret are contiguous and ascending, and the
  * secrets of one domain are contiguous under the prefix domain \0.
@@ -39,6 +42,9 @@ struct store {
 	MDB_dbi		 dbi_accessors;
 	MDB_dbi		 dbi_refs;
 	MDB_dbi		 dbi_keys;	/* store/keydb.c */
+	MDB_dbi		 dbi_certs;	/* store/certdb.c */
+	MDB_dbi		 dbi_certs_exp;
+	MDB_dbi		 dbi_certs_ca;
 	/*
 	 * Held shared by every transaction, exclusively by a map resize:
 	 * mdb_env_set_mapsize needs no transaction active in the process.
