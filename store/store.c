@@ -237,6 +237,9 @@ schema_txn(store *s, MDB_txn *txn, void *arg)
 	    (r = open_dbi(txn, "certs_exp", &s->dbi_certs_exp)) != 0 ||
 	    (r = open_dbi(txn, "certs_ca", &s->dbi_certs_ca)) != 0)
 		return r;
+	if ((r = open_dbi(txn, "cas", &s->dbi_cas)) != 0 ||
+	    (r = open_dbi(txn, "ca_issued", &s->dbi_ca_issued)) != 0)
+		return r;
 	k.mv_data = "schema";
 	k.mv_size = 6;
 	rc = mdb_get(txn, s->dbi_meta, &k, &d);

@@ -45,6 +45,8 @@ struct store {
 	MDB_dbi		 dbi_certs;	/* store/certdb.c */
 	MDB_dbi		 dbi_certs_exp;
 	MDB_dbi		 dbi_certs_ca;
+	MDB_dbi		 dbi_cas;	/* store/cadb.c */
+	MDB_dbi		 dbi_ca_issued;
 	/*
 	 * Held shared by every transaction, exclusively by a map resize:
 	 * mdb_env_set_mapsize needs no transaction active in the process.
