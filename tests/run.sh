@@ -112,7 +112,7 @@ done
 echo "== integration tests ($BUILD)"
 for s in tests/integration/*.sh; do
 	[ -f "$s" ] || continue
-	run_one "integration/$(basename "$s" .sh)" 600 \
+	run_one "integration/$(basename "$s" .sh)" 300 \
 	    env BUILD="$BUILD" sh "$s"
 done
 
@@ -126,11 +126,11 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 	if [ -x "$ASAN_BUILD/capstoned" ]; then
 		for t in "$ASAN_BUILD"/tests/test_*; do
 			[ -x "$t" ] || continue
-			run_one "asan/unit/$(basename "$t")" 600 "$t"
+			run_one "asan/unit/$(basename "$t")" 300 "$t"
 		done
 		for s in $ASAN_SCRIPTS; do
 			[ -f "tests/integration/$s.sh" ] || continue
-			run_one "asan/integration/$s" 600 \
+			run_one "asan/integration/$s" 300 \
 			    env BUILD="$ASAN_BUILD" sh "tests/integration/$s.sh"
 		done
 	else
@@ -146,7 +146,7 @@ fi
 # that are appended to the script's log and fail it when they hold any.
 valgrind_one() {
 	label=valgrind/integration/$1
-	run_one "$label" 900 env BUILD="$BUILD" CAPSTONED_WRAPPER="valgrind -q \
+	run_one "$label" 300 env BUILD="$BUILD" CAPSTONED_WRAPPER="valgrind -q \
 --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
 --error-exitcode=99 --num-callers=30 --suppressions=$ROOT/tests/valgrind.supp \
 --log-file=$LOG/valgrind-$1.%p.log" sh "tests/integration/$1.sh"
@@ -196,7 +196,7 @@ for s in tests/tpm/*.sh; do
 	[ -f "$s" ] || continue
 	[ -n "${tpm_banner:-}" ] || echo "== TPM tests ($BUILD)"
 	tpm_banner=1
-	run_one "tpm/$(basename "$s" .sh)" 600 env BUILD="$BUILD" sh "$s"
+	run_one "tpm/$(basename "$s" .sh)" 300 env BUILD="$BUILD" sh "$s"
 done
 
 # ---- summary ----
