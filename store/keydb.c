@@ -1,0 +1,372 @@
+/*
+ * keydb.c - the key inventory in the "keys" database.
+ *
+ * Record format 1, every integer big-endian, ending exactly after its
+ * last field so that a record that decodes has one encoding:
+ *   u8   format (1)
+ *   u8   key type (1..STORE_KEY_TYPE_MAX)
+ *   u64  created
+ *   u8   owner (STORE_KEY_OWNER_*)
+ *   u32  flags (only STORE_KEY_F_* bits)
+ *   u8   label length (0..STORE_KEY_LABEL_MAX), label (no control chars)
+ *   u8   token label length (0..STORE_KEY_TOKEN_MAX), token label (same)
+ * The key of a record is the 16-byte id.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "store/keydb.h"
+#include "store/store_int.h"
+
+#define KEY_FMT		1
+#define KEY_FIXED_LEN	(1 + 1 + 8 + 1 + 4 + 1 + 1)
+#define KEY_REC_MAX	(KEY_FIXED_LEN + STORE_KEY_LABEL_MAX + \
+			 STORE_KEY_TOKEN_MAX)
+
+static const char *owner_names[] = { NULL, "user", "ca", "cert" };
+#define NOWNERS	(sizeof(owner_names) / sizeof(owner_names[0]))
+
+const char *
+store_key_owner_name(uint32_t owner)
+{
+	if (owner == 0 || owner >= NOWNERS)
+		return "unknown";
+	return owner_names[owner];
+}
+
+int
+store_key_owner_parse(const char *s, uint32_t *owner)
+{
+	size_t i;
+
+	for (i = 1; s != NULL && i < NOWNERS; i++)
+		if (strcmp(s, owner_names[i]) == 0) {
+			*owner = (uint32_t)i;
+			return 0;
+		}
+	return CAP_ERR_INVALID;
+}
+
+static int
+text_valid(const char *p, size_t len, size_t max)
+{
+	size_t i;
+
+	if (len > max)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+store_key_label_valid(const char *s)
+{
+	return s != NULL && text_valid(s, strnlen(s, STORE_KEY_LABEL_MAX + 1),
+	    STORE_KEY_LABEL_MAX);
+}
+
+void
+store_key_id_hex(const uint8_t id[STORE_KEY_ID_LEN],
+    char out[STORE_KEY_ID_HEX + 1])
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < STORE_KEY_ID_LEN; i++) {
+		out[2 * i] = hx[id[i] >> 4];
+		out[2 * i + 1] = hx[id[i] & 0xf];
+	}
+	out[STORE_KEY_ID_HEX] = '\0';
+}
+
+static int
+hexnib(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+store_key_id_parse(const char *hex, uint8_t id[STORE_KEY_ID_LEN])
+{
+	size_t i;
+	int hi, lo;
+
+	if (hex == NULL || strnlen(hex, STORE_KEY_ID_HEX + 1) !=
+	    STORE_KEY_ID_HEX)
+		return CAP_ERR_INVALID;
+	for (i = 0; i < STORE_KEY_ID_LEN; i++) {
+		if ((hi = hexnib(hex[2 * i])) < 0 ||
+		    (lo = hexnib(hex[2 * i + 1])) < 0)
+			return CAP_ERR_INVALID;
+		id[i] = (uint8_t)((hi << 4) | lo);
+	}
+	return 0;
+}
+
+/* ---- codec ---- */
+
+static int
+rec_check(const struct store_key *k)
+{
+	if (k->type == 0 || k->type > STORE_KEY_TYPE_MAX ||
+	    k->owner == 0 || k->owner >= NOWNERS ||
+	    (k->flags & ~(uint32_t)STORE_KEY_FLAGS_KNOWN) != 0 ||
+	    memchr(k->label, '\0', sizeof(k->label)) == NULL ||
+	    memchr(k->token, '\0', sizeof(k->token)) == NULL ||
+	    !text_valid(k->label, strlen(k->label), STORE_KEY_LABEL_MAX) ||
+	    !text_valid(k->token, strlen(k->token), STORE_KEY_TOKEN_MAX))
+		return CAP_ERR_INVALID;
+	return 0;
+}
+
+int
+store_record_encode_key(const struct store_key *rec, uint8_t **buf,
+    size_t *len)
+{
+	size_t ll, tl, n;
+	uint8_t *b, *p;
+
+	*buf = NULL;
+	*len = 0;
+	if (rec_check(rec) != 0)
+		return CAP_ERR_INVALID;
+	ll = strlen(rec->label);
+	tl = strlen(rec->token);
+	n = KEY_FIXED_LEN + ll + tl;
+	if ((b = malloc(n)) == NULL)
+		return CAP_ERR_NOMEM;
+	p = b;
+	*p++ = KEY_FMT;
+	*p++ = (uint8_t)rec->type;
+	store_put_u64(p, rec->created);
+	p += 8;
+	*p++ = (uint8_t)rec->owner;
+	store_put_u32(p, rec->flags);
+	p += 4;
+	*p++ = (uint8_t)ll;
+	memcpy(p, rec->label, ll);
+	p += ll;
+	*p++ = (uint8_t)tl;
+	memcpy(p, rec->token, tl);
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int
+store_record_decode_key(const uint8_t *buf, size_t len, struct store_key *out)
+{
+	struct store_key k;
+	size_t off, ll, tl;
+
+	memset(out, 0, sizeof(*out));
+	memset(&k, 0, sizeof(k));
+	if (buf == NULL || len < KEY_FIXED_LEN || len > KEY_REC_MAX ||
+	    buf[0] != KEY_FMT)
+		return CAP_ERR_CORRUPT;
+	k.type = buf[1];
+	k.created = store_get_u64(buf + 2);
+	k.owner = buf[10];
+	k.flags = store_get_u32(buf + 11);
+	off = 15;
+	ll = buf[off++];
+	if (ll > STORE_KEY_LABEL_MAX || len - off < ll + 1)
+		return CAP_ERR_CORRUPT;
+	memcpy(k.label, buf + off, ll);
+	off += ll;
+	tl = buf[off++];
+	if (tl > STORE_KEY_TOKEN_MAX || len - off != tl)
+		return CAP_ERR_CORRUPT;
+	memcpy(k.token, buf + off, tl);
+	/* An embedded NUL would make the record's text shorter than stored. */
+	if (memchr(k.label, '\0', ll) != NULL ||
+	    memchr(k.token, '\0', tl) != NULL || rec_check(&k) != 0)
+		return CAP_ERR_CORRUPT;
+	*out = k;
+	return 0;
+}
+
+/* ---- transactions ---- */
+
+struct put_arg {
+	const uint8_t	*id;
+	const uint8_t	*rec;
+	size_t		 len;
+};
+
+static int
+put_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct put_arg *a = arg;
+	MDB_val k, d;
+
+	k.mv_data = (void *)a->id;
+	k.mv_size = STORE_KEY_ID_LEN;
+	d.mv_data = (void *)a->rec;
+	d.mv_size = a->len;
+	return store_mdb_err(mdb_put(txn, s->dbi_keys, &k, &d,
+	    MDB_NOOVERWRITE), "mdb_put key");
+}
+
+int
+store_key_put(store *s, const struct store_key *rec)
+{
+	struct put_arg a;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (s == NULL || rec == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = store_record_encode_key(rec, &buf, &len)) != 0)
+		return r;
+	a.id = rec->id;
+	a.rec = buf;
+	a.len = len;
+	r = store_txn_write(s, put_txn, &a);
+	free(buf);
+	return r;
+}
+
+struct get_arg {
+	const uint8_t		*id;
+	struct store_key	*out;
+};
+
+static int
+get_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct get_arg *a = arg;
+	MDB_val k, d;
+	int r;
+
+	k.mv_data = (void *)a->id;
+	k.mv_size = STORE_KEY_ID_LEN;
+	if ((r = store_mdb_err(mdb_get(txn, s->dbi_keys, &k, &d),
+	    "mdb_get key")) != 0)
+		return r;
+	if ((r = store_record_decode_key(d.mv_data, d.mv_size, a->out)) != 0) {
+		log_error("store: key record does not decode");
+		return r;
+	}
+	memcpy(a->out->id, a->id, STORE_KEY_ID_LEN);
+	return 0;
+}
+
+int
+store_key_get(store *s, const uint8_t id[STORE_KEY_ID_LEN],
+    struct store_key *out)
+{
+	struct get_arg a;
+
+	if (s == NULL || id == NULL || out == NULL)
+		return CAP_ERR_INVALID;
+	memset(out, 0, sizeof(*out));
+	a.id = id;
+	a.out = out;
+	return store_txn_read(s, get_txn, &a);
+}
+
+static int
+del_txn(store *s, MDB_txn *txn, void *arg)
+{
+	MDB_val k;
+
+	k.mv_data = arg;
+	k.mv_size = STORE_KEY_ID_LEN;
+	return store_mdb_err(mdb_del(txn, s->dbi_keys, &k, NULL),
+	    "mdb_del key");
+}
+
+int
+store_key_delete(store *s, const uint8_t id[STORE_KEY_ID_LEN])
+{
+	uint8_t idc[STORE_KEY_ID_LEN];
+
+	if (s == NULL || id == NULL)
+		return CAP_ERR_INVALID;
+	memcpy(idc, id, sizeof(idc));
+	return store_txn_write(s, del_txn, idc);
+}
+
+struct list_arg {
+	struct store_key	*v;
+	size_t			 n, cap;
+};
+
+static int
+list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct list_arg *a = arg;
+	struct store_key *nv;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	int rc, r = 0;
+
+	a->n = 0;
+	if ((rc = mdb_cursor_open(txn, s->dbi_keys, &cur)) != 0)
+		return store_mdb_err(rc, "mdb_cursor_open keys");
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != STORE_KEY_ID_LEN) {
+			log_error("store: key record with a %zu-byte id",
+			    k.mv_size);
+			continue;
+		}
+		if (a->n == a->cap) {
+			if (a->cap >= STORE_KEYS_MAX) {
+				r = CAP_ERR_TOO_LARGE;
+				goto out;
+			}
+			a->cap = a->cap ? 2 * a->cap : 16;
+			if ((nv = reallocarray(a->v, a->cap,
+			    sizeof(*nv))) == NULL) {
+				r = CAP_ERR_NOMEM;
+				goto out;
+			}
+			a->v = nv;
+		}
+		if (store_record_decode_key(d.mv_data, d.mv_size,
+		    &a->v[a->n]) != 0) {
+			log_error("store: a key record does not decode; "
+			    "left out of the list");
+			continue;
+		}
+		memcpy(a->v[a->n].id, k.mv_data, STORE_KEY_ID_LEN);
+		a->n++;
+	}
+	if (rc != MDB_NOTFOUND)
+		r = store_mdb_err(rc, "mdb_cursor_get keys");
+ out:
+	mdb_cursor_close(cur);
+	return r;
+}
+
+int
+store_key_list(store *s, struct store_key **out, size_t *n)
+{
+	struct list_arg a = { NULL, 0, 0 };
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (s == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = store_txn_read(s, list_txn, &a)) != 0) {
+		free(a.v);
+		return r;
+	}
+	*out = a.v;
+	*n = a.n;
+	return 0;
+}
