@@ -41,4 +41,15 @@ void api_h_ref_redeem(struct api_ctx *ctx);
 void api_h_secret_generate(struct api_ctx *ctx);
 void api_h_audit_get(struct api_ctx *ctx);
 
+/* handlers_keys.c */
+void api_h_key_create(struct api_ctx *ctx);
+void api_h_key_list(struct api_ctx *ctx);
+void api_h_key_get(struct api_ctx *ctx);
+void api_h_key_delete(struct api_ctx *ctx);
+void api_h_key_sign(struct api_ctx *ctx);
+void api_h_key_verify(struct api_ctx *ctx);
+void api_h_key_csr(struct api_ctx *ctx);
+void api_h_key_encrypt(struct api_ctx *ctx);
+void api_h_key_decrypt(struct api_ctx *ctx);
+
 #endif
