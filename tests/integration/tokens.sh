@@ -180,6 +180,17 @@ case $rc in
     "expected curl exit 35/55/56, got $rc" ;;
 esac
 t_expect "the admin certificate still works in require mode" 200 GET "$SECRET"
+# A certificate and a token: the token is the identity, never the
+# certificate as a fallback.
+t_api_as svc-a - GET "$SECRET" >/dev/null
+t_eq "svc-a's certificate alone holds no policy" 403 "$T_STATUS"
+t_api_as svc-a "$T_TMP/live.hdr" GET "$SECRET" >/dev/null
+t_eq "with a certificate and a reader token the token decides" 200 "$T_STATUS"
+printf 'Authorization: Bearer cps_%s\n' "$(t_rand_hex 32 | cut -c1-43)" >"$T_TMP/bad.hdr"
+t_api_as admin "$T_TMP/bad.hdr" GET "$SECRET" >/dev/null
+t_eq "the admin certificate with a bad token gives 401, no fallback" 401 "$T_STATUS"
+t_api_as admin "$T_TMP/c.hdr" GET "$SECRET" >/dev/null
+t_eq "the admin certificate with a revoked token gives 401" 401 "$T_STATUS"
 
 t_stop_ok "daemon stops with status 0 after the restart"
 t_done
