@@ -47,6 +47,8 @@ extern const struct cli_cmd cli_cmds_token[];
 extern const struct cli_cmd cli_cmds_domain[];
 extern const struct cli_cmd cli_cmds_secret[];
 extern const struct cli_cmd cli_cmds_policy[];
+extern const struct cli_cmd cli_cmds_secret_ref[];	/* cmd_ref.c */
+extern const struct cli_cmd cli_cmds_audit[];
 
 /* cmd_authtoken.c: bearer-token subverbs, listed in cli_cmds_token. */
 int cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,

@@ -27,6 +27,8 @@ static const struct cli_cmd *const verbs[] = {
 	cli_cmds_domain,
 	cli_cmds_secret,
 	cli_cmds_policy,
+	cli_cmds_secret_ref,
+	cli_cmds_audit,
 	NULL,
 };
 
@@ -91,11 +93,37 @@ find_verb(const char *verb)
 	return NULL;
 }
 
+/* The usage of every subverb of t's verb, over all tables of that verb. */
 static void
 verb_usage(const struct cli_cmd *t, FILE *f)
 {
-	for (; t->verb != NULL; t++)
-		cli_usage(t, f);
+	const struct cli_cmd *const *v;
+	const struct cli_cmd *c;
+
+	for (v = verbs; *v != NULL; v++)
+		if (strcmp((*v)->verb, t->verb) == 0)
+			for (c = *v; c->verb != NULL; c++)
+				cli_usage(c, f);
+}
+
+/*
+ * The subverb sub of verb, looked up in every table of that verb (a verb
+ * may be spread over several files); NULL if there is none.
+ */
+static const struct cli_cmd *
+find_sub(const char *verb, const char *sub)
+{
+	const struct cli_cmd *const *v;
+	const struct cli_cmd *c;
+
+	for (v = verbs; *v != NULL; v++) {
+		if (strcmp((*v)->verb, verb) != 0)
+			continue;
+		for (c = *v; c->verb != NULL; c++)
+			if (strcmp(c->sub, sub) == 0)
+				return c;
+	}
+	return NULL;
 }
 
 static const char *
@@ -200,10 +228,7 @@ main(int argc, char **argv)
 		verb_usage(table, stderr);
 		return CLI_USAGE;
 	}
-	for (cmd = table; cmd->verb != NULL; cmd++)
-		if (strcmp(cmd->sub, argv[1]) == 0)
-			break;
-	if (cmd->verb == NULL) {
+	if ((cmd = find_sub(argv[0], argv[1])) == NULL) {
 		if (strcmp(argv[1], "-h") == 0 ||
 		    strcmp(argv[1], "--help") == 0) {
 			verb_usage(table, stdout);
