@@ -207,6 +207,7 @@ api_h_key_create(struct api_ctx *ctx)
 {
 	static const char *const allowed[] = { "type", "label", NULL };
 	struct key_info k;
+	char idhex[STORE_KEY_ID_HEX + 1];
 	hsm_key_type type;
 	hsm_obj priv = 0, pub = 0;
 	json_t *j = NULL, *v, *o = NULL;
@@ -242,7 +243,8 @@ api_h_key_create(struct api_ctx *ctx)
 			api_reply_err(ctx, r, "key generate");
 		goto out;
 	}
-	if ((r = keys_get(ctx->deps->h, ctx->deps->s, k.id, &k, &priv,
+	memcpy(idhex, k.id, sizeof(idhex));
+	if ((r = keys_get(ctx->deps->h, ctx->deps->s, idhex, &k, &priv,
 	    &pub)) != 0 || (o = key_json(ctx, &k, priv, pub, &r)) == NULL) {
 		api_reply_err(ctx, r, "key describe");
 		goto out;
