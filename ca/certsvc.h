@@ -1,0 +1,106 @@
+/*
+ * certsvc.h - the certificate engine: keys in the token, CSRs signed
+ * there, connectors behind per-CA flow control, answers validated before
+ * anything is stored, and the inventory (store/certdb.h).
+ *
+ * Configured connectors are reached through a lookup function given at
+ * creation, so the engine does not depend on how they are configured.
+ * An enrollment is written to the store as pending before it is handed to
+ * the CA's flow, and certsvc_resume hands every stored pending request to
+ * its flow again after a restart.  Completion is reported through a
+ * callback on a flow thread.
+ */
+#ifndef CAP_CA_CERTSVC_H
+#define CAP_CA_CERTSVC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "ca/flow.h"
+#include "hsm/hsm.h"
+#include "store/certdb.h"
+#include "store/store.h"
+
+/* What the engine needs of one configured connector; borrowed. */
+struct certsvc_ca {
+	const struct ca_ops	*ops;
+	void			*state;
+	STACK_OF(X509)		*roots;	/* configured trust roots; NULL: see chain.h */
+	struct flow_limits	 limits;
+};
+
+/* lookup fills out for the connector called name; CAP_ERR_NOT_FOUND. */
+typedef int (*certsvc_lookup_fn)(void *arg, const char *name,
+    struct certsvc_ca *out);
+
+typedef struct certsvc certsvc;
+
+int certsvc_new(hsm *h, store *s, certsvc_lookup_fn lookup, void *lookup_arg,
+    certsvc **out) __attribute__((warn_unused_result));
+/* certsvc_free stops the flows (queued requests stay pending in the store). */
+void certsvc_free(certsvc *svc);
+
+/* Completion: result 0 (issued) or CAP_ERR_*; reason is for the client. */
+typedef void (*certsvc_done_fn)(void *arg, const char *id, int result,
+    const char *reason);
+
+struct certsvc_enroll_req {
+	const char	*ca;
+	const char	*subject;
+	const char	*const *sans;
+	size_t		 nsans;
+	const char	*key_type;	/* new key; or */
+	const char	*key_id;	/* an existing one */
+	const char	*profile;	/* NULL: the CA's default */
+	uint64_t	 validity;	/* seconds, 0: the CA's */
+	int		 auto_renew;
+};
+
+/*
+ * certsvc_enroll makes the key (unless key_id names one), the CSR, a
+ * pending record (id written to id_out), and queues the request.
+ * 0: done(arg, ...) will be called once.  CAP_ERR_RATE with
+ * *retry_after (nothing kept, the new key destroyed), CAP_ERR_NOT_FOUND
+ * for an unknown CA or key, CAP_ERR_INVALID with a reason in err.
+ */
+int certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *req,
+    certsvc_done_fn done, void *arg, char id_out[CERTDB_ID_LEN + 1],
+    uint32_t *retry_after, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/*
+ * certsvc_renew renews certificate id (new key unless new_key is 0);
+ * the record keeps its id, the old serial and key go to its history.
+ * Same results as certsvc_enroll, and CAP_ERR_CONFLICT when the
+ * certificate is not issued.
+ */
+int certsvc_renew(certsvc *svc, const char *id, int new_key,
+    certsvc_done_fn done, void *arg, uint32_t *retry_after)
+    __attribute__((warn_unused_result));
+
+/* certsvc_revoke revokes through the CA (blocking) and records it. */
+int certsvc_revoke(certsvc *svc, const char *id, int reason, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * certsvc_status checks the certificate against its CA's CRL: *status
+ * "good", "revoked" or "unknown", *source "crl".
+ */
+int certsvc_status(certsvc *svc, const char *id, const char **status,
+    const char **source) __attribute__((warn_unused_result));
+
+/* certsvc_resume queues every pending request found in the store. */
+int certsvc_resume(certsvc *svc) __attribute__((warn_unused_result));
+
+/* certsvc_flow_stats reports the flow of one CA (zeroes if none yet). */
+void certsvc_flow_stats(certsvc *svc, const char *ca, struct flow_stats *out);
+
+/* certsvc_flow_each calls fn for each CA that has a flow (under a lock). */
+typedef void (*certsvc_flow_fn)(void *arg, const char *ca,
+    const struct flow_stats *st);
+void certsvc_flow_each(certsvc *svc, certsvc_flow_fn fn, void *arg);
+
+#endif
