@@ -8,7 +8,7 @@ libp11-kit-dev p11-kit libsodium-dev liblmdb-dev lmdb-utils libevent-dev
 libjansson-dev libinih-dev libssl-dev openssl curl
 softhsm2 opensc libengine-pkcs11-openssl
 swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
-nginx-light python3 jq"
+nginx-light python3 jq scep strongswan-pki"
 
 missing=""
 for p in $PKGS; do
