@@ -101,7 +101,19 @@ struct api_ctx {
 	int			 closing;	/* add Connection: close */
 	int			 status;	/* HTTP status sent, 0 = none */
 	uint64_t		 start_us;	/* monotonic, for the audit */
+	struct event_base	*base;		/* the worker's own event base */
+	void			*server;	/* for api_defer_finish */
+	int			 deferred;	/* see api_defer */
 };
+
+/*
+ * api_defer lets a handler return without answering: it must later, on
+ * ctx->base's thread (event_base_once), send exactly one reply and call
+ * api_defer_finish, which logs and frees ctx.  If the client goes away
+ * meanwhile, ctx->req becomes NULL and the reply is only recorded.
+ */
+void api_defer(struct api_ctx *ctx);
+void api_defer_finish(struct api_ctx *ctx);
 
 /*
  * api_identity_from_request fills id for req: from its bearer token

@@ -270,7 +270,11 @@ handle(struct evhttp_request *req, void *arg)
 		api_reply_status(ctx, 400, "malformed query string");
 		goto log;
 	}
+	ctx->base = w->base;
+	ctx->server = srv;
 	ctx->match.route->fn(ctx);
+	if (ctx->deferred && ctx->status == 0)
+		return;		/* api_defer_finish ends it */
 	if (ctx->status == 0) {
 		log_error("api: request %s: handler sent no reply", ctx->rid);
 		api_reply_status(ctx, 500, NULL);
@@ -284,6 +288,45 @@ handle(struct evhttp_request *req, void *arg)
 	sodium_memzero(ctx, sizeof(*ctx));
 	free(ctx);
  done:
+	atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void
+defer_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct api_ctx *ctx = arg;
+
+	(void)evcon;
+	ctx->req = NULL;
+}
+
+void
+api_defer(struct api_ctx *ctx)
+{
+	ctx->deferred = 1;
+	if (ctx->req != NULL)
+		evhttp_connection_set_closecb(
+		    evhttp_request_get_connection(ctx->req), defer_closed, ctx);
+}
+
+void
+api_defer_finish(struct api_ctx *ctx)
+{
+	api_server *srv = ctx->server;
+
+	if (ctx->req != NULL)
+		evhttp_connection_set_closecb(
+		    evhttp_request_get_connection(ctx->req), NULL, NULL);
+	if (ctx->status == 0)
+		api_reply_status(ctx, 500, NULL);
+	log_info("%s %.256s %d %llums %.256s rid=%s (deferred)",
+	    api_method_name(ctx->match.route->method), ctx->match.route->pattern,
+	    ctx->status,
+	    (unsigned long long)((api_now_us() - ctx->start_us) / 1000),
+	    ctx->id.kind != API_ID_NONE ? ctx->id.subject : "-", ctx->rid);
+	api_body_free(ctx->body, ctx->body_len);
+	sodium_memzero(ctx, sizeof(*ctx));
+	free(ctx);
 	atomic_fetch_sub(&srv->inflight, 1);
 }
 
