@@ -7,9 +7,11 @@
  * The registry: one line per protocol.  A connector whose file is not yet
  * built is simply absent from this list.
  */
+extern const struct ca_ops ca_cmp_ops;
 extern const struct ca_ops ca_scep_ops;
 
 static const struct ca_ops *const ca_registry[] = {
+	&ca_cmp_ops,
 	&ca_scep_ops,
 	NULL
 };
