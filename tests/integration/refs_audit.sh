@@ -222,4 +222,35 @@ sed -n '5,$p' "$LOG" >>"$T_TMP/swapped.log"
 verify_bad "swapped lines 3 and 4" "$T_TMP/swapped.log" 3
 
 t_stop_ok "daemon stops with status 0 on SIGTERM"
+ondisk=$(sed -n '/^\[audit\]/,/^\[/s|^path = ||p' "$T_DIR/capstoned.conf")
+[ -n "$ondisk" ] || ondisk=$T_DIR/store/audit.log
+out=$("$BUILD/capstone" audit verify "$ondisk" 2>&1) && rc=0 || rc=$?
+t_eq "the log on disk verifies after shutdown ($(t_short "$out"))" 0 "$rc"
+
+# ---- fail closed: an audit log that cannot be written ----
+if grep -q '^\[audit\]' "$T_DIR/capstoned.conf"; then
+	sed -i '/^\[audit\]/,/^\[/s|^path = .*|path = /dev/full|' "$T_DIR/capstoned.conf"
+else
+	printf '\n[audit]\npath = /dev/full\n' >>"$T_DIR/capstoned.conf"
+fi
+"$BUILD/capstoned" -c "$T_DIR/capstoned.conf" </dev/null >>"$T_DIR/daemon.log" 2>&1 &
+T_DAEMON_PID=$!
+t_track "$T_DAEMON_PID"
+code=000
+n=0
+while [ "$code" = 000 ] && [ $n -lt 300 ] && ! t_pid_exited "$T_DAEMON_PID"; do
+	code=$(curl -s -o "$T_BODY" -w '%{http_code}' --max-time 5 \
+	    --cacert "$T_DIR/pki/ca.crt" --cert "$T_DIR/pki/admin.crt" \
+	    --key "$T_DIR/pki/admin.key" \
+	    "https://127.0.0.1:$T_PORT/v1/domains/$DOM/secrets/$NAME" 2>/dev/null) || code=000
+	[ "$code" = 000 ] && sleep 0.1
+	n=$((n + 1))
+done
+t_eq "a request that cannot be audited is refused with 503" 503 "$code"
+t_error_shape "the refusal has the unavailable shape" unavailable
+t_run "the refused answer carries no secret" "found the value" \
+    sh -c '! grep -qF -- "$1" "$2"' sh "$PW" "$T_BODY"
+t_run "the daemon logs the failed append" "no log line" \
+    grep -q "audit log append failed" "$T_DIR/daemon.log"
+t_stop_ok "the daemon with a failing audit log stops with status 0"
 t_done
