@@ -20,6 +20,7 @@
 #include "store/store.h"
 
 struct evhttp_request;
+struct certsvc;
 
 #define API_VERSION		"0.1.0"
 #define API_SUBJECT_MAX		512	/* longest subject kept, bytes */
@@ -38,6 +39,7 @@ struct api_deps {
 	vault			*v;
 	api_authz		*authz;	/* policies and admins; NULL: deny */
 	audit			*audit;	/* the audit log, or NULL (unit tests) */
+	struct certsvc		*certs;	/* certificate engine, or NULL */
 };
 
 /* How the caller proved who it is. */

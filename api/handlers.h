@@ -52,4 +52,13 @@ void api_h_key_csr(struct api_ctx *ctx);
 void api_h_key_encrypt(struct api_ctx *ctx);
 void api_h_key_decrypt(struct api_ctx *ctx);
 
+/* handlers_certs.c */
+void api_h_cert_enroll(struct api_ctx *ctx);
+void api_h_cert_list(struct api_ctx *ctx);
+void api_h_cert_get(struct api_ctx *ctx);
+void api_h_cert_renew(struct api_ctx *ctx);
+void api_h_cert_revoke(struct api_ctx *ctx);
+void api_h_cert_status(struct api_ctx *ctx);
+void api_h_sys_metrics(struct api_ctx *ctx);
+
 #endif

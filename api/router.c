@@ -41,6 +41,13 @@ const struct api_route api_routes[] = {
 	{ API_M_POST,	"/v1/keys/:n/decrypt",			api_h_key_decrypt },
 	{ API_M_GET,	"/v1/sys/health",			api_h_sys_health },
 	{ API_M_GET,	"/v1/sys/tokens",			api_h_sys_tokens },
+	{ API_M_POST,	"/v1/certs",				api_h_cert_enroll },
+	{ API_M_GET,	"/v1/certs",				api_h_cert_list },
+	{ API_M_GET,	"/v1/certs/:n",				api_h_cert_get },
+	{ API_M_POST,	"/v1/certs/:n/renew",			api_h_cert_renew },
+	{ API_M_POST,	"/v1/certs/:n/revoke",			api_h_cert_revoke },
+	{ API_M_GET,	"/v1/certs/:n/status",			api_h_cert_status },
+	{ API_M_GET,	"/v1/sys/metrics",			api_h_sys_metrics },
 	{ 0, NULL, NULL },
 };
 

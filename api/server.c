@@ -445,6 +445,13 @@ api_server_set_audit(api_server *srv, audit *a)
 		srv->deps.audit = a;
 }
 
+void
+api_server_set_certs(api_server *srv, struct certsvc *cs)
+{
+	if (srv != NULL && !srv->running)
+		srv->deps.certs = cs;
+}
+
 static void *
 worker_main(void *arg)
 {

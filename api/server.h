@@ -41,6 +41,14 @@ int api_server_new(const struct cap_config *cfg, hsm *h, envelope *e,
  */
 void api_server_set_audit(api_server *srv, audit *a);
 
+/*
+ * api_server_set_certs gives the /v1/certs routes their engine (borrowed;
+ * it must outlive the server).  Call before api_server_start; without it
+ * those routes answer 503.
+ */
+struct certsvc;
+void api_server_set_certs(api_server *srv, struct certsvc *cs);
+
 /* api_server_start spawns the worker threads. */
 int api_server_start(api_server *srv) __attribute__((warn_unused_result));
 
