@@ -143,5 +143,35 @@ rc=0
 grep -q "ID: *$id" "$T_TMP/objs" && rc=1
 t_check "delete removes the objects from the token" "$rc" "objects with ID $id remain"
 
+# ---- the CLI ----
+rc=0
+t_cli --json key create ec-p256 --label cli >"$T_TMP/c.json" 2>"$T_TMP/c.err" || rc=$?
+t_check "capstone key create succeeds" "$rc" "$(t_short "$(cat "$T_TMP/c.err")")"
+cid=$(jq -r .id "$T_TMP/c.json")
+jq -r .public_key "$T_TMP/c.json" >"$T_TMP/c.pub"
+rc=0
+t_cli key sign "$cid" "$T_TMP/msg" >"$T_TMP/c.sig64" 2>"$T_TMP/c.err" || rc=$?
+t_check "capstone key sign succeeds" "$rc" "$(t_short "$(cat "$T_TMP/c.err")")"
+base64 -d "$T_TMP/c.sig64" >"$T_TMP/c.sig" 2>/dev/null || true
+rc=0
+openssl dgst -sha256 -verify "$T_TMP/c.pub" -signature "$T_TMP/c.sig" "$T_TMP/msg" >/dev/null 2>&1 || rc=$?
+t_check "capstone key sign output verifies with openssl" "$rc" "exit $rc"
+rc=0
+t_cli key verify "$cid" "$T_TMP/msg" "$T_TMP/c.sig" >/dev/null 2>&1 || rc=$?
+t_check "capstone key verify accepts it" "$rc" "exit $rc"
+rc=0
+t_cli key csr "$cid" --subject "CN=cli" --san DNS:cli.example >"$T_TMP/c.csr" 2>/dev/null || rc=$?
+openssl req -in "$T_TMP/c.csr" -verify -noout >/dev/null 2>&1 || rc=1
+t_check "capstone key csr prints a CSR that verifies" "$rc" "exit $rc"
+t_cli key list >"$T_TMP/c.list" 2>/dev/null || true
+t_check "capstone key list shows the key" \
+    "$(grep -q "^$cid" "$T_TMP/c.list"; echo $?)" "$(t_short "$(cat "$T_TMP/c.list")")"
+rc=0
+t_cli key rm "$cid" >/dev/null 2>&1 || rc=$?
+t_check "capstone key rm succeeds" "$rc" "exit $rc"
+rc=0
+t_cli key show "$cid" >/dev/null 2>&1 || rc=$?
+t_eq "capstone key show of a removed key exits 1" 1 "$rc"
+
 t_stop_daemon
 t_done

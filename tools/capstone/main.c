@@ -29,6 +29,7 @@ static const struct cli_cmd *const verbs[] = {
 	cli_cmds_policy,
 	cli_cmds_secret_ref,
 	cli_cmds_audit,
+	cli_cmds_key,
 	NULL,
 };
 

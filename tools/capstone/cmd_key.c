@@ -1,0 +1,343 @@
+/*
+ * cmd_key.c - capstone key create|list|show|sign|verify|csr|rm: keys held
+ * in the daemon's token.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "common/err.h"
+#include "tools/capstone/args.h"
+#include "tools/capstone/cli.h"
+
+#define KEY_FILE_MAX	(64 * 1024)	/* what the daemon signs */
+#define KEY_SANS_MAX	100
+
+/* Only option handling: the operands are argv[optind..]. */
+static int
+plain_opts(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+    int nops)
+{
+	static const struct option lo[] = { CLI_COMMON_OPTS, { 0, 0, 0, 0 } };
+	int c, rc = CLI_OK;
+
+	while ((c = cli_getopt(cli, cmd, argc, argv, "h", lo, &rc)) != -1)
+		if (c == CLI_GETOPT_EXIT)
+			return rc;
+		else
+			return cli_usage_error(cmd, "unknown option");
+	if (argc - optind != nops)
+		return cli_usage_error(cmd, "expected %d operand%s", nops,
+		    nops == 1 ? "" : "s");
+	return -1;
+}
+
+static int
+id_path(const struct cli_cmd *cmd, const char *id, const char *suffix,
+    char *path, size_t len)
+{
+	size_t i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'a' && id[i] <= 'f')))
+			break;
+	if (i != 32 || id[i] != '\0')
+		return cli_usage_error(cmd, "a key id is 32 lowercase hex "
+		    "characters");
+	snprintf(path, len, "/v1/keys/%s%s", id, suffix);
+	return CLI_OK;
+}
+
+/* Reads FILE ("-": stdin) and returns it as base64 (malloc'd). */
+static int
+file_b64(const char *file, char **out)
+{
+	char *buf = NULL, *b64;
+	size_t len = 0, n;
+	int fd, r;
+
+	*out = NULL;
+	if (strcmp(file, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
+		cli_err("cannot open %s: %s", file, strerror(errno));
+		return CLI_FAIL;
+	}
+	r = cli_read_fd(fd, KEY_FILE_MAX, &buf, &len);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (r != 0) {
+		cli_err("cannot read %s%s", file, r == CAP_ERR_TOO_LARGE ?
+		    ": over 64 KiB" : "");
+		return CLI_FAIL;
+	}
+	n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	if ((b64 = malloc(n)) != NULL)
+		sodium_bin2base64(b64, n, (const unsigned char *)buf, len,
+		    sodium_base64_VARIANT_ORIGINAL);
+	sodium_memzero(buf, len);
+	sodium_free(buf);
+	if (b64 == NULL) {
+		cli_err("out of memory");
+		return CLI_FAIL;
+	}
+	*out = b64;
+	return CLI_OK;
+}
+
+/* POSTs a JSON object built here and hands the answer back. */
+static int
+post(struct cli *cli, const char *path, json_t *body, json_t **out)
+{
+	char *txt = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (body == NULL || cli_json_dump(body, JSON_COMPACT, &txt,
+	    &len) != 0) {
+		json_decref(body);
+		cli_err("out of memory");
+		return CLI_FAIL;
+	}
+	rc = cli_call(cli, "POST", path, txt, len, out);
+	sodium_memzero(txt, len);
+	free(txt);
+	json_decref(body);
+	return rc;
+}
+
+static void
+print_key(const json_t *k)
+{
+	static const char *const f[] = { "id", "type", "label", "owner",
+	    "created", "uri", NULL };
+	size_t i;
+
+	for (i = 0; f[i] != NULL; i++) {
+		printf("%-9s ", f[i]);
+		cli_print_safe(stdout, cli_get_str(k, f[i], "-"));
+		putchar('\n');
+	}
+	if (json_is_string(json_object_get(k, "public_key")))
+		cli_print_safe(stdout, cli_get_str(k, "public_key", ""));
+}
+
+static int
+key_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "label", required_argument, NULL, 'l' },
+		CLI_COMMON_OPTS, { 0, 0, 0, 0 }
+	};
+	const char *label = NULL;
+	json_t *out = NULL, *body;
+	int c, rc = CLI_OK;
+
+	while ((c = cli_getopt(cli, cmd, argc, argv, "l:h", lo, &rc)) != -1) {
+		if (c == CLI_GETOPT_EXIT)
+			return rc;
+		if (c == 'l')
+			label = optarg;
+		else
+			return cli_usage_error(cmd, "unknown option");
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(cmd, "expected the key type");
+	body = json_pack("{s:s}", "type", argv[optind]);
+	if (body != NULL && label != NULL)
+		json_object_set_new(body, "label", json_string(label));
+	if ((rc = post(cli, "/v1/keys", body, &out)) != CLI_OK)
+		return rc;
+	if (cli->json)
+		cli_print_json(out);
+	else
+		print_key(out);
+	json_decref(out);
+	return CLI_OK;
+}
+
+static int
+key_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	json_t *out = NULL, *k;
+	size_t i;
+	int rc;
+
+	if ((rc = plain_opts(cli, cmd, argc, argv, 0)) >= 0)
+		return rc;
+	if ((rc = cli_call(cli, "GET", "/v1/keys", NULL, 0, &out)) != CLI_OK)
+		return rc;
+	if (cli->json)
+		cli_print_json(out);
+	else
+		json_array_foreach(json_object_get(out, "keys"), i, k) {
+			printf("%s  %-9s %-5s ", cli_get_str(k, "id", "-"),
+			    cli_get_str(k, "type", "-"),
+			    cli_get_str(k, "owner", "-"));
+			cli_print_safe(stdout, cli_get_str(k, "label", ""));
+			putchar('\n');
+		}
+	json_decref(out);
+	return CLI_OK;
+}
+
+static int
+key_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	char path[96];
+	json_t *out = NULL;
+	int rc;
+
+	if ((rc = plain_opts(cli, cmd, argc, argv, 1)) >= 0)
+		return rc;
+	if ((rc = id_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
+		return rc;
+	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
+		return rc;
+	if (cli->json)
+		cli_print_json(out);
+	else
+		print_key(out);
+	json_decref(out);
+	return CLI_OK;
+}
+
+static int
+key_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	char path[96];
+	int rc;
+
+	if ((rc = plain_opts(cli, cmd, argc, argv, 1)) >= 0)
+		return rc;
+	if ((rc = id_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
+		return rc;
+	return cli_call(cli, "DELETE", path, NULL, 0, NULL);
+}
+
+static int
+key_sign(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	char path[96], *data = NULL;
+	json_t *out = NULL;
+	int rc;
+
+	if ((rc = plain_opts(cli, cmd, argc, argv, 2)) >= 0)
+		return rc;
+	if ((rc = id_path(cmd, argv[optind], "/sign", path, sizeof(path))) != 0)
+		return rc;
+	if ((rc = file_b64(argv[optind + 1], &data)) != CLI_OK)
+		return rc;
+	rc = post(cli, path, json_pack("{s:s}", "data", data), &out);
+	free(data);
+	if (rc != CLI_OK)
+		return rc;
+	if (cli->json)
+		cli_print_json(out);
+	else
+		printf("%s\n", cli_get_str(out, "signature", ""));
+	json_decref(out);
+	return CLI_OK;
+}
+
+static int
+key_verify(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	char path[96], *data = NULL, *sig = NULL;
+	json_t *out = NULL, *v;
+	int rc, valid;
+
+	if ((rc = plain_opts(cli, cmd, argc, argv, 3)) >= 0)
+		return rc;
+	if ((rc = id_path(cmd, argv[optind], "/verify", path,
+	    sizeof(path))) != 0)
+		return rc;
+	if ((rc = file_b64(argv[optind + 1], &data)) != CLI_OK ||
+	    (rc = file_b64(argv[optind + 2], &sig)) != CLI_OK)
+		goto out;
+	rc = post(cli, path, json_pack("{s:s,s:s}", "data", data,
+	    "signature", sig), &out);
+	if (rc != CLI_OK)
+		goto out;
+	v = json_object_get(out, "valid");
+	valid = json_is_true(v);
+	if (cli->json)
+		cli_print_json(out);
+	else
+		printf("%s\n", valid ? "valid" : "invalid");
+	rc = valid ? CLI_OK : CLI_FAIL;
+ out:
+	json_decref(out);
+	free(data);
+	free(sig);
+	return rc;
+}
+
+static int
+key_csr(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "subject", required_argument, NULL, 's' },
+		{ "san", required_argument, NULL, 'n' },
+		CLI_COMMON_OPTS, { 0, 0, 0, 0 }
+	};
+	const char *subject = NULL;
+	char path[96];
+	json_t *out = NULL, *sans, *body;
+	int c, rc = CLI_OK;
+
+	if ((sans = json_array()) == NULL)
+		return CLI_FAIL;
+	while ((c = cli_getopt(cli, cmd, argc, argv, "s:n:h", lo, &rc)) != -1) {
+		if (c == CLI_GETOPT_EXIT)
+			goto done;
+		if (c == 's')
+			subject = optarg;
+		else if (c == 'n' && json_array_size(sans) < KEY_SANS_MAX)
+			json_array_append_new(sans, json_string(optarg));
+		else {
+			rc = cli_usage_error(cmd, "unknown option or too "
+			    "many SANs");
+			goto done;
+		}
+	}
+	if (argc - optind != 1 || subject == NULL) {
+		rc = cli_usage_error(cmd, "expected a key id and --subject");
+		goto done;
+	}
+	if ((rc = id_path(cmd, argv[optind], "/csr", path, sizeof(path))) != 0)
+		goto done;
+	body = json_pack("{s:s,s:O}", "subject", subject, "sans", sans);
+	if ((rc = post(cli, path, body, &out)) != CLI_OK)
+		goto done;
+	if (cli->json)
+		cli_print_json(out);
+	else
+		fputs(cli_get_str(out, "csr", ""), stdout);
+ done:
+	json_decref(out);
+	json_decref(sans);
+	return rc;
+}
+
+const struct cli_cmd cli_cmds_key[] = {
+	{ "key", "create", key_create, "TYPE [--label L]",
+	    "generate a key in the token (ec-p256, ec-p384, rsa-2048, "
+	    "rsa-3072, ed25519, aes-256)" },
+	{ "key", "list", key_list, "", "list the keys" },
+	{ "key", "show", key_show, "ID", "show a key, its public key and URI" },
+	{ "key", "sign", key_sign, "ID FILE|-",
+	    "sign FILE in the token; prints the signature in base64" },
+	{ "key", "verify", key_verify, "ID FILE SIGFILE",
+	    "verify a signature (raw bytes in SIGFILE)" },
+	{ "key", "csr", key_csr, "ID --subject S [--san X]...",
+	    "print a PKCS#10 request signed in the token" },
+	{ "key", "rm", key_rm, "ID", "destroy a key in the token" },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
