@@ -9,10 +9,12 @@
  */
 extern const struct ca_ops ca_cmp_ops;
 extern const struct ca_ops ca_scep_ops;
+extern const struct ca_ops ca_local_ops;
 
 static const struct ca_ops *const ca_registry[] = {
 	&ca_cmp_ops,
 	&ca_scep_ops,
+	&ca_local_ops,
 	NULL
 };
 

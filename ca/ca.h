@@ -26,6 +26,8 @@
 #include "hsm/hsm.h"
 
 struct vault;
+struct store;
+struct ca_conns;
 
 /* What connectors may use; borrowed, outlives every connector. */
 struct ca_env {
@@ -33,6 +35,9 @@ struct ca_env {
 	const char	*token_module;	/* for hsm_evp_pkey_load */
 	const char	*token_pin;	/* pin source, never the PIN */
 	struct vault	*v;		/* connector secrets live in the vault */
+	struct store	*s;		/* local CA state (store/cadb.h); may be NULL */
+	struct ca_conns	*conns;		/* the registry, for a local CA's parent */
+	const char	*public_url;	/* [server] public_url for CRL/OCSP URLs, or NULL */
 };
 
 enum ca_status {
