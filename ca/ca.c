@@ -10,11 +10,13 @@
 extern const struct ca_ops ca_cmp_ops;
 extern const struct ca_ops ca_scep_ops;
 extern const struct ca_ops ca_local_ops;
+extern const struct ca_ops ca_est_ops;
 
 static const struct ca_ops *const ca_registry[] = {
 	&ca_cmp_ops,
 	&ca_scep_ops,
 	&ca_local_ops,
+	&ca_est_ops,
 	NULL
 };
 
