@@ -21,6 +21,7 @@
 
 struct evhttp_request;
 struct certsvc;
+struct ca_conns;
 
 #define API_VERSION		"0.1.0"
 #define API_SUBJECT_MAX		512	/* longest subject kept, bytes */
@@ -40,6 +41,7 @@ struct api_deps {
 	api_authz		*authz;	/* policies and admins; NULL: deny */
 	audit			*audit;	/* the audit log, or NULL (unit tests) */
 	struct certsvc		*certs;	/* certificate engine, or NULL */
+	struct ca_conns		*conns;	/* CA connectors, or NULL */
 };
 
 /* How the caller proved who it is. */

@@ -52,6 +52,15 @@ void api_h_key_csr(struct api_ctx *ctx);
 void api_h_key_encrypt(struct api_ctx *ctx);
 void api_h_key_decrypt(struct api_ctx *ctx);
 
+/* handlers_cas.c */
+void api_h_ca_create(struct api_ctx *ctx);
+void api_h_ca_list(struct api_ctx *ctx);
+void api_h_ca_get(struct api_ctx *ctx);
+void api_h_ca_delete(struct api_ctx *ctx);
+void api_h_ca_chain(struct api_ctx *ctx);
+void api_h_ca_crl(struct api_ctx *ctx);
+void api_h_ca_ocsp(struct api_ctx *ctx);
+
 /* handlers_certs.c */
 void api_h_cert_enroll(struct api_ctx *ctx);
 void api_h_cert_list(struct api_ctx *ctx);

@@ -452,6 +452,13 @@ api_server_set_certs(api_server *srv, struct certsvc *cs)
 		srv->deps.certs = cs;
 }
 
+void
+api_server_set_cas(api_server *srv, struct ca_conns *conns)
+{
+	if (srv != NULL && !srv->running)
+		srv->deps.conns = conns;
+}
+
 static void *
 worker_main(void *arg)
 {

@@ -49,6 +49,13 @@ void api_server_set_audit(api_server *srv, audit *a);
 struct certsvc;
 void api_server_set_certs(api_server *srv, struct certsvc *cs);
 
+/*
+ * api_server_set_cas gives the /v1/cas routes the connector registry
+ * (borrowed; it must outlive the server).  Without it they answer 503.
+ */
+struct ca_conns;
+void api_server_set_cas(api_server *srv, struct ca_conns *conns);
+
 /* api_server_start spawns the worker threads. */
 int api_server_start(api_server *srv) __attribute__((warn_unused_result));
 

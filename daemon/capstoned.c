@@ -25,6 +25,7 @@
 #include "api/audit.h"
 #include "api/audit_key.h"
 #include "api/server.h"
+#include "ca/conns.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -206,6 +207,8 @@ main(int argc, char **argv)
 	store *st = NULL;
 	envelope *env = NULL;
 	vault *v = NULL;
+	ca_conns *cas = NULL;
+	struct ca_env caenv;
 	api_server *srv = NULL;
 	hsm_mk_info mk;
 	hsm_token_info ti;
@@ -317,6 +320,18 @@ main(int argc, char **argv)
 	}
 	if (open_audit(cfg, h, st, &akey, &aud) != 0)
 		goto out;
+	memset(&caenv, 0, sizeof(caenv));
+	caenv.h = h;
+	caenv.token_module = cfg->token_module;
+	caenv.token_pin = cfg->token_pin;
+	caenv.v = v;
+	caenv.s = st;
+	caenv.public_url = cfg->public_url;
+	if ((r = ca_conns_new(&caenv, &cas)) != 0) {
+		log_error("cannot start the CA connectors: %s",
+		    cap_strerror(r));
+		goto out;
+	}
 
 	/*
 	 * The main loop and its signal events exist before any worker thread
@@ -353,6 +368,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	api_server_set_audit(srv, aud);
+	api_server_set_cas(srv, cas);
 	if ((r = api_server_start(srv)) != 0) {
 		log_error("cannot start the API server: %s", cap_strerror(r));
 		goto out;
@@ -371,6 +387,7 @@ main(int argc, char **argv)
 	if (srv != NULL && ctx.srv != NULL && !ctx.stopped)
 		api_server_stop(srv, DRAIN_MS);
 	api_server_free(srv);
+	ca_conns_free(cas);
 	if (ev_sweep != NULL)
 		event_free(ev_sweep);
 	if (ev_hup != NULL)

@@ -159,6 +159,14 @@ static const struct config_key config_keys[] = {
 		    "Re-read on SIGHUP.  Empty: no revocation check.",
 	},
 	{
+		.section = "server", .name = "public_url", .type = KT_STRING,
+		.offset = OFF(public_url), .flags = KF_OPTIONAL,
+		.example = "https://capstone.example:8443",
+		.help = "Base URL clients reach the API at.  When set, local CAs\n"
+		    "put CRL distribution point and OCSP URLs under it into\n"
+		    "the certificates they issue.  Empty: no such URLs.",
+	},
+	{
 		.section = "server", .name = "tls_client_auth", .type = KT_ENUM,
 		.offset = OFF(tls_client_auth), .def = "require",
 		.enums = client_auth_modes,

@@ -36,6 +36,7 @@ struct cap_config {
 	char		*tls_key;	/* PEM file or pkcs11: URI */
 	char		*tls_client_ca;
 	char		*tls_client_crl;	/* NULL: no revocation check */
+	char		*public_url;	/* NULL: no CRL/OCSP URLs */
 	int		 tls_client_auth;	/* CFG_CLIENT_AUTH_* */
 	/* [token] */
 	char		*token_uri;
