@@ -148,8 +148,8 @@ get_bool(json_t *o, const char *key, int *out, char *err, size_t errlen)
 }
 
 /*
- * parse_dn reads "CN=a,O=b" (',' and '\\' escaped by '\\') or OpenSSL's
- * "/CN=a/O=b"; the RDNs are kept in the order written, as with
+ * parse_dn reads "CN=a,O=b" (a backslash escapes the next character) or
+ * OpenSSL's "/CN=a/O=b"; the RDNs are kept in the order written, as with
  * `openssl req -subj`.
  */
 static int

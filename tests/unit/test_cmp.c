@@ -472,7 +472,7 @@ test_mac(X509 *e1, const struct tkey *k1, X509_REQ *csr1)
 	STACK_OF(X509) *cas = NULL;
 	void *st = NULL, *st2 = NULL;
 	json_t *d;
-	char *dump, err[256] = "";
+	char *dump, err[256] = "", url[256];
 	int r;
 
 	memset(&res, 0, sizeof(res));
@@ -534,6 +534,19 @@ test_mac(X509 *e1, const struct tkey *k1, X509_REQ *csr1)
 		r = ca_cmp_ops.enroll(st2, &req, &res);
 		th_check(r == 0 && issued_for(&res, e1, k1),
 		    "cmp mac: ir with implicit confirm requested", "r=%d", r);
+		ca_result_clear(&res);
+		ca_cmp_ops.destroy(st2);
+	}
+	/* the mock serves only /pkix/, so the profile is that segment */
+	snprintf(url, sizeof(url), "{\"url\":\"http://127.0.0.1:%d/"
+	    "{profile}/\",\"profile\":\"pkix\",\"dialect\":\"ejbca\"}",
+	    m.port);
+	if ((st2 = conn_mac(m.port, url)) != NULL) {
+		r = ca_cmp_ops.enroll(st2, &req, &res);
+		th_check(r == 0 && issued_for(&res, e1, k1) &&
+		    log_has(&m, "POST /pkix/ HTTP"), "cmp mac: {profile} "
+		    "in the URL path becomes the profile (ejbca dialect)",
+		    "r=%d", r);
 		ca_result_clear(&res);
 		ca_cmp_ops.destroy(st2);
 	}
