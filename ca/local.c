@@ -244,6 +244,23 @@ sign_ca_cert(struct local_ca *issuer, EVP_PKEY *self_key,
 	return r;
 }
 
+/* Remembers a certificate ca signed, for its CRL and OCSP answers. */
+static int
+record_issued(struct local_ca *ca, X509 *c)
+{
+	struct cadb_issued rec;
+	int r;
+
+	memset(&rec, 0, sizeof(rec));
+	if ((r = serial_bytes(X509_get0_serialNumber(c), rec.serial,
+	    &rec.serial_len)) != 0)
+		return r;
+	rec.status = CADB_GOOD;
+	rec.issued = cap_now();
+	rec.not_after = not_after(c);
+	return cadb_issued_put(ca->env.s, ca->name, &rec);
+}
+
 /* ---- key ---- */
 
 static int
@@ -525,6 +542,9 @@ create_new(struct local_ca *ca, json_t *settings, char *err, size_t errlen)
 			say(err, errlen, "signing the CA certificate failed");
 			goto out;
 		}
+		if (parent != NULL && (r = record_issued(parent,
+		    ca->cert)) != 0)
+			goto out;
 	}
 	if ((r = build_chain(ca, parent)) != 0)
 		goto out;
@@ -702,7 +722,6 @@ issue(struct local_ca *ca, const struct ca_request *req, struct ca_result *res)
 {
 	const struct profile *pr;
 	X509_EXTENSION *san = NULL;
-	struct cadb_issued rec;
 	EVP_PKEY *pub;
 	X509 *c = NULL;
 	X509V3_CTX ctx;
@@ -710,7 +729,6 @@ issue(struct local_ca *ca, const struct ca_request *req, struct ca_result *res)
 	uint64_t validity, cap, now = cap_now();
 	int r;
 
-	memset(&rec, 0, sizeof(rec));
 	if (req == NULL || req->csr == NULL ||
 	    (pub = X509_REQ_get0_pubkey(req->csr)) == NULL ||
 	    X509_REQ_verify(req->csr, pub) != 1) {
@@ -785,13 +803,7 @@ issue(struct local_ca *ca, const struct ca_request *req, struct ca_result *res)
 		log_error("ca local %s: signing in the token failed", ca->name);
 		goto out;
 	}
-	if ((r = serial_bytes(X509_get0_serialNumber(c), rec.serial,
-	    &rec.serial_len)) != 0)
-		goto out;
-	rec.status = CADB_GOOD;
-	rec.issued = now;
-	rec.not_after = not_after(c);
-	if ((r = cadb_issued_put(ca->env.s, ca->name, &rec)) != 0)
+	if ((r = record_issued(ca, c)) != 0)
 		goto out;
 	if ((r = local_chain_copy(ca, &res->chain)) != 0)
 		goto out;

@@ -320,18 +320,6 @@ main(int argc, char **argv)
 	}
 	if (open_audit(cfg, h, st, &akey, &aud) != 0)
 		goto out;
-	memset(&caenv, 0, sizeof(caenv));
-	caenv.h = h;
-	caenv.token_module = cfg->token_module;
-	caenv.token_pin = cfg->token_pin;
-	caenv.v = v;
-	caenv.s = st;
-	caenv.public_url = cfg->public_url;
-	if ((r = ca_conns_new(&caenv, &cas)) != 0) {
-		log_error("cannot start the CA connectors: %s",
-		    cap_strerror(r));
-		goto out;
-	}
 
 	/*
 	 * The main loop and its signal events exist before any worker thread
@@ -368,6 +356,22 @@ main(int argc, char **argv)
 		goto out;
 	}
 	api_server_set_audit(srv, aud);
+	/*
+	 * After api_server_new, which installs jansson's wiping allocator:
+	 * the connectors' JSON must be allocated and freed by the same one.
+	 */
+	memset(&caenv, 0, sizeof(caenv));
+	caenv.h = h;
+	caenv.token_module = cfg->token_module;
+	caenv.token_pin = cfg->token_pin;
+	caenv.v = v;
+	caenv.s = st;
+	caenv.public_url = cfg->public_url;
+	if ((r = ca_conns_new(&caenv, &cas)) != 0) {
+		log_error("cannot start the CA connectors: %s",
+		    cap_strerror(r));
+		goto out;
+	}
 	api_server_set_cas(srv, cas);
 	if ((r = api_server_start(srv)) != 0) {
 		log_error("cannot start the API server: %s", cap_strerror(r));
