@@ -280,6 +280,18 @@ write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* Reads (GET, HEAD) change nothing; everything else may. */
+static int
+audit_wants_sync(int mode, const char *method)
+{
+	if (mode == AUDIT_SYNC_ALL)
+		return 1;
+	if (mode != AUDIT_SYNC_CHANGES)
+		return 0;
+	return method == NULL || (strcmp(method, "GET") != 0 &&
+	    strcmp(method, "HEAD") != 0);
+}
+
 int
 audit_append(audit *a, const struct audit_event *ev)
 {
@@ -336,7 +348,8 @@ audit_append(audit *a, const struct audit_event *ev)
 	snprintf(line, llen + 1, "%.*s%s%s\"}\n", (int)(blen - 1), body,
 	    HASH_FIELD, hash);
 	if ((r = write_all(a->fd, line, llen)) != 0 ||
-	    (a->sync && fdatasync(a->fd) == -1)) {
+	    (audit_wants_sync(a->sync, ev->method) &&
+	    fdatasync(a->fd) == -1)) {
 		log_error("audit: append failed: %s", strerror(errno));
 		r = CAP_ERR_IO;
 		goto out;

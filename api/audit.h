@@ -23,6 +23,11 @@
 
 typedef struct audit audit;
 
+/* When an entry is made durable (fdatasync) before audit_append returns. */
+#define AUDIT_SYNC_NO		0	/* never: write(2) only */
+#define AUDIT_SYNC_ALL		1	/* every entry */
+#define AUDIT_SYNC_CHANGES	2	/* entries of requests that may change state */
+
 /* HMAC-SHA256 provider (the token); returns 0 and 32 bytes in mac. */
 typedef int (*audit_hmac_fn)(void *ctx, const uint8_t *data, size_t len,
     uint8_t mac[32]);
@@ -43,8 +48,10 @@ struct audit_event {
 /*
  * audit_open opens (creating 0600) the log file at path, reads the last
  * entry to continue the chain, and refuses (CAP_ERR_CORRUPT) a log whose
- * last line does not parse.  hmac/ctx key the name HMAC; sync = 1 makes
- * every append durable (fdatasync) before it returns.
+ * last line does not parse.  hmac/ctx key the name HMAC; sync is one of
+ * AUDIT_SYNC_*: every entry is written (write(2)) before audit_append
+ * returns, so a killed daemon loses none; the mode says which entries are
+ * also flushed to the disk, which only a power loss would need.
  */
 int audit_open(const char *path, int sync, audit_hmac_fn hmac, void *ctx,
     audit **out) __attribute__((warn_unused_result));

@@ -172,8 +172,9 @@ open_audit(const struct cap_config *cfg, hsm *h, store *st,
 		    cap_strerror(r));
 		return r;
 	}
-	log_info("audit log %s%s", path, cfg->audit_sync ? "" :
-	    " (sync = no)");
+	log_info("audit log %s (sync = %s)", path,
+	    cfg->audit_sync == AUDIT_SYNC_ALL ? "all" :
+	    cfg->audit_sync == AUDIT_SYNC_CHANGES ? "changes" : "no");
 	return 0;
 }
 

@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "api/audit.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -85,6 +86,14 @@ static const struct config_enum seal_modes[] = {
 static const struct config_enum client_auth_modes[] = {
 	{ "require", CFG_CLIENT_AUTH_REQUIRE },
 	{ "optional", CFG_CLIENT_AUTH_OPTIONAL },
+	{ NULL, 0 },
+};
+
+static const struct config_enum audit_sync_modes[] = {
+	{ "changes", AUDIT_SYNC_CHANGES },
+	{ "all", AUDIT_SYNC_ALL },
+	{ "yes", AUDIT_SYNC_ALL },
+	{ "no", AUDIT_SYNC_NO },
 	{ NULL, 0 },
 };
 
@@ -259,11 +268,15 @@ static const struct config_key config_keys[] = {
 		    "in the store directory.",
 	},
 	{
-		.section = "audit", .name = "sync", .type = KT_BOOL,
-		.offset = OFF(audit_sync), .def = "yes",
-		.help = "yes: every entry is on disk (fdatasync) before the reply\n"
-		    "is sent.  no: faster; entries of the last moments before a\n"
-		    "crash may be lost.",
+		.section = "audit", .name = "sync", .type = KT_ENUM,
+		.offset = OFF(audit_sync), .def = "changes",
+		.enums = audit_sync_modes,
+		.help = "Every entry is written before its reply is sent, so a\n"
+		    "crashed or killed daemon loses none.  Which entries are\n"
+		    "also flushed to the disk (fdatasync) before the reply, for\n"
+		    "a power loss: changes (requests other than GET and HEAD;\n"
+		    "their store writes are flushed anyway), all (every entry,\n"
+		    "reads too: several times slower under load), no.",
 	},
 	{
 		.section = "log", .name = "target", .type = KT_ENUM,

@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "crypto/envelope.h"
+#include "api/audit.h"
 #include "daemon/config.h"
 #include "tests/unit/harness.h"
 
@@ -127,7 +128,7 @@ test_defaults(void)
 	    "expected NULL, got %s", c->auth_admins);
 	th_check(c->audit_path == NULL, "defaults: audit log in the store",
 	    "expected NULL, got %s", c->audit_path);
-	TH_EQ_INT(c->audit_sync, 1, "defaults: audit sync");
+	TH_EQ_INT(c->audit_sync, AUDIT_SYNC_CHANGES, "defaults: audit sync");
 	th_check(streq(c->file, "t.conf"), "defaults: file name kept",
 	    "expected t.conf, got %s", c->file);
 	config_free(c);
