@@ -82,6 +82,15 @@ copy_str(char *dst, size_t dstsz, const char *src)
 	snprintf(dst, dstsz, "%s", src != NULL ? src : "");
 }
 
+/* ca_put gives back what a lookup lent; a zeroed ca is a no-op. */
+static void
+ca_put(struct certsvc_ca *ca)
+{
+	if (ca->release != NULL)
+		ca->release(ca->ref);
+	memset(ca, 0, sizeof(*ca));
+}
+
 int
 certsvc_new(hsm *h, store *s, certsvc_lookup_fn lookup, void *lookup_arg,
     certsvc **out)
@@ -303,6 +312,7 @@ job_run(struct flow_job *fj)
 	int r;
 
 	memset(&res, 0, sizeof(res));
+	memset(&ca, 0, sizeof(ca));
 	if ((r = j->svc->lookup(j->svc->lookup_arg, j->ca, &ca)) != 0) {
 		copy_str(j->reason, sizeof(j->reason), "the CA is not configured");
 		return r;
@@ -363,6 +373,7 @@ job_run(struct flow_job *fj)
 		copy_str(j->reason, sizeof(j->reason), "cannot store the certificate");
  out:
 	ca_result_clear(&res);
+	ca_put(&ca);
 	return r;
 }
 
@@ -482,6 +493,7 @@ certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *rq,
 
 	id_out[0] = '\0';
 	*retry_after = 0;
+	memset(&ca, 0, sizeof(ca));
 	copy_str(err, errlen, "");
 	if (rq->ca == NULL || !cap_name_valid(rq->ca) || rq->subject == NULL ||
 	    rq->subject[0] == '\0' ||
@@ -582,6 +594,7 @@ certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *rq,
 	OPENSSL_free(der);
 	certdb_cert_free(c);
 	job_free(j);
+	ca_put(&ca);
 	return r;
 }
 
@@ -669,6 +682,7 @@ certsvc_renew(certsvc *svc, const char *id, int new_key,
 	int r, marked = 0;
 
 	*retry_after = 0;
+	memset(&ca, 0, sizeof(ca));
 	if ((r = certdb_get(svc->s, id, &c)) != 0)
 		goto out;
 	if (c->status != CERTDB_ISSUED && c->status != CERTDB_EXPIRED) {
@@ -712,6 +726,7 @@ certsvc_renew(certsvc *svc, const char *id, int new_key,
 	OPENSSL_free(der);
 	certdb_cert_free(c);
 	job_free(j);
+	ca_put(&ca);
 	return r;
 }
 
@@ -740,6 +755,7 @@ certsvc_revoke(certsvc *svc, const char *id, int reason, char *err,
 	int r;
 
 	copy_str(err, errlen, "");
+	memset(&ca, 0, sizeof(ca));
 	if ((r = certdb_get(svc->s, id, &c)) != 0)
 		goto out;
 	if (c->der == NULL || c->status == CERTDB_REVOKED) {
@@ -759,6 +775,7 @@ certsvc_revoke(certsvc *svc, const char *id, int reason, char *err,
  out:
 	X509_free(x);
 	certdb_cert_free(c);
+	ca_put(&ca);
 	return r;
 }
 
@@ -778,6 +795,7 @@ certsvc_status(certsvc *svc, const char *id, const char **status,
 
 	*status = "unknown";
 	*source = "crl";
+	memset(&ca, 0, sizeof(ca));
 	if ((r = certdb_get(svc->s, id, &c)) != 0)
 		goto out;
 	if (c->der == NULL) {
@@ -810,6 +828,7 @@ certsvc_status(certsvc *svc, const char *id, const char **status,
 	X509_free(x);
 	free(der);
 	certdb_cert_free(c);
+	ca_put(&ca);
 	return r;
 }
 
@@ -827,8 +846,10 @@ resume_one(certsvc *svc, const struct certdb_cert *c)
 
 	if ((r = svc->lookup(svc->lookup_arg, c->ca, &ca)) != 0)
 		return r;
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return CAP_ERR_NOMEM;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		r = CAP_ERR_NOMEM;
+		goto out;
+	}
 	j->svc = svc;
 	j->op = c->pending.op;
 	j->validity = c->validity;
@@ -857,6 +878,7 @@ resume_one(certsvc *svc, const struct certdb_cert *c)
 	j = NULL;	/* transferred */
  out:
 	job_free(j);
+	ca_put(&ca);
 	return r;
 }
 

@@ -24,17 +24,33 @@
 #include "store/certdb.h"
 #include "store/store.h"
 
-/* What the engine needs of one configured connector; borrowed. */
+/*
+ * What the engine needs of one configured connector; borrowed until the
+ * engine calls release(ref) (when set), which it does once it is done
+ * with ops, state and roots.
+ */
 struct certsvc_ca {
 	const struct ca_ops	*ops;
 	void			*state;
 	STACK_OF(X509)		*roots;	/* configured trust roots; NULL: see chain.h */
 	struct flow_limits	 limits;
+	void			(*release)(void *ref);
+	void			*ref;
 };
 
 /* lookup fills out for the connector called name; CAP_ERR_NOT_FOUND. */
 typedef int (*certsvc_lookup_fn)(void *arg, const char *name,
     struct certsvc_ca *out);
+
+/*
+ * certsvc_conns_lookup is a lookup over the connector registry (arg is a
+ * struct ca_conns *): it takes a reference on the connector, released
+ * through release when the engine is done.  roots are the PEM certificates
+ * of the connector's "roots" setting, if any.
+ */
+struct ca_conns;
+int certsvc_conns_lookup(void *arg, const char *name, struct certsvc_ca *out)
+    __attribute__((warn_unused_result));
 
 typedef struct certsvc certsvc;
 

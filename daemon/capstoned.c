@@ -25,6 +25,7 @@
 #include "api/audit.h"
 #include "api/audit_key.h"
 #include "api/server.h"
+#include "ca/certsvc.h"
 #include "ca/conns.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -209,6 +210,7 @@ main(int argc, char **argv)
 	envelope *env = NULL;
 	vault *v = NULL;
 	ca_conns *cas = NULL;
+	certsvc *certs = NULL;
 	struct ca_env caenv;
 	api_server *srv = NULL;
 	hsm_mk_info mk;
@@ -374,6 +376,22 @@ main(int argc, char **argv)
 		goto out;
 	}
 	api_server_set_cas(srv, cas);
+	/*
+	 * The certificate engine reaches connectors through the registry,
+	 * holding a reference while a request uses one; requests left
+	 * pending by the last run are queued again before anything is served.
+	 */
+	if ((r = certsvc_new(h, st, certsvc_conns_lookup, cas, &certs)) != 0) {
+		log_error("cannot start the certificate engine: %s",
+		    cap_strerror(r));
+		goto out;
+	}
+	api_server_set_certs(srv, certs);
+	if ((r = certsvc_resume(certs)) != 0) {
+		log_error("cannot resume pending certificate requests: %s",
+		    cap_strerror(r));
+		goto out;
+	}
 	if ((r = api_server_start(srv)) != 0) {
 		log_error("cannot start the API server: %s", cap_strerror(r));
 		goto out;
@@ -391,6 +409,11 @@ main(int argc, char **argv)
  out:
 	if (srv != NULL && ctx.srv != NULL && !ctx.stopped)
 		api_server_stop(srv, DRAIN_MS);
+	/*
+	 * After the workers stopped and before their event loops are freed:
+	 * a request finishing at a CA posts its completion to one of them.
+	 */
+	certsvc_free(certs);
 	api_server_free(srv);
 	ca_conns_free(cas);
 	if (ev_sweep != NULL)
