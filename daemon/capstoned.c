@@ -365,7 +365,9 @@ main(int argc, char **argv)
 	 */
 	memset(&caenv, 0, sizeof(caenv));
 	caenv.h = h;
-	caenv.token_module = cfg->token_module;
+	/* the module named in the token URI when none is configured apart */
+	caenv.token_module = cfg->token_module != NULL ? cfg->token_module :
+	    ti.module_path;
 	caenv.token_pin = cfg->token_pin;
 	caenv.v = v;
 	caenv.s = st;
