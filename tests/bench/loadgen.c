@@ -66,7 +66,7 @@ struct hist {
 	uint64_t	 max;
 };
 
-enum method { M_GET, M_PUT };
+enum method { M_GET, M_PUT, M_POST };
 
 struct opts {
 	char		*host;		/* literal address, no brackets */
@@ -685,7 +685,7 @@ build_head(struct conn *c, const struct shared *sh)
 		n = snprintf(path, sizeof(path), "%s", o->path);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -1;
-	if (o->method == M_PUT)
+	if (o->method != M_GET)
 		snprintf(cl, sizeof(cl),
 		    "Content-Type: application/json\r\n"
 		    "Content-Length: %zu\r\n", sh->bodylen);
@@ -696,7 +696,8 @@ build_head(struct conn *c, const struct shared *sh)
 	    "Accept: application/json\r\n"
 	    "%s"
 	    "\r\n",
-	    o->method == M_PUT ? "PUT" : "GET", path, sh->hostport, cl);
+	    o->method == M_PUT ? "PUT" : o->method == M_POST ? "POST" : "GET",
+	    path, sh->hostport, cl);
 	if (n < 0) {
 		c->head = NULL;
 		return -1;
@@ -783,7 +784,7 @@ usage(void)
 {
 	fprintf(stderr,
 "usage: loadgen --url https://127.0.0.1:PORT/PATH --cert F --key F --cacert F\n"
-"               [--method GET|PUT] [--body FILE | --body-size N] [--unique]\n"
+"               [--method GET|PUT|POST] [--body FILE | --body-size N] [--unique]\n"
 "               [--connections C] [--duration S | --requests N] [--threads T]\n"
 "               [--warmup S] [--json]\n"
 "  --body-size N  PUT body {\"data\":{\"v\":\"<N random hex characters>\"}}\n"
@@ -1026,8 +1027,11 @@ main(int argc, char **argv)
 				o.method = M_GET;
 			else if (strcmp(optarg, "PUT") == 0)
 				o.method = M_PUT;
+			else if (strcmp(optarg, "POST") == 0)
+				o.method = M_POST;
 			else
-				die("--method: GET or PUT, got '%s'", optarg);
+				die("--method: GET, PUT or POST, got '%s'",
+				    optarg);
 			break;
 		case 'b': o.body_file = optarg; break;
 		case 's':
@@ -1068,9 +1072,9 @@ main(int argc, char **argv)
 	if (o.body_file != NULL && o.body_size >= 0)
 		die("--body and --body-size exclude each other");
 	if (o.method == M_GET && (o.body_file != NULL || o.body_size >= 0))
-		die("--body and --body-size go with --method PUT");
-	if (o.method == M_PUT && o.body_file == NULL && o.body_size < 0)
-		die("--method PUT needs --body FILE or --body-size N");
+		die("--body and --body-size go with --method PUT or POST");
+	if (o.method != M_GET && o.body_file == NULL && o.body_size < 0)
+		die("--method PUT or POST needs --body FILE or --body-size N");
 	/* --requests alone still ends: at most 300 s unless told otherwise. */
 	if (o.requests != 0 && !o.duration_set)
 		o.duration = 300;
