@@ -259,9 +259,10 @@ record_issued(struct certdb_cert *c, void *arg)
 	    (r = asn1_time_secs(X509_get0_notBefore(a->cert), &nb)) != 0 ||
 	    (r = asn1_time_secs(X509_get0_notAfter(a->cert), &na)) != 0)
 		return r;
+	/* detail: the superseded certificate's not_after (key retirement) */
 	if (a->j->op == CERTDB_OP_RENEW && c->serial[0] != '\0')
-		certdb_history_add(c, CERTDB_EV_SUPERSEDED, now, 0, c->serial,
-		    c->key_id);
+		certdb_history_add(c, CERTDB_EV_SUPERSEDED, now, c->not_after,
+		    c->serial, c->key_id);
 	if ((r = der_of(a->cert, &der, &len)) != 0)
 		return r;
 	r = certdb_set_der(c, der, len);
@@ -391,7 +392,11 @@ record_failed(struct certdb_cert *c, void *arg)
 	certdb_history_add(c, CERTDB_EV_FAILED, cap_now(),
 	    (uint64_t)(-a->result), NULL, a->j->key_id);
 	certdb_pending_clear(c);
-	c->status = a->j->op == CERTDB_OP_RENEW ? CERTDB_ISSUED : CERTDB_FAILED;
+	if (a->j->op != CERTDB_OP_RENEW)
+		c->status = CERTDB_FAILED;
+	else	/* the current certificate is still there, maybe expired */
+		c->status = c->not_after != 0 && c->not_after <= cap_now() ?
+		    CERTDB_EXPIRED : CERTDB_ISSUED;
 	return 0;
 }
 
@@ -624,7 +629,8 @@ record_unrenewing(struct certdb_cert *c, void *arg)
 {
 	(void)arg;
 	certdb_pending_clear(c);
-	c->status = CERTDB_ISSUED;
+	c->status = c->not_after != 0 && c->not_after <= cap_now() ?
+	    CERTDB_EXPIRED : CERTDB_ISSUED;
 	return 0;
 }
 

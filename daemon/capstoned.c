@@ -33,6 +33,7 @@
 #include "crypto/envelope.h"
 #include "crypto/vault.h"
 #include "daemon/config.h"
+#include "daemon/scheduler.h"
 #include "daemon/version.h"
 #include "hsm/hsm.h"
 #include "store/auth.h"
@@ -211,6 +212,8 @@ main(int argc, char **argv)
 	vault *v = NULL;
 	ca_conns *cas = NULL;
 	certsvc *certs = NULL;
+	scheduler *sched = NULL;
+	struct sched_config schedcfg;
 	struct ca_env caenv;
 	api_server *srv = NULL;
 	hsm_mk_info mk;
@@ -398,6 +401,20 @@ main(int argc, char **argv)
 		log_error("cannot start the API server: %s", cap_strerror(r));
 		goto out;
 	}
+	/* Renewals, expiry and alerts: a timer on this loop, a scan thread. */
+	memset(&schedcfg, 0, sizeof(schedcfg));
+	schedcfg.scan_interval = cfg->certs_scan_interval;
+	schedcfg.renew_new_key = cfg->certs_renew_new_key;
+	schedcfg.webhook = cfg->certs_webhook;
+	if (sched_parse_fraction(cfg->certs_renew_fraction,
+	    &schedcfg.renew_fraction) != 0 ||
+	    sched_parse_thresholds(cfg->certs_alert_thresholds,
+	    schedcfg.thresholds, &schedcfg.nthresholds) != 0 ||
+	    (r = sched_new(ctx.base, certs, h, st, &schedcfg, &sched)) != 0) {
+		log_error("cannot start the certificate scheduler (check "
+		    "[certs] webhook)");
+		goto out;
+	}
 	ctx.srv = srv;
 	log_info("capstoned listening on %s (seal=%s, token=%s)", cfg->listen,
 	    seal_mode_name(envelope_mode(env)), ti.label);
@@ -415,6 +432,7 @@ main(int argc, char **argv)
 	 * After the workers stopped and before their event loops are freed:
 	 * a request finishing at a CA posts its completion to one of them.
 	 */
+	sched_free(sched);
 	certsvc_free(certs);
 	api_server_free(srv);
 	ca_conns_free(cas);

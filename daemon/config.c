@@ -30,6 +30,7 @@
 #include "common/util.h"
 #include "crypto/envelope.h"
 #include "daemon/config.h"
+#include "daemon/scheduler.h"
 
 #define CONFIG_VALUE_MAX	4096	/* longest value, bytes */
 #define CONFIG_NAME_MAX		64	/* longest section or key name */
@@ -76,6 +77,9 @@ static int check_listen(const char *, char *, size_t);
 static int check_token_uri(const char *, char *, size_t);
 static int check_pin_source(const char *, char *, size_t);
 static int check_admins(const char *, char *, size_t);
+static int check_fraction(const char *, char *, size_t);
+static int check_thresholds(const char *, char *, size_t);
+static int check_webhook(const char *, char *, size_t);
 
 static const struct config_enum seal_modes[] = {
 	{ "memory", SEAL_MEMORY },
@@ -277,6 +281,47 @@ static const struct config_key config_keys[] = {
 		    "a power loss: changes (requests other than GET and HEAD;\n"
 		    "their store writes are flushed anyway), all (every entry,\n"
 		    "reads too: several times slower under load), no.",
+	},
+	{
+		.section = "certs", .name = "scan_interval", .type = KT_DURATION,
+		.offset = OFF(certs_scan_interval), .def = "60s",
+		.min = 1, .max = 86400,
+		.help = "How often the certificate inventory is scanned for\n"
+		    "renewals, expiry and alerts (1s to 1d).",
+	},
+	{
+		.section = "certs", .name = "renew_fraction", .type = KT_STRING,
+		.offset = OFF(certs_renew_fraction), .def = "0.6667",
+		.check = check_fraction,
+		.help = "Share of a certificate's lifetime after which an\n"
+		    "auto_renew certificate is renewed, a decimal in (0, 1]\n"
+		    "with at most 6 places.  The lifetime counts from when the\n"
+		    "certificate was recorded, so a CA that backdates\n"
+		    "not_before does not make it due early.",
+	},
+	{
+		.section = "certs", .name = "renew_new_key", .type = KT_BOOL,
+		.offset = OFF(certs_renew_new_key), .def = "yes",
+		.help = "yes: automatic renewals use a new key made in the token.\n"
+		    "The superseded key is destroyed once the superseded\n"
+		    "certificate has expired (when the key was made for it).",
+	},
+	{
+		.section = "certs", .name = "alert_thresholds", .type = KT_STRING,
+		.offset = OFF(certs_alert_thresholds), .def = "30d,7d,1d",
+		.check = check_thresholds,
+		.help = "Time left before expiry at which an alert is raised,\n"
+		    "once per threshold and certificate: comma-separated\n"
+		    "durations (s, m, h, d), at most 16.",
+	},
+	{
+		.section = "certs", .name = "webhook", .type = KT_STRING,
+		.offset = OFF(certs_webhook), .flags = KF_OPTIONAL,
+		.check = check_webhook,
+		.example = "https://alerts.example/capstone",
+		.help = "http:// or https:// URL each expiry alert is POSTed to\n"
+		    "as JSON (5 s timeout; https verified against the system\n"
+		    "CAs).  Empty: alerts go to the log only.",
 	},
 	{
 		.section = "log", .name = "target", .type = KT_ENUM,
@@ -505,6 +550,58 @@ check_admins(const char *v, char *why, size_t whylen)
 			return CAP_ERR_INVALID;
 		}
 	}
+}
+
+static int
+check_fraction(const char *v, char *why, size_t whylen)
+{
+	uint32_t ppm;
+
+	if (sched_parse_fraction(v, &ppm) != 0) {
+		seterr(why, whylen, "is not a decimal fraction in (0, 1] "
+		    "with at most 6 places");
+		return CAP_ERR_INVALID;
+	}
+	return 0;
+}
+
+static int
+check_thresholds(const char *v, char *why, size_t whylen)
+{
+	uint64_t th[SCHED_THRESHOLDS_MAX];
+	size_t n;
+
+	if (sched_parse_thresholds(v, th, &n) != 0) {
+		seterr(why, whylen, "is not a list of at most 16 distinct "
+		    "durations above 0, comma-separated");
+		return CAP_ERR_INVALID;
+	}
+	return 0;
+}
+
+static int
+check_webhook(const char *v, char *why, size_t whylen)
+{
+	const char *host;
+	size_t i;
+
+	/* The full parse is at start-up (ca/http_client.h). */
+	if (strncmp(v, "http://", 7) == 0)
+		host = v + 7;
+	else if (strncmp(v, "https://", 8) == 0)
+		host = v + 8;
+	else
+		host = NULL;
+	for (i = 0; host != NULL && v[i] != '\0'; i++)
+		if ((unsigned char)v[i] <= ' ' || v[i] == '?' || v[i] == '#')
+			host = NULL;
+	if (host == NULL || *host == '\0' || *host == '/' ||
+	    strchr(host, '@') != NULL || i > 1024) {
+		seterr(why, whylen, "is not an http:// or https:// URL "
+		    "without user, query or fragment");
+		return CAP_ERR_INVALID;
+	}
+	return 0;
 }
 
 /* ---- formatting ---- */

@@ -54,6 +54,12 @@ struct cap_config {
 	/* [audit] */
 	char		*audit_path;	/* NULL: audit.log in the store path */
 	int		 audit_sync;
+	/* [certs] */
+	uint64_t	 certs_scan_interval;	/* seconds */
+	char		*certs_renew_fraction;	/* "0.6667": daemon/scheduler.h */
+	int		 certs_renew_new_key;
+	char		*certs_alert_thresholds;	/* "30d,7d,1d" */
+	char		*certs_webhook;		/* NULL: no webhook */
 	/* [log] */
 	int		 log_syslog;
 	int		 log_level;	/* enum log_level */

@@ -52,6 +52,12 @@ static const char full_conf[] =
     "[audit]\n"
     "path = /srv/audit/capstone.log\n"
     "sync = no\n"
+    "[certs]\n"
+    "scan_interval = 5m\n"
+    "renew_fraction = 0.5\n"
+    "renew_new_key = no\n"
+    "alert_thresholds = 20s, 10s\n"
+    "webhook = http://127.0.0.1:9/hook\n"
     "[log]\n"
     "target = syslog\n"
     "level = debug\n";
@@ -83,6 +89,11 @@ config_equal(const struct cap_config *a, const struct cap_config *b)
 	    a->store_sync == b->store_sync && a->seal_mode == b->seal_mode &&
 	    streq(a->audit_path, b->audit_path) &&
 	    a->audit_sync == b->audit_sync &&
+	    a->certs_scan_interval == b->certs_scan_interval &&
+	    streq(a->certs_renew_fraction, b->certs_renew_fraction) &&
+	    a->certs_renew_new_key == b->certs_renew_new_key &&
+	    streq(a->certs_alert_thresholds, b->certs_alert_thresholds) &&
+	    streq(a->certs_webhook, b->certs_webhook) &&
 	    a->log_syslog == b->log_syslog && a->log_level == b->log_level;
 }
 
@@ -129,6 +140,16 @@ test_defaults(void)
 	th_check(c->audit_path == NULL, "defaults: audit log in the store",
 	    "expected NULL, got %s", c->audit_path);
 	TH_EQ_INT(c->audit_sync, AUDIT_SYNC_CHANGES, "defaults: audit sync");
+	TH_EQ_INT(c->certs_scan_interval, 60, "defaults: certs scan_interval");
+	th_check(streq(c->certs_renew_fraction, "0.6667"),
+	    "defaults: certs renew_fraction", "got %s",
+	    c->certs_renew_fraction);
+	TH_EQ_INT(c->certs_renew_new_key, 1, "defaults: certs renew_new_key");
+	th_check(streq(c->certs_alert_thresholds, "30d,7d,1d"),
+	    "defaults: certs alert_thresholds", "got %s",
+	    c->certs_alert_thresholds);
+	th_check(c->certs_webhook == NULL, "defaults: no webhook",
+	    "got %s", c->certs_webhook);
 	th_check(streq(c->file, "t.conf"), "defaults: file name kept",
 	    "expected t.conf, got %s", c->file);
 	config_free(c);
@@ -181,6 +202,15 @@ test_every_key(void)
 	th_check(streq(c->audit_path, "/srv/audit/capstone.log"),
 	    "every key: audit path", "got %s", c->audit_path);
 	TH_EQ_INT(c->audit_sync, 0, "every key: audit sync");
+	TH_EQ_INT(c->certs_scan_interval, 300, "every key: scan_interval");
+	th_check(streq(c->certs_renew_fraction, "0.5"),
+	    "every key: renew_fraction", "got %s", c->certs_renew_fraction);
+	TH_EQ_INT(c->certs_renew_new_key, 0, "every key: renew_new_key");
+	th_check(streq(c->certs_alert_thresholds, "20s, 10s"),
+	    "every key: alert_thresholds", "got %s",
+	    c->certs_alert_thresholds);
+	th_check(streq(c->certs_webhook, "http://127.0.0.1:9/hook"),
+	    "every key: webhook", "got %s", c->certs_webhook);
 	config_free(c);
 }
 
@@ -247,6 +277,12 @@ test_errors(void)
 	    "and 1t");
 	EXPECT("bad bool", "[store]\nsync = maybe\n",
 	    "t.conf:8: [store] sync: \"maybe\" is not yes or no");
+	EXPECT("bad renew_fraction", "[certs]\nrenew_fraction = 1.5\n",
+	    "t.conf:8: [certs] renew_fraction: \"1.5\" is not a decimal");
+	EXPECT("bad alert_thresholds", "[certs]\nalert_thresholds = 1d,1w\n",
+	    "t.conf:8: [certs] alert_thresholds: \"1d,1w\" is not a list");
+	EXPECT("bad webhook", "[certs]\nwebhook = ftp://x/\n",
+	    "t.conf:8: [certs] webhook: \"ftp://x/\" is not an http://");
 	EXPECT("bad enum seal", "[seal]\nmode = hsm\n",
 	    "t.conf:8: [seal] mode: \"hsm\" is not memory or token");
 	EXPECT("bad enum level", "[log]\nlevel = verbose\n",
