@@ -50,6 +50,8 @@ extern const struct cli_cmd cli_cmds_policy[];
 extern const struct cli_cmd cli_cmds_secret_ref[];	/* cmd_ref.c */
 extern const struct cli_cmd cli_cmds_audit[];
 extern const struct cli_cmd cli_cmds_key[];		/* cmd_key.c */
+extern const struct cli_cmd cli_cmds_cert[];		/* cmd_cert.c */
+extern const struct cli_cmd cli_cmds_ca[];		/* cmd_ca.c */
 
 /* cmd_authtoken.c: bearer-token subverbs, listed in cli_cmds_token. */
 int cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,

@@ -30,6 +30,8 @@ static const struct cli_cmd *const verbs[] = {
 	cli_cmds_secret_ref,
 	cli_cmds_audit,
 	cli_cmds_key,
+	cli_cmds_cert,
+	cli_cmds_ca,
 	NULL,
 };
 
