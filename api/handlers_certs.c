@@ -199,6 +199,8 @@ struct pend {
 	int		 refs;		/* the job's path and the timer's */
 	int		 answered;
 	struct api_ctx	*ctx;
+	struct event	*timer;		/* the worker's; see pend_complete */
+	int		 timer_fired;
 	char		 id[CERTDB_ID_LEN + 1];
 	int		 result;
 	char		 reason[256];
@@ -213,6 +215,8 @@ pend_unref(struct pend *p)
 	last = --p->refs == 0;
 	pthread_mutex_unlock(&p->mtx);
 	if (last) {
+		if (p->timer != NULL)
+			event_free(p->timer);
 		pthread_mutex_destroy(&p->mtx);
 		free(p);
 	}
@@ -223,9 +227,23 @@ static void
 pend_complete(evutil_socket_t fd, short what, void *arg)
 {
 	struct pend *p = arg;
+	int timer_ref = 0;
 
 	(void)fd;
 	(void)what;
+	/*
+	 * The timer runs on this same worker: cancelled here, it never
+	 * fires, so its reference is dropped here too and nothing waits
+	 * for it (or leaks at shutdown).
+	 */
+	if (p->timer != NULL) {
+		if (!p->timer_fired && event_del(p->timer) == 0)
+			timer_ref = 1;
+		if (p->timer_fired || timer_ref) {
+			event_free(p->timer);
+			p->timer = NULL;
+		}
+	}
 	pthread_mutex_lock(&p->mtx);
 	if (!p->answered) {
 		p->answered = 1;
@@ -236,6 +254,8 @@ pend_complete(evutil_socket_t fd, short what, void *arg)
 		api_defer_finish(p->ctx);
 	}
 	pthread_mutex_unlock(&p->mtx);
+	if (timer_ref)
+		pend_unref(p);
 	pend_unref(p);
 }
 
@@ -248,6 +268,7 @@ pend_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	p->timer_fired = 1;
 	pthread_mutex_lock(&p->mtx);
 	if (!p->answered) {
 		p->answered = 1;
@@ -301,9 +322,12 @@ pend_start(struct api_ctx *ctx, struct pend *p, const char *id)
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	pthread_mutex_unlock(&p->mtx);
 	api_defer(ctx);
-	if (event_base_once(ctx->base, -1, EV_TIMEOUT, pend_timeout, p,
-	    &wait) != 0) {
+	if ((p->timer = evtimer_new(ctx->base, pend_timeout, p)) == NULL ||
+	    evtimer_add(p->timer, &wait) != 0) {
 		log_error("certs: cannot arm the reply timer");
+		if (p->timer != NULL)
+			event_free(p->timer);
+		p->timer = NULL;
 		pend_unref(p);
 	}
 }

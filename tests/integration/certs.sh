@@ -236,4 +236,16 @@ t_eq "the refused request's new key was destroyed" "$nkeys" \
 t_cli ca rm imp-bad 2>/dev/null && t_ok "capstone ca rm" || t_fail "capstone ca rm" failed
 t_expect "removed CA is gone" 404 GET /v1/cas/imp-bad
 
+# ---- restart: the engine stops cleanly and the inventory stays ----
+ncerts=$(t_api GET /v1/certs | jq '.certs | length')
+t_stop_ok "the daemon stops cleanly with the certificate engine"
+t_start_daemon "$T_DIR" || t_die "capstoned did not restart"
+t_eq "the inventory is back after a restart" "$ncerts" \
+    "$(t_api GET /v1/certs | jq '.certs | length')"
+t_expect "status after a restart" 200 GET "/v1/certs/$EC/status"
+t_eq "still revoked after a restart" revoked "$(jq -r .status "$T_BODY")"
+t_expect "enroll after a restart" 201 POST /v1/certs \
+    '{"ca":"inter","subject":"CN=after","sans":["DNS:after.example"]}'
+t_stop_ok "the daemon stops cleanly again"
+
 t_done
