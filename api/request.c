@@ -110,7 +110,13 @@ api_body_read(struct evhttp_request *req, size_t max, uint8_t **buf,
 		r = 0;
 		goto out;
 	}
-	if ((b = sodium_malloc(n + 1)) == NULL) {
+	/*
+	 * A request body lives for one request: heap memory, wiped on
+	 * release (api_body_free), like the libevent and OpenSSL buffers it
+	 * passed through.  Guarded, locked sodium_malloc pages are kept for
+	 * long-lived keys; here they cost several system calls per request.
+	 */
+	if ((b = malloc(n + 1)) == NULL) {
 		r = CAP_ERR_NOMEM;
 		goto out;
 	}
@@ -123,8 +129,10 @@ api_body_read(struct evhttp_request *req, size_t max, uint8_t **buf,
 	r = 0;
  out:
 	evbuffer_wipe(in);
-	if (b != NULL)
-		sodium_free(b);
+	if (b != NULL) {
+		sodium_memzero(b, n + 1);
+		free(b);
+	}
 	return r;
 }
 
@@ -133,8 +141,8 @@ api_body_free(uint8_t *buf, size_t len)
 {
 	if (buf == NULL)
 		return;
-	sodium_memzero(buf, len);
-	sodium_free(buf);
+	sodium_memzero(buf, len + 1);
+	free(buf);
 }
 
 int

@@ -34,7 +34,7 @@ void api_json_alloc_init(void);
 void api_json_free(void *p);
 
 /*
- * api_body_read moves the request body into a sodium_malloc'd,
+ * api_body_read moves the request body into a heap,
  * NUL-terminated buffer and wipes what libevent held.  *buf is NULL for
  * an empty body.  CAP_ERR_TOO_LARGE over max bytes (the libevent buffer is
  * wiped then too), CAP_ERR_NOMEM.  Release with api_body_free.

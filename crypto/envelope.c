@@ -460,8 +460,13 @@ envelope_open(envelope *e, const char *domain, uint32_t key_version,
 	if ((r = aad_build(domain, name, version, aad, &aadlen)) != 0)
 		return r;
 	len = ctlen - ENVELOPE_TAG_LEN;
-	/* Room for the NUL that follows the plaintext. */
-	if ((buf = sodium_malloc(len + 1)) == NULL)
+	/*
+	 * Room for the NUL that follows the plaintext.  Plaintext lives for
+	 * one request: heap memory wiped by envelope_plaintext_free; guarded,
+	 * locked sodium_malloc pages are kept for long-lived keys, where their
+	 * per-call system calls do not matter.
+	 */
+	if ((buf = malloc(len + 1)) == NULL)
 		return CAP_ERR_NOMEM;
 
 	pthread_rwlock_rdlock(&e->lock);
@@ -490,7 +495,7 @@ envelope_open(envelope *e, const char *domain, uint32_t key_version,
 	if (buf != NULL) {
 		/* A failed open leaves no unauthenticated bytes behind. */
 		sodium_memzero(buf, len + 1);
-		sodium_free(buf);
+		free(buf);
 	}
 	return r;
 }
@@ -501,5 +506,5 @@ envelope_plaintext_free(uint8_t *pt, size_t ptlen)
 	if (pt == NULL)
 		return;
 	sodium_memzero(pt, ptlen + 1);
-	sodium_free(pt);
+	free(pt);
 }

@@ -82,7 +82,7 @@ int envelope_seal(envelope *e, const char *domain, uint32_t key_version,
     __attribute__((warn_unused_result));
 
 /*
- * envelope_open decrypts and authenticates.  *pt is sodium_malloc'd with a
+ * envelope_open decrypts and authenticates.  *pt is heap memory with a
  * NUL after the ptlen bytes; release it with envelope_plaintext_free, which
  * wipes it.  CAP_ERR_CRYPTO if anything (ciphertext, nonce, tag, domain,
  * name, version) does not match; CAP_ERR_NOT_FOUND if the DK is not
