@@ -435,6 +435,18 @@ job_done(struct flow_job *fj, int result)
 	job_free(j);
 }
 
+/* Loads the URI and SPKI of the key objects priv/pub into j. */
+static int
+job_key_objs(certsvc *svc, struct job *j, hsm_obj priv, hsm_obj pub)
+{
+	int r;
+
+	if ((r = keys_uri(svc->h, priv, &j->key_uri)) != 0 ||
+	    (r = keys_public_der(svc->h, pub, &j->spki, &j->spkilen)) != 0)
+		return r;
+	return 0;
+}
+
 /* Loads key_id's URI and SPKI into j. */
 static int
 job_key(certsvc *svc, struct job *j, hsm_obj *priv, hsm_key_type *type)
@@ -447,8 +459,7 @@ job_key(certsvc *svc, struct job *j, hsm_obj *priv, hsm_key_type *type)
 		return r;
 	if (ki.type == HSM_KEY_AES_256)
 		return CAP_ERR_INVALID;
-	if ((r = keys_uri(svc->h, *priv, &j->key_uri)) != 0 ||
-	    (r = keys_public_der(svc->h, pub, &j->spki, &j->spkilen)) != 0)
+	if ((r = job_key_objs(svc, j, *priv, pub)) != 0)
 		return r;
 	*type = ki.type;
 	return 0;
@@ -491,7 +502,7 @@ certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *rq,
 	struct job *j = NULL;
 	struct key_info ki;
 	hsm_key_type type;
-	hsm_obj priv = 0;
+	hsm_obj priv = 0, pub = 0;
 	uint8_t *der = NULL;
 	size_t derlen = 0, i;
 	int r, stored = 0;
@@ -546,13 +557,15 @@ certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *rq,
 			r = CAP_ERR_INVALID;
 			goto out;
 		}
-		if ((r = keys_generate(svc->h, svc->s, type, j->id,
-		    STORE_KEY_OWNER_CERT, &ki)) != 0)
+		/* the new handles spare a lookup that scans the token */
+		if ((r = keys_generate_obj(svc->h, svc->s, type, j->id,
+		    STORE_KEY_OWNER_CERT, &ki, &priv, &pub)) != 0)
 			goto out;
 		j->key_generated = 1;
 		copy_str(j->key_id, sizeof(j->key_id), ki.id);
 	}
-	if ((r = job_key(svc, j, &priv, &type)) != 0) {
+	if ((r = j->key_generated ? job_key_objs(svc, j, priv, pub) :
+	    job_key(svc, j, &priv, &type)) != 0) {
 		copy_str(err, errlen, r == CAP_ERR_NOT_FOUND ? "no such key" :
 		    "the key cannot sign requests");
 		goto out;
@@ -642,7 +655,7 @@ renew_prepare(certsvc *svc, struct job *j, const struct certdb_cert *c,
 	struct key_info ki;
 	const unsigned char *p;
 	hsm_key_type type;
-	hsm_obj priv = 0, opriv = 0;
+	hsm_obj priv = 0, pub = 0, opriv = 0;
 	const char *const *sans;
 	const char *sanv[CERTDB_SAN_MAX];
 	size_t i;
@@ -659,15 +672,18 @@ renew_prepare(certsvc *svc, struct job *j, const struct certdb_cert *c,
 		if (hsm_key_type_parse(c->key_type[0] != '\0' ? c->key_type :
 		    "ec-p256", &type) != 0)
 			return CAP_ERR_INVALID;
-		if ((r = keys_generate(svc->h, svc->s, type, c->id,
-		    STORE_KEY_OWNER_CERT, &ki)) != 0)
+		if ((r = keys_generate_obj(svc->h, svc->s, type, c->id,
+		    STORE_KEY_OWNER_CERT, &ki, &priv, &pub)) != 0)
 			return r;
 		j->key_generated = 1;
 		copy_str(j->key_id, sizeof(j->key_id), ki.id);
-	} else
+		if ((r = job_key_objs(svc, j, priv, pub)) != 0)
+			return r;
+	} else {
 		copy_str(j->key_id, sizeof(j->key_id), c->key_id);
-	if ((r = job_key(svc, j, &priv, &type)) != 0)
-		return r;
+		if ((r = job_key(svc, j, &priv, &type)) != 0)
+			return r;
+	}
 	for (i = 0; i < c->nsans; i++)
 		sanv[i] = c->sans[i];
 	sans = sanv;

@@ -39,12 +39,23 @@ int
 keys_generate(hsm *h, store *s, hsm_key_type type, const char *label,
     uint32_t owner, struct key_info *out)
 {
+	return keys_generate_obj(h, s, type, label, owner, out, NULL, NULL);
+}
+
+int
+keys_generate_obj(hsm *h, store *s, hsm_key_type type, const char *label,
+    uint32_t owner, struct key_info *out, hsm_obj *priv_out, hsm_obj *pub_out)
+{
 	struct store_key rec;
 	hsm_token_info ti;
 	hsm_obj priv = 0, pub = 0;
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	if (priv_out != NULL)
+		*priv_out = 0;
+	if (pub_out != NULL)
+		*pub_out = 0;
 	memset(&rec, 0, sizeof(rec));
 	if (label == NULL)
 		label = "";
@@ -70,6 +81,10 @@ keys_generate(hsm *h, store *s, hsm_key_type type, const char *label,
 		goto out;
 	}
 	keys_info_from_record(&rec, out);
+	if (priv_out != NULL)
+		*priv_out = priv;
+	if (pub_out != NULL)
+		*pub_out = pub;
 	r = 0;
  out:
 	if (r != 0) {

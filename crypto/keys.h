@@ -39,6 +39,14 @@ struct key_info {
  */
 int keys_generate(hsm *h, store *s, hsm_key_type type, const char *label,
     uint32_t owner, struct key_info *out) __attribute__((warn_unused_result));
+/*
+ * keys_generate_obj is keys_generate that also hands back the new object
+ * handles (either pointer may be NULL), sparing a lookup by CKA_ID, which
+ * costs a scan of every object on tokens such as SoftHSM's file store.
+ */
+int keys_generate_obj(hsm *h, store *s, hsm_key_type type, const char *label,
+    uint32_t owner, struct key_info *out, hsm_obj *priv, hsm_obj *pub)
+    __attribute__((warn_unused_result));
 
 /*
  * keys_get looks id_hex up in the inventory and the token; priv and pub
