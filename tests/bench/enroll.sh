@@ -310,7 +310,7 @@ printf '\nMachine: %s CPU(s), %s\n' "$NCPU" \
 printf 'Enrollments: POST /v1/certs {"key":{"type":T}} to a local CA (EC P-256 key in the token),\n'
 printf '%s s per run after %s s warm-up, store sync=%s; %s certificates stored in all.\n' \
     "$DURATION" "$WARMUP" "$SYNC" "$STORED"
-printf 'openssl loop: conc = parallel loops of `openssl req -newkey | openssl x509 -req`.\n\n'
+printf 'openssl loop: conc = parallel loops of "openssl req -newkey | openssl x509 -req".\n\n'
 awk -F '\t' '
 	$1 ~ /^openssl/ && $3 == 1 { ref[$2] = $4 }
 	{ row[NR] = $0 }
