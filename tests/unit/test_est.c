@@ -288,7 +288,11 @@ test_settings(void)
 
 	PEM_write_bio_X509(b, ta);
 	n = BIO_get_mem_data(b, &s);
-	pem = strndup(s, (size_t)n);
+	/* BIO memory is not NUL-terminated: copy exactly n bytes. */
+	if ((pem = malloc((size_t)n + 1)) != NULL) {
+		memcpy(pem, s, (size_t)n);
+		pem[n] = '\0';
+	}
 	j = json_pack("{s:s,s:s}", "url", "http://h/.well-known/est",
 	    "trusted", pem);
 	TH_EQ_INT(ca_est_ops.create("e", j, NULL, &st, err, sizeof(err)),
