@@ -89,6 +89,45 @@ cli_getopt(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
 	}
 }
 
+int
+cli_plain(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
+    int nops, int *rc)
+{
+	static const struct option common_only[] = {
+		CLI_COMMON_OPTS, { 0, 0, 0, 0 }
+	};
+	int ch;
+
+	while ((ch = cli_getopt(cli, cmd, argc, argv, "", common_only,
+	    rc)) != -1)
+		if (ch == CLI_GETOPT_EXIT)
+			return 1;
+	if (nops >= 0 && argc - optind != nops) {
+		*rc = cli_usage_error(cmd, "expected %d operand%s", nops,
+		    nops == 1 ? "" : "s");
+		return 1;
+	}
+	return 0;
+}
+
+int
+cli_hex_id_path(const struct cli_cmd *cmd, const char *what,
+    const char *prefix, const char *id, const char *suffix, char *path,
+    size_t len)
+{
+	size_t i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'a' && id[i] <= 'f')))
+			break;
+	if (i != 32 || id[i] != '\0')
+		return cli_usage_error(cmd, "a %s id is 32 lowercase hex "
+		    "characters", what);
+	snprintf(path, len, "%s/%s%s", prefix, id, suffix);
+	return CLI_OK;
+}
+
 void
 cli_print_safe(FILE *f, const char *s)
 {
@@ -221,5 +260,26 @@ cli_call(struct cli *cli, const char *method, const char *path,
  out:
 	json_decref(root);
 	http_response_free(resp);
+	return rc;
+}
+
+int
+cli_call_json(struct cli *cli, const char *method, const char *path,
+    const json_t *body, json_t **out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (body == NULL || cli_json_dump(body, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER, &text, &len) != 0) {
+		cli_err("out of memory");
+		return CLI_FAIL;
+	}
+	rc = cli_call(cli, method, path, text, len, out);
+	sodium_memzero(text, len);
+	free(text);
 	return rc;
 }

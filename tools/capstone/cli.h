@@ -84,6 +84,24 @@ int cli_getopt(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv, const char *shortopts, const struct option *longopts,
     int *rc);
 
+/*
+ * cli_plain is the option parsing of a subverb without options of its
+ * own: the common ones, then, when nops >= 0, exactly nops operands
+ * ("expected N operand(s)" otherwise).  It returns 0 to go on, or 1 with
+ * *rc the exit status (help printed, or a usage error reported).
+ */
+int cli_plain(struct cli *cli, const struct cli_cmd *cmd, int argc,
+    char **argv, int nops, int *rc);
+
+/*
+ * cli_hex_id_path checks that id is 32 lowercase hex characters and writes
+ * "PREFIX/ID[SUFFIX]" into path; otherwise it reports "a WHAT id is 32
+ * lowercase hex characters" as a usage error and returns CLI_USAGE.
+ */
+int cli_hex_id_path(const struct cli_cmd *cmd, const char *what,
+    const char *prefix, const char *id, const char *suffix, char *path,
+    size_t len);
+
 /* cli_usage prints "usage: capstone VERB SUB ARGS" to f. */
 void cli_usage(const struct cli_cmd *cmd, FILE *f);
 
@@ -108,6 +126,14 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int cli_call(struct cli *cli, const char *method, const char *path,
     const char *body, size_t body_len, json_t **out);
+
+/*
+ * cli_call_json is cli_call with body serialised compactly (the order of
+ * its keys kept); the serialisation is wiped after the call.  body is
+ * borrowed; NULL (a failed json_pack) is reported as "out of memory".
+ */
+int cli_call_json(struct cli *cli, const char *method, const char *path,
+    const json_t *body, json_t **out);
 
 /* ---- output ---- */
 

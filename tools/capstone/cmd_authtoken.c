@@ -69,8 +69,7 @@ cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	};
 	json_t *body = NULL, *pols = NULL, *res = NULL;
 	const char *identity = NULL, *ttl = NULL, *tok;
-	char *text = NULL, *exp = NULL;
-	size_t len = 0;
+	char *exp = NULL;
 	uint64_t uses = 0, secs;
 	int ch, rc, has_uses = 0;
 
@@ -142,13 +141,11 @@ cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	    (ttl != NULL && json_object_set_new(body, "ttl",
 	    json_string(ttl)) != 0) ||
 	    (has_uses && json_object_set_new(body, "uses",
-	    json_integer((json_int_t)uses)) != 0) ||
-	    cli_json_dump(body, JSON_COMPACT | JSON_PRESERVE_ORDER, &text,
-	    &len) != 0) {
+	    json_integer((json_int_t)uses)) != 0)) {
 		cli_err("out of memory");
 		goto out;
 	}
-	if ((rc = cli_call(cli, "POST", "/v1/auth/tokens", text, len,
+	if ((rc = cli_call_json(cli, "POST", "/v1/auth/tokens", body,
 	    &res)) != CLI_OK)
 		goto out;
 	if (cli->json) {
@@ -170,10 +167,6 @@ cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	cli_print_safe(stderr, exp != NULL ? exp : "-");
 	fputc('\n', stderr);
  out:
-	if (text != NULL) {
-		sodium_memzero(text, len);
-		free(text);
-	}
 	free(exp);
 	json_decref(pols);
 	json_decref(body);

@@ -26,25 +26,6 @@
 #define CA_KEY_DEPTH	8	/* segments of a dotted key */
 #define CA_CRL_MAX	(16u * 1024 * 1024)
 
-/* Only option handling: the operands are argv[optind..]. */
-static int
-plain_opts(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-    int nops)
-{
-	static const struct option lo[] = { CLI_COMMON_OPTS, { 0, 0, 0, 0 } };
-	int c, rc = CLI_OK;
-
-	while ((c = cli_getopt(cli, cmd, argc, argv, "h", lo, &rc)) != -1)
-		if (c == CLI_GETOPT_EXIT)
-			return rc;
-		else
-			return cli_usage_error(cmd, "unknown option");
-	if (argc - optind != nops)
-		return cli_usage_error(cmd, "expected %d operand%s", nops,
-		    nops == 1 ? "" : "s");
-	return -1;
-}
-
 /* "/v1/cas/NAME[SUFFIX]" for a valid connector name. */
 static int
 name_path(const struct cli_cmd *cmd, const char *name, const char *suffix,
@@ -186,8 +167,8 @@ ca_add(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	};
 	const char *protocol = NULL, *file = NULL;
 	const char *sets[CA_SETS_MAX];
-	char err[512], *txt = NULL;
-	size_t nsets = 0, i, len = 0;
+	char err[512];
+	size_t nsets = 0, i;
 	json_t *body = NULL, *out = NULL, *v;
 	int c, rc = CLI_OK;
 
@@ -234,12 +215,8 @@ ca_add(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 		rc = cli_usage_error(cmd, "--protocol is required");
 		goto out;
 	}
-	if (cli_json_dump(body, JSON_COMPACT, &txt, &len) != 0) {
-		cli_err("out of memory");
-		rc = CLI_FAIL;
-		goto out;
-	}
-	if ((rc = cli_call(cli, "POST", "/v1/cas", txt, len, &out)) != CLI_OK)
+	if ((rc = cli_call_json(cli, "POST", "/v1/cas", body,
+	    &out)) != CLI_OK)
 		goto out;
 	if (cli->json)
 		cli_print_json(out);
@@ -252,10 +229,6 @@ ca_add(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 		    json_array_size(v) == 1 ? "" : "s");
 	}
  out:
-	if (txt != NULL) {
-		sodium_memzero(txt, len);
-		free(txt);
-	}
 	json_decref(body);
 	json_decref(out);
 	return rc;
@@ -268,7 +241,7 @@ ca_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 0)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 0, &rc))
 		return rc;
 	if ((rc = cli_call(cli, "GET", "/v1/cas", NULL, 0, &out)) != CLI_OK)
 		return rc;
@@ -325,7 +298,7 @@ ca_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	json_t *out = NULL, *v;
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 1)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = name_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
 		return rc;
@@ -348,7 +321,7 @@ ca_chain(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 1)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = name_path(cmd, argv[optind], "/chain", path,
 	    sizeof(path))) != 0)
@@ -485,7 +458,7 @@ ca_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	char path[CAP_NAME_MAX + 32];
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 1)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = name_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
 		return rc;

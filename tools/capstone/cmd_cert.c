@@ -14,61 +14,22 @@
 #include "tools/capstone/cli.h"
 
 #define CERT_SANS_MAX	16	/* what the daemon accepts */
-#define CERT_ID_LEN	32
-
-/* Only option handling: the operands are argv[optind..]. */
-static int
-plain_opts(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-    int nops)
-{
-	static const struct option lo[] = { CLI_COMMON_OPTS, { 0, 0, 0, 0 } };
-	int c, rc = CLI_OK;
-
-	while ((c = cli_getopt(cli, cmd, argc, argv, "h", lo, &rc)) != -1)
-		if (c == CLI_GETOPT_EXIT)
-			return rc;
-		else
-			return cli_usage_error(cmd, "unknown option");
-	if (argc - optind != nops)
-		return cli_usage_error(cmd, "expected %d operand%s", nops,
-		    nops == 1 ? "" : "s");
-	return -1;
-}
 
 /* "/v1/certs/ID[SUFFIX]" for a well-formed certificate id. */
 static int
 id_path(const struct cli_cmd *cmd, const char *id, const char *suffix,
     char *path, size_t len)
 {
-	size_t i;
-
-	for (i = 0; id[i] != '\0'; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'a' && id[i] <= 'f')))
-			break;
-	if (i != CERT_ID_LEN || id[i] != '\0')
-		return cli_usage_error(cmd, "a certificate id is 32 lowercase "
-		    "hex characters");
-	snprintf(path, len, "/v1/certs/%s%s", id, suffix);
-	return CLI_OK;
+	return cli_hex_id_path(cmd, "certificate", "/v1/certs", id, suffix, path,
+	    len);
 }
 
 /* POSTs a JSON object built here (consumed) and hands the answer back. */
 static int
 post(struct cli *cli, const char *path, json_t *body, json_t **out)
 {
-	char *txt = NULL;
-	size_t len = 0;
-	int rc;
+	int rc = cli_call_json(cli, "POST", path, body, out);
 
-	if (body == NULL || cli_json_dump(body, JSON_COMPACT, &txt,
-	    &len) != 0) {
-		json_decref(body);
-		cli_err("out of memory");
-		return CLI_FAIL;
-	}
-	rc = cli_call(cli, "POST", path, txt, len, out);
-	free(txt);
 	json_decref(body);
 	return rc;
 }
@@ -460,7 +421,7 @@ cert_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	json_t *out = NULL;
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 1)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = id_path(cmd, argv[optind], "/status", path,
 	    sizeof(path))) != 0)

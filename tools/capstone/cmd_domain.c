@@ -23,20 +23,6 @@ one_name(const struct cli_cmd *cmd, int argc, char **argv, const char **name)
 	return CLI_OK;
 }
 
-/* Options: none beyond the common ones. */
-static int
-plain_opts(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-    int *rc)
-{
-	static const struct option opts[] = { CLI_COMMON_OPTS, { 0 } };
-	int ch;
-
-	while ((ch = cli_getopt(cli, cmd, argc, argv, "", opts, rc)) != -1)
-		if (ch == CLI_GETOPT_EXIT)
-			return 1;
-	return 0;
-}
-
 static void
 print_domain(const json_t *d)
 {
@@ -55,21 +41,14 @@ domain_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
 {
 	json_t *body = NULL, *res = NULL;
-	char *text = NULL;
 	const char *name;
-	size_t len;
 	int rc;
 
-	if (plain_opts(cli, cmd, argc, argv, &rc) ||
+	if (cli_plain(cli, cmd, argc, argv, -1, &rc) ||
 	    (rc = one_name(cmd, argc, argv, &name)) != CLI_OK)
 		return rc;
-	rc = CLI_FAIL;
-	if ((body = json_pack("{s:s}", "name", name)) == NULL ||
-	    cli_json_dump(body, JSON_COMPACT, &text, &len) != 0) {
-		cli_err("out of memory");
-		goto out;
-	}
-	if ((rc = cli_call(cli, "POST", "/v1/domains", text, len,
+	body = json_pack("{s:s}", "name", name);
+	if ((rc = cli_call_json(cli, "POST", "/v1/domains", body,
 	    &res)) != CLI_OK)
 		goto out;
 	if (cli->json)
@@ -77,7 +56,6 @@ domain_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	else
 		print_domain(res);
  out:
-	free(text);
 	json_decref(body);
 	json_decref(res);
 	return rc;
@@ -91,7 +69,7 @@ domain_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	size_t i;
 	int rc;
 
-	if (plain_opts(cli, cmd, argc, argv, &rc))
+	if (cli_plain(cli, cmd, argc, argv, -1, &rc))
 		return rc;
 	if (argc - optind != 0)
 		return cli_usage_error(cmd, "no operands expected");
@@ -121,7 +99,7 @@ domain_show(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	const char *name;
 	int rc;
 
-	if (plain_opts(cli, cmd, argc, argv, &rc) ||
+	if (cli_plain(cli, cmd, argc, argv, -1, &rc) ||
 	    (rc = one_name(cmd, argc, argv, &name)) != CLI_OK)
 		return rc;
 	snprintf(path, sizeof(path), "/v1/domains/%s", name);
@@ -177,7 +155,7 @@ domain_rotate(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	const char *name;
 	int rc;
 
-	if (plain_opts(cli, cmd, argc, argv, &rc) ||
+	if (cli_plain(cli, cmd, argc, argv, -1, &rc) ||
 	    (rc = one_name(cmd, argc, argv, &name)) != CLI_OK)
 		return rc;
 	snprintf(path, sizeof(path), "/v1/domains/%s/rotate", name);

@@ -18,40 +18,13 @@
 #define KEY_FILE_MAX	(64 * 1024)	/* what the daemon signs */
 #define KEY_SANS_MAX	100
 
-/* Only option handling: the operands are argv[optind..]. */
-static int
-plain_opts(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-    int nops)
-{
-	static const struct option lo[] = { CLI_COMMON_OPTS, { 0, 0, 0, 0 } };
-	int c, rc = CLI_OK;
-
-	while ((c = cli_getopt(cli, cmd, argc, argv, "h", lo, &rc)) != -1)
-		if (c == CLI_GETOPT_EXIT)
-			return rc;
-		else
-			return cli_usage_error(cmd, "unknown option");
-	if (argc - optind != nops)
-		return cli_usage_error(cmd, "expected %d operand%s", nops,
-		    nops == 1 ? "" : "s");
-	return -1;
-}
-
+/* "/v1/keys/ID[SUFFIX]" for a well-formed key id. */
 static int
 id_path(const struct cli_cmd *cmd, const char *id, const char *suffix,
     char *path, size_t len)
 {
-	size_t i;
-
-	for (i = 0; id[i] != '\0'; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'a' && id[i] <= 'f')))
-			break;
-	if (i != 32 || id[i] != '\0')
-		return cli_usage_error(cmd, "a key id is 32 lowercase hex "
-		    "characters");
-	snprintf(path, len, "/v1/keys/%s%s", id, suffix);
-	return CLI_OK;
+	return cli_hex_id_path(cmd, "key", "/v1/keys", id, suffix, path,
+	    len);
 }
 
 /* Reads FILE ("-": stdin) and returns it as base64 (malloc'd). */
@@ -91,23 +64,12 @@ file_b64(const char *file, char **out)
 	return CLI_OK;
 }
 
-/* POSTs a JSON object built here and hands the answer back. */
+/* POSTs a JSON object built here (consumed) and hands the answer back. */
 static int
 post(struct cli *cli, const char *path, json_t *body, json_t **out)
 {
-	char *txt = NULL;
-	size_t len = 0;
-	int rc;
+	int rc = cli_call_json(cli, "POST", path, body, out);
 
-	if (body == NULL || cli_json_dump(body, JSON_COMPACT, &txt,
-	    &len) != 0) {
-		json_decref(body);
-		cli_err("out of memory");
-		return CLI_FAIL;
-	}
-	rc = cli_call(cli, "POST", path, txt, len, out);
-	sodium_memzero(txt, len);
-	free(txt);
 	json_decref(body);
 	return rc;
 }
@@ -169,7 +131,7 @@ key_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 0)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 0, &rc))
 		return rc;
 	if ((rc = cli_call(cli, "GET", "/v1/keys", NULL, 0, &out)) != CLI_OK)
 		return rc;
@@ -194,7 +156,7 @@ key_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	json_t *out = NULL;
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 1)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = id_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
 		return rc;
@@ -214,7 +176,7 @@ key_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	char path[96];
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 1)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = id_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
 		return rc;
@@ -228,7 +190,7 @@ key_sign(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	json_t *out = NULL;
 	int rc;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 2)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 2, &rc))
 		return rc;
 	if ((rc = id_path(cmd, argv[optind], "/sign", path, sizeof(path))) != 0)
 		return rc;
@@ -253,7 +215,7 @@ key_verify(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	json_t *out = NULL, *v;
 	int rc, valid;
 
-	if ((rc = plain_opts(cli, cmd, argc, argv, 3)) >= 0)
+	if (cli_plain(cli, cmd, argc, argv, 3, &rc))
 		return rc;
 	if ((rc = id_path(cmd, argv[optind], "/verify", path,
 	    sizeof(path))) != 0)

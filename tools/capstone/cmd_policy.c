@@ -23,27 +23,6 @@
 
 #define POLICY_PATH_LEN	(32 + CAP_NAME_MAX)
 
-static const struct option common_only[] = { CLI_COMMON_OPTS, { 0 } };
-
-/* Common options only, then exactly nops operands; 1 means return *rc. */
-static int
-plain(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-    int nops, int *rc)
-{
-	int ch;
-
-	while ((ch = cli_getopt(cli, cmd, argc, argv, "", common_only,
-	    rc)) != -1)
-		if (ch == CLI_GETOPT_EXIT)
-			return 1;
-	if (argc - optind != nops) {
-		*rc = cli_usage_error(cmd, "expected %d operand%s", nops,
-		    nops == 1 ? "" : "s");
-		return 1;
-	}
-	return 0;
-}
-
 /* The policy NAME at argv[optind], checked, into path (with suffix). */
 static int
 policy_path(const struct cli_cmd *cmd, const char *name, char *path,
@@ -154,7 +133,7 @@ policy_put(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	size_t len = 0;
 	int rc;
 
-	if (plain(cli, cmd, argc, argv, 2, &rc))
+	if (cli_plain(cli, cmd, argc, argv, 2, &rc))
 		return rc;
 	if ((rc = policy_path(cmd, argv[optind], path, sizeof(path))) != CLI_OK)
 		return rc;
@@ -193,7 +172,7 @@ policy_get(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	json_t *res = NULL;
 	int rc;
 
-	if (plain(cli, cmd, argc, argv, 1, &rc))
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = policy_path(cmd, argv[optind], path, sizeof(path))) != CLI_OK)
 		return rc;
@@ -216,7 +195,7 @@ policy_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	size_t i;
 	int rc;
 
-	if (plain(cli, cmd, argc, argv, 0, &rc))
+	if (cli_plain(cli, cmd, argc, argv, 0, &rc))
 		return rc;
 	if ((rc = cli_call(cli, "GET", "/v1/policies", NULL, 0,
 	    &res)) != CLI_OK)
@@ -244,7 +223,7 @@ policy_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	char path[POLICY_PATH_LEN];
 	int rc;
 
-	if (plain(cli, cmd, argc, argv, 1, &rc))
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = policy_path(cmd, argv[optind], path, sizeof(path))) != CLI_OK)
 		return rc;

@@ -26,25 +26,6 @@
 #define LENGTH_MAX	1024
 #define VERSION_MAX	((uint64_t)UINT32_MAX)
 
-/* Serialises body, sends it, wipes the serialisation. */
-static int
-call_json(struct cli *cli, const char *method, const char *path,
-    const json_t *body, json_t **res)
-{
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (cli_json_dump(body, JSON_COMPACT, &text, &len) != 0) {
-		cli_err("cannot encode the request");
-		return CLI_FAIL;
-	}
-	rc = cli_call(cli, method, path, text, len, res);
-	sodium_memzero(text, len);
-	free(text);
-	return rc;
-}
-
 /* Prints the reference on stdout and when it expires on stderr. */
 static void
 print_ref(struct cli *cli, const json_t *res)
@@ -127,7 +108,7 @@ secret_ref(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "/v1/domains/%s/secrets/%s/refs", dom,
 	    name);
-	if ((rc = call_json(cli, "POST", path, body, &res)) != CLI_OK)
+	if ((rc = cli_call_json(cli, "POST", path, body, &res)) != CLI_OK)
 		goto out;
 	print_ref(cli, res);
  out:
@@ -249,7 +230,7 @@ secret_redeem(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		cli_err("out of memory");
 		goto out;
 	}
-	if ((rc = call_json(cli, "POST", "/v1/refs/redeem", body,
+	if ((rc = cli_call_json(cli, "POST", "/v1/refs/redeem", body,
 	    &res)) != CLI_OK)
 		goto out;
 	if (field != NULL) {
@@ -349,7 +330,7 @@ secret_generate(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	}
 	snprintf(path, sizeof(path), "/v1/domains/%s/secrets/%s/generate",
 	    dom, name);
-	if ((rc = call_json(cli, "POST", path, body, &res)) != CLI_OK)
+	if ((rc = cli_call_json(cli, "POST", path, body, &res)) != CLI_OK)
 		goto out;
 	if (!cli->json) {
 		ver = cli_scalar_text(json_object_get(res, "version"));

@@ -21,8 +21,6 @@
 #define MAX_DESTROY	1024	/* --version options to destroy at once */
 #define VERSION_MAX	((uint64_t)1 << 53)
 
-static const struct option common_only[] = { CLI_COMMON_OPTS, { 0 } };
-
 /* The DOMAIN/NAME operand at argv[optind]; a usage error otherwise. */
 static int
 secret_path(const struct cli_cmd *cmd, char **argv, char dom[CAP_NAME_MAX + 1],
@@ -33,25 +31,6 @@ secret_path(const struct cli_cmd *cmd, char **argv, char dom[CAP_NAME_MAX + 1],
 		    "%d characters from A-Z a-z 0-9 . _ - (not starting "
 		    "with . or -)", CAP_NAME_MAX);
 	return CLI_OK;
-}
-
-/* Parses only the common options and expects exactly nops operands. */
-static int
-plain(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv,
-    int nops, int *rc)
-{
-	int ch;
-
-	while ((ch = cli_getopt(cli, cmd, argc, argv, "", common_only,
-	    rc)) != -1)
-		if (ch == CLI_GETOPT_EXIT)
-			return 1;
-	if (argc - optind != nops) {
-		*rc = cli_usage_error(cmd, "expected %d operand%s", nops,
-		    nops == 1 ? "" : "s");
-		return 1;
-	}
-	return 0;
 }
 
 static int
@@ -272,7 +251,7 @@ secret_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	json_t *res = NULL;
 	int rc;
 
-	if (plain(cli, cmd, argc, argv, 1, &rc))
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if (!cap_name_valid(argv[optind]))
 		return cli_usage_error(cmd, "invalid domain name");
@@ -294,7 +273,7 @@ secret_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	char path[PATH_MAX_LEN];
 	int rc;
 
-	if (plain(cli, cmd, argc, argv, 1, &rc))
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = secret_path(cmd, argv, dom, name)) != CLI_OK)
 		return rc;
@@ -317,10 +296,9 @@ secret_destroy(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	};
 	char dom[CAP_NAME_MAX + 1], name[CAP_NAME_MAX + 1];
 	char path[PATH_MAX_LEN];
-	char *text = NULL;
 	json_t *body = NULL, *vers = NULL;
 	uint64_t v;
-	size_t len, i;
+	size_t i;
 	int ch, rc;
 
 	if ((body = json_object()) == NULL || (vers = json_array()) == NULL) {
@@ -356,15 +334,14 @@ secret_destroy(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if ((rc = secret_path(cmd, argv, dom, name)) != CLI_OK)
 		goto out;
 	rc = CLI_FAIL;
-	if ((json_array_size(vers) > 0 &&
-	    json_object_set(body, "versions", vers) != 0) ||
-	    cli_json_dump(body, JSON_COMPACT, &text, &len) != 0) {
+	if (json_array_size(vers) > 0 &&
+	    json_object_set(body, "versions", vers) != 0) {
 		cli_err("out of memory");
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/v1/domains/%s/secrets/%s/destroy", dom,
 	    name);
-	if ((rc = cli_call(cli, "POST", path, text, len, NULL)) != CLI_OK)
+	if ((rc = cli_call_json(cli, "POST", path, body, NULL)) != CLI_OK)
 		goto out;
 	if (!cli->json) {
 		printf("%s/%s: ", dom, name);
@@ -380,7 +357,6 @@ secret_destroy(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		}
 	}
  out:
-	free(text);
 	json_decref(vers);
 	json_decref(body);
 	return rc;
@@ -405,7 +381,7 @@ secret_versions(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	size_t i, j;
 	int rc;
 
-	if (plain(cli, cmd, argc, argv, 1, &rc))
+	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = secret_path(cmd, argv, dom, name)) != CLI_OK)
 		return rc;
