@@ -121,23 +121,17 @@ cap_now_ms(void)
 }
 
 int
-cap_read_file_secure(const char *path, size_t max, char **out, size_t *len)
+cap_read_fd_secure(int fd, size_t max, char **out, size_t *len)
 {
 	char *buf = NULL;
 	size_t have = 0;
 	ssize_t n;
-	int fd = -1, r = CAP_ERR_INTERNAL;
+	int r = CAP_ERR_INTERNAL;
 
 	*out = NULL;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		r = CAP_ERR_IO;
-		goto out;
-	}
-	if ((buf = sodium_malloc(max + 1)) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
+	if ((buf = sodium_malloc(max + 1)) == NULL)
+		return CAP_ERR_NOMEM;
 	for (;;) {
 		if (have == max + 1) {
 			r = CAP_ERR_TOO_LARGE;
@@ -154,10 +148,6 @@ cap_read_file_secure(const char *path, size_t max, char **out, size_t *len)
 			break;
 		have += (size_t)n;
 	}
-	if (have > max) {
-		r = CAP_ERR_TOO_LARGE;
-		goto out;
-	}
 	buf[have] = '\0';
 	*out = buf;	/* transferred */
 	*len = have;
@@ -168,7 +158,21 @@ cap_read_file_secure(const char *path, size_t max, char **out, size_t *len)
 		sodium_memzero(buf, max + 1);
 		sodium_free(buf);
 	}
-	if (fd != -1)
-		close(fd);
+	return r;
+}
+
+int
+cap_read_file_secure(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd, r, saved;
+
+	*out = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return CAP_ERR_IO;
+	r = cap_read_fd_secure(fd, max, out, len);
+	saved = errno;
+	close(fd);
+	errno = saved;
 	return r;
 }

@@ -47,4 +47,10 @@ uint64_t cap_now_ms(void);
  */
 int cap_read_file_secure(const char *path, size_t max, char **out, size_t *len);
 
+/*
+ * cap_read_fd_secure is cap_read_file_secure on an open descriptor, read
+ * to its end (and not closed).
+ */
+int cap_read_fd_secure(int fd, size_t max, char **out, size_t *len);
+
 #endif

@@ -166,51 +166,6 @@ cli_json_object_parse(const char *buf, size_t len, json_t **out, char *err,
 }
 
 int
-cli_read_fd(int fd, size_t max, char **out, size_t *len)
-{
-	char *buf = NULL;
-	size_t have = 0;
-	ssize_t n;
-	int r = CAP_ERR_INTERNAL;
-
-	*out = NULL;
-	*len = 0;
-	if ((buf = sodium_malloc(max + 1)) == NULL)
-		return CAP_ERR_NOMEM;
-	for (;;) {
-		if (have == max + 1) {
-			r = CAP_ERR_TOO_LARGE;
-			goto out;
-		}
-		n = read(fd, buf + have, max + 1 - have);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			r = CAP_ERR_IO;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	if (have > max) {
-		r = CAP_ERR_TOO_LARGE;
-		goto out;
-	}
-	buf[have] = '\0';
-	*out = buf;	/* transferred */
-	*len = have;
-	buf = NULL;
-	r = 0;
- out:
-	if (buf != NULL) {
-		sodium_memzero(buf, max + 1);
-		sodium_free(buf);
-	}
-	return r;
-}
-
-int
 cli_json_dump(const json_t *v, size_t flags, char **out, size_t *len)
 {
 	char *buf;

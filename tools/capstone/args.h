@@ -48,14 +48,6 @@ int cli_json_object_parse(const char *buf, size_t len, json_t **out,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * cli_read_fd reads fd to its end, at most max bytes, into a buffer that
- * the caller wipes and frees with sodium_free.  CAP_ERR_TOO_LARGE above
- * max, CAP_ERR_IO on a read error.
- */
-int cli_read_fd(int fd, size_t max, char **out, size_t *len)
-    __attribute__((warn_unused_result));
-
-/*
  * cli_secret_body builds {"data":DATA} or, when has_cas,
  * {"data":DATA,"cas":N}, serialised compactly into a malloc'd buffer that
  * the caller wipes (sodium_memzero over *len) and frees.

@@ -143,7 +143,7 @@ json_file(const char *file, json_t **out, char *err, size_t errlen)
 		    strerror(errno));
 		return CAP_ERR_IO;
 	}
-	r = cli_read_fd(fd, CLI_MAX_STDIN, &buf, &len);
+	r = cap_read_fd_secure(fd, CLI_MAX_STDIN, &buf, &len);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (r != 0) {

@@ -42,7 +42,7 @@ file_b64(const char *file, char **out)
 		cli_err("cannot open %s: %s", file, strerror(errno));
 		return CLI_FAIL;
 	}
-	r = cli_read_fd(fd, KEY_FILE_MAX, &buf, &len);
+	r = cap_read_fd_secure(fd, KEY_FILE_MAX, &buf, &len);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (r != 0) {

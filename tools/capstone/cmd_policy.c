@@ -54,7 +54,7 @@ read_document(const char *file, json_t **out)
 		cli_err("cannot open %s: %s", file, strerror(errno));
 		goto out;
 	}
-	r = cli_read_fd(fd, CLI_MAX_STDIN, &buf, &len);
+	r = cap_read_fd_secure(fd, CLI_MAX_STDIN, &buf, &len);
 	if (r == CAP_ERR_TOO_LARGE) {
 		cli_err("%s holds more than 1 MiB", fd == STDIN_FILENO ?
 		    "standard input" : file);

@@ -125,7 +125,8 @@ ref_from_stdin(char *out, size_t outsz)
 	size_t len = 0;
 	int r;
 
-	if ((r = cli_read_fd(STDIN_FILENO, outsz + 2, &in, &len)) != 0)
+	if ((r = cap_read_fd_secure(STDIN_FILENO, outsz + 2, &in,
+	    &len)) != 0)
 		return r;
 	while (len > 0 && (in[len - 1] == '\n' || in[len - 1] == '\r'))
 		len--;

@@ -76,7 +76,8 @@ secret_put(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		if (isatty(STDIN_FILENO))
 			fprintf(stderr, "capstone: reading a JSON object "
 			    "from standard input (end with Ctrl-D)\n");
-		r = cli_read_fd(STDIN_FILENO, CLI_MAX_STDIN, &in, &inlen);
+		r = cap_read_fd_secure(STDIN_FILENO, CLI_MAX_STDIN, &in,
+		    &inlen);
 		if (r == CAP_ERR_TOO_LARGE)
 			snprintf(err, sizeof(err), "standard input holds more "
 			    "than 1 MiB");
