@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -17,6 +18,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "hsm/hsm_int.h"
+
+#define GEN_ATTEMPTS	4	/* tries of a generation the token failed */
 
 #define ATTR(t, p, l)	{ (t), (void *)(p), (CK_ULONG)(l) }
 
@@ -93,6 +96,7 @@ hsm_key_generate(hsm *h, hsm_key_type type, const char *label,
 	CK_ATTRIBUTE pubt[8], privt[12];
 	CK_ULONG npub = 0, npriv = 0;
 	CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
+	int attempt;
 	const CK_BYTE *params = NULL;
 	size_t plen = 0;
 	CK_RV rv;
@@ -180,14 +184,27 @@ hsm_key_generate(hsm *h, hsm_key_type type, const char *label,
 			    params, plen);
 	}
 
-	pthread_mutex_lock(&h->obj_mtx);
-	if (type == HSM_KEY_AES_256)
-		rv = h->fl->C_GenerateKey(h->owner, &mech, privt, npriv,
-		    &hpriv);
-	else
-		rv = h->fl->C_GenerateKeyPair(h->owner, &mech, pubt, npub,
-		    privt, npriv, &hpub, &hpriv);
-	pthread_mutex_unlock(&h->obj_mtx);
+	/*
+	 * SoftHSM's file object store can fail a generation with
+	 * CKR_GENERAL_ERROR while another session of this process (the
+	 * libp11 engine signing for a CA, outside this lock) reads the token
+	 * directory; the failed call leaves no object behind, and a retry a
+	 * moment later succeeds.
+	 */
+	for (attempt = 0;; attempt++) {
+		pthread_mutex_lock(&h->obj_mtx);
+		if (type == HSM_KEY_AES_256)
+			rv = h->fl->C_GenerateKey(h->owner, &mech, privt,
+			    npriv, &hpriv);
+		else
+			rv = h->fl->C_GenerateKeyPair(h->owner, &mech, pubt,
+			    npub, privt, npriv, &hpub, &hpriv);
+		pthread_mutex_unlock(&h->obj_mtx);
+		if (rv != CKR_GENERAL_ERROR || attempt == GEN_ATTEMPTS - 1)
+			break;
+		log_debug("hsm: key generation: CKR_GENERAL_ERROR, retrying");
+		nanosleep(&(struct timespec){ 0, 2000000L << attempt }, NULL);
+	}
 	if (rv != CKR_OK) {
 		r = hsm_ckr_err("key generation", rv);
 		if (r == CAP_ERR_UNSUPPORTED || rv == CKR_TEMPLATE_INCONSISTENT
