@@ -236,6 +236,48 @@ keys_allowed(json_t *obj, const char *const *allowed)
 }
 
 int
+api_json_body_parse(const uint8_t *buf, size_t len,
+    const char *const *allowed, json_t **out, const char **why)
+{
+	json_t *j = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = api_json_object_parse(buf, len, &j, why)) != 0)
+		return r;
+	if (!keys_allowed(j, allowed)) {
+		*why = "unknown field in the body";
+		json_decref(j);
+		return CAP_ERR_INVALID;
+	}
+	*out = j;
+	return 0;
+}
+
+const char *
+api_json_plain_string(const json_t *v)
+{
+	const char *s;
+
+	if (!json_is_string(v))
+		return NULL;
+	s = json_string_value(v);
+	return strlen(s) == json_string_length(v) ? s : NULL;
+}
+
+int
+api_json_int_in(const json_t *v, json_int_t lo, json_int_t hi,
+    json_int_t *out)
+{
+	json_int_t n;
+
+	if (!json_is_integer(v) || (n = json_integer_value(v)) < lo || n > hi)
+		return 0;
+	*out = n;
+	return 1;
+}
+
+int
 api_req_domain_create(const uint8_t *buf, size_t len,
     char name[CAP_NAME_MAX + 1], const char **why)
 {
@@ -245,19 +287,14 @@ api_req_domain_create(const uint8_t *buf, size_t len,
 	int r;
 
 	name[0] = '\0';
-	if ((r = api_json_object_parse(buf, len, &j, why)) != 0)
+	if ((r = api_json_body_parse(buf, len, allowed, &j, why)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
-	if (!keys_allowed(j, allowed)) {
-		*why = "unknown field in the body";
-		goto out;
-	}
 	if ((n = json_object_get(j, "name")) == NULL || !json_is_string(n)) {
 		*why = "\"name\" must be a string";
 		goto out;
 	}
-	s = json_string_value(n);
-	if (strlen(s) != json_string_length(n) || !cap_name_valid(s)) {
+	if ((s = api_json_plain_string(n)) == NULL || !cap_name_valid(s)) {
 		*why = "invalid name";
 		goto out;
 	}
@@ -292,22 +329,17 @@ api_req_secret_put(const uint8_t *buf, size_t len, struct api_put_req *pr,
 	pr->data = NULL;
 	pr->len = 0;
 	pr->cas = VAULT_CAS_NONE;
-	if ((r = api_json_object_parse(buf, len, &j, why)) != 0)
+	if ((r = api_json_body_parse(buf, len, allowed, &j, why)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
-	if (!keys_allowed(j, allowed)) {
-		*why = "unknown field in the body";
-		goto out;
-	}
 	if ((data = json_object_get(j, "data")) == NULL ||
 	    !json_is_object(data)) {
 		*why = "\"data\" must be a JSON object";
 		goto out;
 	}
 	if ((cas = json_object_get(j, "cas")) != NULL && !json_is_null(cas)) {
-		if (!json_is_integer(cas) ||
-		    (c = json_integer_value(cas)) < 0 ||
-		    (unsigned long long)c >= (unsigned long long)VAULT_CAS_NONE) {
+		if (!api_json_int_in(cas, 0, (json_int_t)VAULT_CAS_NONE - 1,
+		    &c)) {
 			*why = "\"cas\" must be an integer >= 0";
 			goto out;
 		}
@@ -346,13 +378,9 @@ api_req_destroy(const uint8_t *buf, size_t len, uint32_t **versions,
 	*n = 0;
 	if (buf == NULL || len == 0)
 		goto out;
-	if ((r = api_json_object_parse(buf, len, &j, why)) != 0)
+	if ((r = api_json_body_parse(buf, len, allowed, &j, why)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
-	if (!keys_allowed(j, allowed)) {
-		*why = "unknown field in the body";
-		goto out;
-	}
 	if ((arr = json_object_get(j, "versions")) == NULL ||
 	    json_is_null(arr)) {
 		r = 0;
@@ -368,8 +396,7 @@ api_req_destroy(const uint8_t *buf, size_t len, uint32_t **versions,
 		goto out;
 	}
 	json_array_foreach(arr, i, e) {
-		if (!json_is_integer(e) || (x = json_integer_value(e)) < 1 ||
-		    (unsigned long long)x > UINT32_MAX) {
+		if (!api_json_int_in(e, 1, UINT32_MAX, &x)) {
 			*why = "a version must be an integer from 1";
 			goto out;
 		}

@@ -56,6 +56,24 @@ int api_json_depth_ok(const uint8_t *buf, size_t len, unsigned max);
 int api_json_object_parse(const uint8_t *buf, size_t len, json_t **out,
     const char **why) __attribute__((warn_unused_result));
 
+/*
+ * The field readers shared by the body parsers of api/request*.c.
+ *
+ * api_json_body_parse is api_json_object_parse that also refuses a key
+ * not in the NULL-terminated list allowed ("unknown field in the body",
+ * CAP_ERR_INVALID).
+ */
+int api_json_body_parse(const uint8_t *buf, size_t len,
+    const char *const *allowed, json_t **out, const char **why)
+    __attribute__((warn_unused_result));
+
+/* api_json_plain_string: v's text if v is a string without NUL, or NULL. */
+const char *api_json_plain_string(const json_t *v);
+
+/* api_json_int_in: 1, with *out set, if v is an integer from lo to hi. */
+int api_json_int_in(const json_t *v, json_int_t lo, json_int_t hi,
+    json_int_t *out);
+
 /* POST /v1/domains: {"name": NAME}. */
 int api_req_domain_create(const uint8_t *buf, size_t len,
     char name[CAP_NAME_MAX + 1], const char **why)

@@ -9,36 +9,6 @@
 #include "common/err.h"
 #include "common/util.h"
 
-/* 1 if every key of object j is in the NULL-terminated list. */
-static int
-only_keys(json_t *j, const char *const *allowed)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach(j, k, v) {
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(k, allowed[i]) == 0)
-				break;
-		if (allowed[i] == NULL)
-			return 0;
-	}
-	return 1;
-}
-
-/* The string value of v if it is a string without NUL, else NULL. */
-static const char *
-plain_string(json_t *v)
-{
-	const char *s;
-
-	if (!json_is_string(v))
-		return NULL;
-	s = json_string_value(v);
-	return strlen(s) == json_string_length(v) ? s : NULL;
-}
-
 int
 api_req_policy_put(const uint8_t *buf, size_t len, const char *name,
     policy **out, char *err, size_t errlen)
@@ -63,7 +33,7 @@ api_req_policy_put(const uint8_t *buf, size_t len, const char *name,
 	}
 	r = CAP_ERR_INVALID;
 	if ((n = json_object_get(j, "name")) != NULL &&
-	    ((s = plain_string(n)) == NULL || strcmp(s, name) != 0)) {
+	    ((s = api_json_plain_string(n)) == NULL || strcmp(s, name) != 0)) {
 		snprintf(err, errlen, "\"name\" differs from the name in the "
 		    "path");
 		goto out;
@@ -92,14 +62,10 @@ api_req_token_create(const uint8_t *buf, size_t len,
 	int r;
 
 	memset(tr, 0, sizeof(*tr));
-	if ((r = api_json_object_parse(buf, len, &j, why)) != 0)
+	if ((r = api_json_body_parse(buf, len, allowed, &j, why)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
-	if (!only_keys(j, allowed)) {
-		*why = "unknown field in the body";
-		goto out;
-	}
-	if ((s = plain_string(json_object_get(j, "identity"))) == NULL ||
+	if ((s = api_json_plain_string(json_object_get(j, "identity"))) == NULL ||
 	    (slen = strlen(s)) == 0 || slen > STORE_IDENTITY_MAX) {
 		*why = "\"identity\" must be a string of 1 to 256 bytes";
 		goto out;
@@ -117,7 +83,7 @@ api_req_token_create(const uint8_t *buf, size_t len,
 		goto out;
 	}
 	json_array_foreach(p, i, v) {
-		if ((s = plain_string(v)) == NULL || !cap_name_valid(s)) {
+		if ((s = api_json_plain_string(v)) == NULL || !cap_name_valid(s)) {
 			*why = "\"policies\" holds an invalid name";
 			goto out;
 		}
@@ -131,15 +97,14 @@ api_req_token_create(const uint8_t *buf, size_t len,
 
 	tr->ttl = API_TOKEN_TTL_DEFAULT;
 	if ((v = json_object_get(j, "ttl")) != NULL &&
-	    ((s = plain_string(v)) == NULL ||
+	    ((s = api_json_plain_string(v)) == NULL ||
 	    cap_parse_duration(s, &tr->ttl) != 0 || tr->ttl == 0)) {
 		*why = "\"ttl\" must be a duration such as \"90s\", \"1h\" or "
 		    "\"7d\", at least 1s";
 		goto out;
 	}
 	if ((v = json_object_get(j, "uses")) != NULL) {
-		if (!json_is_integer(v) || (u = json_integer_value(v)) < 0 ||
-		    (unsigned long long)u > UINT32_MAX) {
+		if (!api_json_int_in(v, 0, UINT32_MAX, &u)) {
 			*why = "\"uses\" must be an integer from 0 (unlimited) "
 			    "to 4294967295";
 			goto out;

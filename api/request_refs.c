@@ -16,38 +16,6 @@
 #include "common/util.h"
 #include "crypto/token.h"
 
-/* 1 if every key of obj is one of the NULL-terminated list allowed. */
-static int
-only_keys(json_t *obj, const char *const *allowed)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach(obj, k, v) {
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(k, allowed[i]) == 0)
-				break;
-		if (allowed[i] == NULL)
-			return 0;
-	}
-	return 1;
-}
-
-/* A JSON string without embedded NUL, or NULL. */
-static const char *
-plain_string(json_t *v)
-{
-	const char *s;
-
-	if (!json_is_string(v))
-		return NULL;
-	s = json_string_value(v);
-	if (strlen(s) != json_string_length(v))
-		return NULL;
-	return s;
-}
-
 /* "ttl": a duration string ("90s", "15m") or a number of seconds. */
 static int
 parse_ttl(json_t *v, uint64_t *ttl, const char **why)
@@ -63,7 +31,7 @@ parse_ttl(json_t *v, uint64_t *ttl, const char **why)
 		*ttl = (uint64_t)n;
 		return 0;
 	}
-	if ((s = plain_string(v)) == NULL || strlen(s) > 32 ||
+	if ((s = api_json_plain_string(v)) == NULL || strlen(s) > 32 ||
 	    cap_parse_duration(s, ttl) != 0 || *ttl < 1 ||
 	    *ttl > API_REF_TTL_MAX)
 		return CAP_ERR_INVALID;
@@ -84,8 +52,7 @@ parse_ttl_uses(json_t *obj, struct api_ref_req *rr, const char **why)
 	    (r = parse_ttl(v, &rr->ttl, why)) != 0)
 		return r;
 	if ((v = json_object_get(obj, "uses")) != NULL && !json_is_null(v)) {
-		if (!json_is_integer(v) || (n = json_integer_value(v)) < 1 ||
-		    n > API_REF_USES_MAX) {
+		if (!api_json_int_in(v, 1, API_REF_USES_MAX, &n)) {
 			*why = "\"uses\" must be an integer from 1 to 1000";
 			return CAP_ERR_INVALID;
 		}
@@ -109,19 +76,14 @@ api_req_ref_create(const uint8_t *buf, size_t len, struct api_ref_req *rr,
 	rr->version = 0;
 	if (buf == NULL || len == 0)
 		goto out;
-	if ((r = api_json_object_parse(buf, len, &j, why)) != 0)
+	if ((r = api_json_body_parse(buf, len, allowed, &j, why)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
-	if (!only_keys(j, allowed)) {
-		*why = "unknown field in the body";
-		goto out;
-	}
 	if ((r = parse_ttl_uses(j, rr, why)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
 	if ((v = json_object_get(j, "version")) != NULL && !json_is_null(v)) {
-		if (!json_is_integer(v) || (n = json_integer_value(v)) < 1 ||
-		    (unsigned long long)n > UINT32_MAX) {
+		if (!api_json_int_in(v, 1, UINT32_MAX, &n)) {
 			*why = "\"version\" must be an integer from 1";
 			goto out;
 		}
@@ -148,14 +110,10 @@ api_req_ref_redeem(const uint8_t *buf, size_t len,
 	int r;
 
 	ref[0] = '\0';
-	if ((r = api_json_object_parse(buf, len, &j, why)) != 0)
+	if ((r = api_json_body_parse(buf, len, allowed, &j, why)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
-	if (!only_keys(j, allowed)) {
-		*why = "unknown field in the body";
-		goto out;
-	}
-	if ((s = plain_string(json_object_get(j, "ref"))) == NULL ||
+	if ((s = api_json_plain_string(json_object_get(j, "ref"))) == NULL ||
 	    s[0] == '\0' || strlen(s) > TOKEN_PRESENTED_MAX) {
 		*why = "\"ref\" must be a reference (cpr_...)";
 		goto out;
@@ -187,23 +145,18 @@ api_req_generate(const uint8_t *buf, size_t len, struct api_gen_req *gr,
 	gr->ref.uses = API_REF_USES_DEFAULT;
 	if (buf == NULL || len == 0)
 		goto out;
-	if ((r = api_json_object_parse(buf, len, &j, why)) != 0)
+	if ((r = api_json_body_parse(buf, len, allowed, &j, why)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
-	if (!only_keys(j, allowed)) {
-		*why = "unknown field in the body";
-		goto out;
-	}
 	if ((v = json_object_get(j, "length")) != NULL && !json_is_null(v)) {
-		if (!json_is_integer(v) || (n = json_integer_value(v)) < 1 ||
-		    n > GEN_SECRET_MAX) {
+		if (!api_json_int_in(v, 1, GEN_SECRET_MAX, &n)) {
 			*why = "\"length\" must be an integer from 1 to 1024";
 			goto out;
 		}
 		gr->length = (size_t)n;
 	}
 	if ((v = json_object_get(j, "charset")) != NULL && !json_is_null(v)) {
-		if ((s = plain_string(v)) == NULL ||
+		if ((s = api_json_plain_string(v)) == NULL ||
 		    strlen(s) > API_GEN_CHARSET_MAX || !gen_charset_valid(s)) {
 			*why = "\"charset\" must be one of alnum, alpha, "
 			    "numeric, hex, base64url, ascii-printable";
@@ -212,7 +165,7 @@ api_req_generate(const uint8_t *buf, size_t len, struct api_gen_req *gr,
 		memcpy(gr->charset, s, strlen(s) + 1);
 	}
 	if ((v = json_object_get(j, "field")) != NULL && !json_is_null(v)) {
-		if ((s = plain_string(v)) == NULL ||
+		if ((s = api_json_plain_string(v)) == NULL ||
 		    strlen(s) > API_GEN_FIELD_MAX || !cap_name_valid(s)) {
 			*why = "\"field\" must be 1 to 128 characters from "
 			    "[A-Za-z0-9._-], not starting with '.' or '-'";
