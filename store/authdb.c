@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/auth.h"
+#include "store/codec.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -44,7 +45,6 @@
 #define TOKEN_FMT		1
 #define REF_FMT			1
 #define TOKEN_FLAGS_KNOWN	STORE_TOKEN_REVOKED
-#define TOKEN_FIXED_LEN		(1 + STORE_ACCESSOR_LEN + 8 + 8 + 4 + 4 + 2 + 1)
 #define REF_FIXED_LEN		(1 + 1 + 1 + 4 + 8 + 8 + 4)
 
 #define EXPIRED(expires, now)	((expires) != 0 && (now) >= (expires))
@@ -69,27 +69,7 @@ store_accessor_valid(const char *s)
 static int
 identity_valid(const char *s, size_t len)
 {
-	size_t i;
-
-	if (len == 0 || len > STORE_IDENTITY_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* A name held as len bytes (not NUL-terminated) that cap_name_valid accepts. */
-static int
-name_bytes_valid(const uint8_t *p, size_t len)
-{
-	char buf[CAP_NAME_MAX + 1];
-
-	if (len == 0 || len > CAP_NAME_MAX || memchr(p, '\0', len) != NULL)
-		return 0;
-	memcpy(buf, p, len);
-	buf[len] = '\0';
-	return cap_name_valid(buf);
+	return len > 0 && len <= STORE_IDENTITY_MAX && store_text_valid(s, len);
 }
 
 static int
@@ -120,82 +100,6 @@ ref_check(const struct store_ref *r)
 }
 
 /* ---- codec ---- */
-
-/* A bounds-checked reader over a record. */
-struct rd {
-	const uint8_t	*p;
-	size_t		 left;
-};
-
-static int
-rd_take(struct rd *r, size_t n, const uint8_t **p)
-{
-	if (r->left < n)
-		return CAP_ERR_CORRUPT;
-	*p = r->p;
-	r->p += n;
-	r->left -= n;
-	return 0;
-}
-
-static int
-rd_u8(struct rd *r, uint8_t *v)
-{
-	const uint8_t *p;
-
-	if (rd_take(r, 1, &p) != 0)
-		return CAP_ERR_CORRUPT;
-	*v = p[0];
-	return 0;
-}
-
-static int
-rd_u16(struct rd *r, uint16_t *v)
-{
-	const uint8_t *p;
-
-	if (rd_take(r, 2, &p) != 0)
-		return CAP_ERR_CORRUPT;
-	*v = (uint16_t)(((unsigned)p[0] << 8) | p[1]);
-	return 0;
-}
-
-static int
-rd_u32(struct rd *r, uint32_t *v)
-{
-	const uint8_t *p;
-
-	if (rd_take(r, 4, &p) != 0)
-		return CAP_ERR_CORRUPT;
-	*v = store_get_u32(p);
-	return 0;
-}
-
-static int
-rd_u64(struct rd *r, uint64_t *v)
-{
-	const uint8_t *p;
-
-	if (rd_take(r, 8, &p) != 0)
-		return CAP_ERR_CORRUPT;
-	*v = store_get_u64(p);
-	return 0;
-}
-
-/* Reads u8 length and a valid name into out (CAP_NAME_MAX + 1 bytes). */
-static int
-rd_name(struct rd *r, char *out)
-{
-	const uint8_t *p;
-	uint8_t len;
-
-	if (rd_u8(r, &len) != 0 || rd_take(r, len, &p) != 0 ||
-	    !name_bytes_valid(p, len))
-		return CAP_ERR_CORRUPT;
-	memcpy(out, p, len);
-	out[len] = '\0';
-	return 0;
-}
 
 void
 store_token_free_fields(struct store_token *tok)
@@ -229,53 +133,45 @@ store_record_decode_token(const uint8_t *buf, size_t len,
     struct store_token *out)
 {
 	struct store_token t;
-	struct rd r = { buf, len };
-	const uint8_t *p;
-	uint8_t fmt, np, nl;
-	uint16_t il;
-	size_t i;
+	struct store_rd r;
+	char name[CAP_NAME_MAX + 1];
+	uint8_t fmt, np;
+	size_t i, il;
 	int ret = CAP_ERR_CORRUPT;
 
 	if (out == NULL)
 		return CAP_ERR_INVALID;
 	memset(out, 0, sizeof(*out));
 	memset(&t, 0, sizeof(t));
-	if (buf == NULL || len < TOKEN_FIXED_LEN)
-		goto out;
-	if (rd_u8(&r, &fmt) != 0 || fmt != TOKEN_FMT ||
-	    rd_take(&r, STORE_ACCESSOR_LEN, &p) != 0)
-		goto out;
-	memcpy(t.accessor, p, STORE_ACCESSOR_LEN);
-	t.accessor[STORE_ACCESSOR_LEN] = '\0';
-	if (!store_accessor_valid(t.accessor) ||
-	    rd_u64(&r, &t.created) != 0 || rd_u64(&r, &t.expires) != 0 ||
-	    rd_u32(&r, &t.uses_left) != 0 || rd_u32(&r, &t.flags) != 0 ||
+	store_rd_init(&r, buf, len);
+	if (store_rd_u8(&r, &fmt) != 0 || fmt != TOKEN_FMT ||
+	    store_rd_bytes(&r, t.accessor, STORE_ACCESSOR_LEN) != 0 ||
+	    !store_accessor_valid(t.accessor) ||
+	    store_rd_u64(&r, &t.created) != 0 ||
+	    store_rd_u64(&r, &t.expires) != 0 ||
+	    store_rd_u32(&r, &t.uses_left) != 0 ||
+	    store_rd_u32(&r, &t.flags) != 0 ||
 	    (t.flags & ~(uint32_t)TOKEN_FLAGS_KNOWN) != 0)
 		goto out;
-	if (rd_u16(&r, &il) != 0 || rd_take(&r, il, &p) != 0 ||
-	    !identity_valid((const char *)p, il))
+	if (store_rd_str(&r, 2, 1, STORE_IDENTITY_MAX, t.identity, &il) != 0 ||
+	    !identity_valid(t.identity, il))
 		goto out;
-	memcpy(t.identity, p, il);
-	t.identity[il] = '\0';
-	if (rd_u8(&r, &np) != 0 || np > STORE_TOKEN_POLICIES_MAX)
+	if (store_rd_u8(&r, &np) != 0 || np > STORE_TOKEN_POLICIES_MAX)
 		goto out;
 	if (np > 0 && (t.policies = calloc(np, sizeof(*t.policies))) == NULL) {
 		ret = CAP_ERR_NOMEM;
 		goto out;
 	}
 	for (i = 0; i < np; i++) {
-		if (rd_u8(&r, &nl) != 0 || rd_take(&r, nl, &p) != 0 ||
-		    !name_bytes_valid(p, nl))
+		if (store_rd_name(&r, name) != 0)
 			goto out;
-		if ((t.policies[i] = malloc((size_t)nl + 1)) == NULL) {
+		if ((t.policies[i] = strdup(name)) == NULL) {
 			ret = CAP_ERR_NOMEM;
 			goto out;
 		}
 		t.npolicies = i + 1;
-		memcpy(t.policies[i], p, nl);
-		t.policies[i][nl] = '\0';
 	}
-	if (r.left != 0)
+	if (store_rd_end(&r) != 0)
 		goto out;
 	*out = t;	/* policies transferred */
 	memset(&t, 0, sizeof(t));
@@ -289,8 +185,8 @@ int
 store_record_encode_token(const struct store_token *tok, uint8_t **buf,
     size_t *len)
 {
-	uint8_t *b, *p;
-	size_t total, il, i, nl;
+	struct store_wr w;
+	size_t i;
 	int r;
 
 	if (buf != NULL)
@@ -301,58 +197,40 @@ store_record_encode_token(const struct store_token *tok, uint8_t **buf,
 		return CAP_ERR_INVALID;
 	if ((r = token_check(tok)) != 0)
 		return r;
-	il = strlen(tok->identity);
-	total = TOKEN_FIXED_LEN + il;
+	store_wr_init(&w, 0, 0);
+	store_wr_u8(&w, TOKEN_FMT);
+	store_wr_bytes(&w, tok->accessor, STORE_ACCESSOR_LEN);
+	store_wr_u64(&w, tok->created);
+	store_wr_u64(&w, tok->expires);
+	store_wr_u32(&w, tok->uses_left);
+	store_wr_u32(&w, tok->flags);
+	store_wr_str(&w, 2, tok->identity);
+	store_wr_u8(&w, (uint8_t)tok->npolicies);
 	for (i = 0; i < tok->npolicies; i++)
-		total += 1 + strlen(tok->policies[i]);
-	if ((b = malloc(total)) == NULL)
-		return CAP_ERR_NOMEM;
-	p = b;
-	*p++ = TOKEN_FMT;
-	memcpy(p, tok->accessor, STORE_ACCESSOR_LEN);
-	p += STORE_ACCESSOR_LEN;
-	store_put_u64(p, tok->created);
-	p += 8;
-	store_put_u64(p, tok->expires);
-	p += 8;
-	store_put_u32(p, tok->uses_left);
-	p += 4;
-	store_put_u32(p, tok->flags);
-	p += 4;
-	*p++ = (uint8_t)(il >> 8);
-	*p++ = (uint8_t)il;
-	memcpy(p, tok->identity, il);
-	p += il;
-	*p++ = (uint8_t)tok->npolicies;
-	for (i = 0; i < tok->npolicies; i++) {
-		nl = strlen(tok->policies[i]);
-		*p++ = (uint8_t)nl;
-		memcpy(p, tok->policies[i], nl);
-		p += nl;
-	}
-	*buf = b;	/* transferred */
-	*len = total;
-	return 0;
+		store_wr_str(&w, 1, tok->policies[i]);
+	return store_wr_finish(&w, buf, len);
 }
 
 int
 store_record_decode_ref(const uint8_t *buf, size_t len, struct store_ref *out)
 {
 	struct store_ref rec;
-	struct rd r = { buf, len };
+	struct store_rd r;
 	uint8_t fmt;
 
 	if (out == NULL)
 		return CAP_ERR_INVALID;
 	memset(out, 0, sizeof(*out));
 	memset(&rec, 0, sizeof(rec));
-	if (buf == NULL || len < REF_FIXED_LEN)
-		return CAP_ERR_CORRUPT;
-	if (rd_u8(&r, &fmt) != 0 || fmt != REF_FMT ||
-	    rd_name(&r, rec.domain) != 0 || rd_name(&r, rec.name) != 0 ||
-	    rd_u32(&r, &rec.version) != 0 || rd_u64(&r, &rec.created) != 0 ||
-	    rd_u64(&r, &rec.expires) != 0 || rd_u32(&r, &rec.uses_left) != 0 ||
-	    r.left != 0 || ref_check(&rec) != 0)
+	store_rd_init(&r, buf, len);
+	if (store_rd_u8(&r, &fmt) != 0 || fmt != REF_FMT ||
+	    store_rd_name(&r, rec.domain) != 0 ||
+	    store_rd_name(&r, rec.name) != 0 ||
+	    store_rd_u32(&r, &rec.version) != 0 ||
+	    store_rd_u64(&r, &rec.created) != 0 ||
+	    store_rd_u64(&r, &rec.expires) != 0 ||
+	    store_rd_u32(&r, &rec.uses_left) != 0 || store_rd_end(&r) != 0 ||
+	    ref_check(&rec) != 0)
 		return CAP_ERR_CORRUPT;
 	*out = rec;
 	return 0;
@@ -362,8 +240,7 @@ int
 store_record_encode_ref(const struct store_ref *rec, uint8_t **buf,
     size_t *len)
 {
-	uint8_t *b, *p;
-	size_t dl, nl, total;
+	struct store_wr w;
 	int r;
 
 	if (buf != NULL)
@@ -374,29 +251,15 @@ store_record_encode_ref(const struct store_ref *rec, uint8_t **buf,
 		return CAP_ERR_INVALID;
 	if ((r = ref_check(rec)) != 0)
 		return r;
-	dl = strlen(rec->domain);
-	nl = strlen(rec->name);
-	total = REF_FIXED_LEN + dl + nl;
-	if ((b = malloc(total)) == NULL)
-		return CAP_ERR_NOMEM;
-	p = b;
-	*p++ = REF_FMT;
-	*p++ = (uint8_t)dl;
-	memcpy(p, rec->domain, dl);
-	p += dl;
-	*p++ = (uint8_t)nl;
-	memcpy(p, rec->name, nl);
-	p += nl;
-	store_put_u32(p, rec->version);
-	p += 4;
-	store_put_u64(p, rec->created);
-	p += 8;
-	store_put_u64(p, rec->expires);
-	p += 8;
-	store_put_u32(p, rec->uses_left);
-	*buf = b;	/* transferred */
-	*len = total;
-	return 0;
+	store_wr_init(&w, REF_FIXED_LEN + 2 * CAP_NAME_MAX, 0);
+	store_wr_u8(&w, REF_FMT);
+	store_wr_str(&w, 1, rec->domain);
+	store_wr_str(&w, 1, rec->name);
+	store_wr_u32(&w, rec->version);
+	store_wr_u64(&w, rec->created);
+	store_wr_u64(&w, rec->expires);
+	store_wr_u32(&w, rec->uses_left);
+	return store_wr_finish(&w, buf, len);
 }
 
 static int
@@ -547,7 +410,7 @@ policy_list_txn(store *s, MDB_txn *txn, void *arg)
 		return store_mdb_err(rc, "mdb_cursor_open");
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (!name_bytes_valid(k.mv_data, k.mv_size)) {
+		if (!store_name_bytes_valid(k.mv_data, k.mv_size)) {
 			r = corrupt("policy key");
 			goto out;
 		}

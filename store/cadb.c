@@ -20,60 +20,11 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "store/cadb.h"
+#include "store/codec.h"
 #include "store/store_int.h"
 
 #define CADB_FMT	1
 #define CADB_JSON_DEPTH	8
-
-/* ---- a bounded reader ---- */
-
-struct rd {
-	const uint8_t	*p;
-	size_t		 left;
-};
-
-static int
-rd_take(struct rd *r, size_t n, const uint8_t **out)
-{
-	if (n > r->left)
-		return CAP_ERR_CORRUPT;
-	*out = r->p;
-	r->p += n;
-	r->left -= n;
-	return 0;
-}
-
-static int
-rd_uint(struct rd *r, size_t n, uint64_t *v)
-{
-	const uint8_t *p;
-	size_t i;
-
-	if (rd_take(r, n, &p) != 0)
-		return CAP_ERR_CORRUPT;
-	*v = 0;
-	for (i = 0; i < n; i++)
-		*v = (*v << 8) | p[i];
-	return 0;
-}
-
-static uint8_t *
-wr_uint(uint8_t *p, uint64_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	return p + n;
-}
-
-static uint8_t *
-wr_bytes(uint8_t *p, const void *b, size_t n)
-{
-	if (n > 0)
-		memcpy(p, b, n);
-	return p + n;
-}
 
 static int
 protocol_valid(const char *p, size_t n)
@@ -101,18 +52,6 @@ key_id_valid(const char *p, size_t n)
 		    p[i] <= '9')))
 			return 0;
 	return 1;
-}
-
-static int
-name_n_valid(const char *p, size_t n)
-{
-	char buf[CAP_NAME_MAX + 1];
-
-	if (n == 0 || n > CAP_NAME_MAX || memchr(p, '\0', n) != NULL)
-		return 0;
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	return cap_name_valid(buf);
 }
 
 /* ---- the secrets rule ---- */
@@ -199,8 +138,8 @@ cadb_conn_free(struct cadb_conn *c)
 int
 cadb_record_encode_conn(const struct cadb_conn *c, uint8_t **buf, size_t *len)
 {
-	size_t pl, sl, ll, n;
-	uint8_t *b, *p;
+	struct store_wr w;
+	size_t pl, sl, ll;
 	int r;
 
 	*buf = NULL;
@@ -216,72 +155,38 @@ cadb_record_encode_conn(const struct cadb_conn *c, uint8_t **buf, size_t *len)
 		return CAP_ERR_TOO_LARGE;
 	if ((r = cadb_settings_check(c->settings, sl)) != 0)
 		return r;
-	n = 1 + 1 + pl + 4 + sl + 2 + ll + 8;
-	if ((b = malloc(n)) == NULL)
-		return CAP_ERR_NOMEM;
-	p = wr_uint(b, CADB_FMT, 1);
-	p = wr_uint(p, pl, 1);
-	p = wr_bytes(p, c->protocol, pl);
-	p = wr_uint(p, sl, 4);
-	p = wr_bytes(p, c->settings, sl);
-	p = wr_uint(p, ll, 2);
-	p = wr_bytes(p, c->limits, ll);
-	wr_uint(p, c->created, 8);
-	*buf = b;
-	*len = n;
-	return 0;
-}
-
-/* Copies n bytes of text into a NUL-terminated string, refusing NULs. */
-static int
-text_dup(const uint8_t *p, size_t n, char **out)
-{
-	if (memchr(p, '\0', n) != NULL)
-		return CAP_ERR_CORRUPT;
-	if ((*out = malloc(n + 1)) == NULL)
-		return CAP_ERR_NOMEM;
-	if (n > 0)
-		memcpy(*out, p, n);
-	(*out)[n] = '\0';
-	return 0;
+	store_wr_init(&w, 1 + 1 + pl + 4 + sl + 2 + ll + 8, 0);
+	store_wr_u8(&w, CADB_FMT);
+	store_wr_lv(&w, 1, c->protocol, pl);
+	store_wr_lv(&w, 4, c->settings, sl);
+	store_wr_lv(&w, 2, c->limits, ll);
+	store_wr_u64(&w, c->created);
+	return store_wr_finish(&w, buf, len);
 }
 
 int
 cadb_record_decode_conn(const uint8_t *buf, size_t len, struct cadb_conn *out)
 {
-	struct rd rd = { buf, len };
-	const uint8_t *p;
-	uint64_t v;
-	int r = CAP_ERR_CORRUPT;
+	struct store_rd rd;
+	uint8_t fmt;
+	size_t n;
+	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (rd_uint(&rd, 1, &v) != 0 || v != CADB_FMT)
-		goto out;
-	if (rd_uint(&rd, 1, &v) != 0 || rd_take(&rd, v, &p) != 0 ||
-	    !protocol_valid((const char *)p, v))
-		goto out;
-	memcpy(out->protocol, p, v);
-	if (rd_uint(&rd, 4, &v) != 0 || v == 0 || v > CADB_SETTINGS_MAX ||
-	    rd_take(&rd, v, &p) != 0)
-		goto out;
-	if ((r = text_dup(p, v, &out->settings)) != 0)
-		goto out;
-	r = CAP_ERR_CORRUPT;
-	if (cadb_settings_check(out->settings, v) != 0)
-		goto out;
-	if (rd_uint(&rd, 2, &v) != 0 || v > CADB_LIMITS_MAX ||
-	    rd_take(&rd, v, &p) != 0)
-		goto out;
-	if (v > 0 && (r = text_dup(p, v, &out->limits)) != 0)
-		goto out;
-	r = CAP_ERR_CORRUPT;
-	if (rd_uint(&rd, 8, &out->created) != 0 || rd.left != 0)
-		goto out;
-	r = 0;
- out:
-	if (r != 0)
+	store_rd_init(&rd, buf, len);
+	if (store_rd_u8(&rd, &fmt) != 0 || fmt != CADB_FMT ||
+	    store_rd_str(&rd, 1, 1, CADB_PROTOCOL_MAX, out->protocol, &n) != 0 ||
+	    !protocol_valid(out->protocol, n) ||
+	    store_rd_strdup(&rd, 4, 1, CADB_SETTINGS_MAX, &out->settings,
+	    &n) != 0 || cadb_settings_check(out->settings, n) != 0 ||
+	    store_rd_strdup(&rd, 2, 0, CADB_LIMITS_MAX, &out->limits,
+	    NULL) != 0 || store_rd_u64(&rd, &out->created) != 0 ||
+	    store_rd_end(&rd) != 0) {
+		r = store_rd_fail(&rd);
 		cadb_conn_clear(out);
-	return r;
+		return r;
+	}
+	return 0;
 }
 
 void
@@ -297,8 +202,8 @@ int
 cadb_record_encode_local(const struct cadb_local *l, uint8_t **buf,
     size_t *len)
 {
-	size_t kl, pl, n;
-	uint8_t *b, *p;
+	struct store_wr w;
+	size_t kl, pl;
 
 	*buf = NULL;
 	*len = 0;
@@ -311,60 +216,41 @@ cadb_record_encode_local(const struct cadb_local *l, uint8_t **buf,
 		return CAP_ERR_INVALID;
 	if (l->certlen > CADB_CERT_MAX)
 		return CAP_ERR_TOO_LARGE;
-	n = 1 + 1 + kl + 2 + l->certlen + 8 + 1 + pl;
-	if ((b = malloc(n)) == NULL)
-		return CAP_ERR_NOMEM;
-	p = wr_uint(b, CADB_FMT, 1);
-	p = wr_uint(p, kl, 1);
-	p = wr_bytes(p, l->key_id, kl);
-	p = wr_uint(p, l->certlen, 2);
-	p = wr_bytes(p, l->cert, l->certlen);
-	p = wr_uint(p, l->crl_number, 8);
-	p = wr_uint(p, pl, 1);
-	wr_bytes(p, l->parent, pl);
-	*buf = b;
-	*len = n;
-	return 0;
+	store_wr_init(&w, 1 + 1 + kl + 2 + l->certlen + 8 + 1 + pl, 0);
+	store_wr_u8(&w, CADB_FMT);
+	store_wr_lv(&w, 1, l->key_id, kl);
+	store_wr_lv(&w, 2, l->cert, l->certlen);
+	store_wr_u64(&w, l->crl_number);
+	store_wr_lv(&w, 1, l->parent, pl);
+	return store_wr_finish(&w, buf, len);
 }
 
 int
 cadb_record_decode_local(const uint8_t *buf, size_t len,
     struct cadb_local *out)
 {
-	struct rd rd = { buf, len };
-	const uint8_t *p;
-	uint64_t v;
-	int r = CAP_ERR_CORRUPT;
+	struct store_rd rd;
+	uint8_t fmt;
+	size_t n;
+	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (rd_uint(&rd, 1, &v) != 0 || v != CADB_FMT)
-		goto out;
-	if (rd_uint(&rd, 1, &v) != 0 || rd_take(&rd, v, &p) != 0 ||
-	    !key_id_valid((const char *)p, v))
-		goto out;
-	memcpy(out->key_id, p, v);
-	if (rd_uint(&rd, 2, &v) != 0 || v == 0 || v > CADB_CERT_MAX ||
-	    rd_take(&rd, v, &p) != 0)
-		goto out;
-	if ((out->cert = malloc(v)) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(out->cert, p, v);
-	out->certlen = v;
-	if (rd_uint(&rd, 8, &out->crl_number) != 0)
-		goto out;
-	if (rd_uint(&rd, 1, &v) != 0 || rd_take(&rd, v, &p) != 0 ||
-	    (v > 0 && !name_n_valid((const char *)p, v)) || rd.left != 0)
-		goto out;
-	memcpy(out->parent, p, v);
-	r = 0;
- out:
-	if (r != 0) {
+	store_rd_init(&rd, buf, len);
+	if (store_rd_u8(&rd, &fmt) != 0 || fmt != CADB_FMT ||
+	    store_rd_str(&rd, 1, 1, CADB_KEY_ID_MAX, out->key_id, &n) != 0 ||
+	    !key_id_valid(out->key_id, n) ||
+	    store_rd_blob(&rd, 2, 1, CADB_CERT_MAX, &out->cert,
+	    &out->certlen) != 0 ||
+	    store_rd_u64(&rd, &out->crl_number) != 0 ||
+	    store_rd_str(&rd, 1, 0, CAP_NAME_MAX, out->parent, &n) != 0 ||
+	    (n > 0 && !cap_name_valid(out->parent)) ||
+	    store_rd_end(&rd) != 0) {
+		r = store_rd_fail(&rd);
 		free(out->cert);
 		memset(out, 0, sizeof(*out));
+		return r;
 	}
-	return r;
+	return 0;
 }
 
 static int
@@ -383,54 +269,44 @@ int
 cadb_record_encode_issued(const struct cadb_issued *rec, uint8_t **buf,
     size_t *len)
 {
-	uint8_t *b, *p;
-	size_t n;
+	struct store_wr w;
 
 	*buf = NULL;
 	*len = 0;
 	if (rec == NULL || !issued_valid(rec))
 		return CAP_ERR_INVALID;
-	n = 1 + 1 + rec->serial_len + 1 + 1 + 8 + 8 + 8;
-	if ((b = malloc(n)) == NULL)
-		return CAP_ERR_NOMEM;
-	p = wr_uint(b, CADB_FMT, 1);
-	p = wr_uint(p, rec->serial_len, 1);
-	p = wr_bytes(p, rec->serial, rec->serial_len);
-	p = wr_uint(p, rec->status, 1);
-	p = wr_uint(p, rec->reason, 1);
-	p = wr_uint(p, rec->issued, 8);
-	p = wr_uint(p, rec->not_after, 8);
-	wr_uint(p, rec->revoked_at, 8);
-	*buf = b;
-	*len = n;
-	return 0;
+	store_wr_init(&w, 1 + 1 + rec->serial_len + 1 + 1 + 8 + 8 + 8, 0);
+	store_wr_u8(&w, CADB_FMT);
+	store_wr_lv(&w, 1, rec->serial, rec->serial_len);
+	store_wr_u8(&w, rec->status);
+	store_wr_u8(&w, rec->reason);
+	store_wr_u64(&w, rec->issued);
+	store_wr_u64(&w, rec->not_after);
+	store_wr_u64(&w, rec->revoked_at);
+	return store_wr_finish(&w, buf, len);
 }
 
 int
 cadb_record_decode_issued(const uint8_t *buf, size_t len,
     struct cadb_issued *out)
 {
-	struct rd rd = { buf, len };
-	const uint8_t *p;
-	uint64_t v;
+	struct store_rd rd;
+	uint64_t sl;
+	uint8_t fmt;
 
 	memset(out, 0, sizeof(*out));
-	if (rd_uint(&rd, 1, &v) != 0 || v != CADB_FMT ||
-	    rd_uint(&rd, 1, &v) != 0 || v == 0 || v > CADB_SERIAL_MAX ||
-	    rd_take(&rd, v, &p) != 0)
+	store_rd_init(&rd, buf, len);
+	if (store_rd_u8(&rd, &fmt) != 0 || fmt != CADB_FMT ||
+	    store_rd_uint(&rd, 1, &sl) != 0 || sl == 0 ||
+	    sl > CADB_SERIAL_MAX || store_rd_bytes(&rd, out->serial, sl) != 0)
 		goto bad;
-	memcpy(out->serial, p, v);
-	out->serial_len = v;
-	if (rd_uint(&rd, 1, &v) != 0)
-		goto bad;
-	out->status = (uint8_t)v;
-	if (rd_uint(&rd, 1, &v) != 0)
-		goto bad;
-	out->reason = (uint8_t)v;
-	if (rd_uint(&rd, 8, &out->issued) != 0 ||
-	    rd_uint(&rd, 8, &out->not_after) != 0 ||
-	    rd_uint(&rd, 8, &out->revoked_at) != 0 || rd.left != 0 ||
-	    !issued_valid(out))
+	out->serial_len = sl;
+	if (store_rd_u8(&rd, &out->status) != 0 ||
+	    store_rd_u8(&rd, &out->reason) != 0 ||
+	    store_rd_u64(&rd, &out->issued) != 0 ||
+	    store_rd_u64(&rd, &out->not_after) != 0 ||
+	    store_rd_u64(&rd, &out->revoked_at) != 0 ||
+	    store_rd_end(&rd) != 0 || !issued_valid(out))
 		goto bad;
 	return 0;
  bad:
@@ -583,7 +459,7 @@ conn_list_txn(store *s, MDB_txn *txn, void *arg)
 	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		if (((uint8_t *)k.mv_data)[0] != 'c')
 			break;
-		if (!name_n_valid((char *)k.mv_data + 1, k.mv_size - 1)) {
+		if (!store_name_bytes_valid((char *)k.mv_data + 1, k.mv_size - 1)) {
 			log_error("store: malformed CA connector key");
 			r = CAP_ERR_CORRUPT;
 			goto out;

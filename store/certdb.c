@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/certdb.h"
+#include "store/codec.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -48,23 +49,11 @@
 
 /* ---- small helpers ---- */
 
-static int
-hex_valid(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 int
 certdb_id_valid(const char *s)
 {
 	return s != NULL && strnlen(s, CERTDB_ID_LEN + 1) == CERTDB_ID_LEN &&
-	    hex_valid(s, CERTDB_ID_LEN);
+	    store_hex_valid(s, CERTDB_ID_LEN);
 }
 
 void
@@ -76,22 +65,10 @@ certdb_id_new(char out[CERTDB_ID_LEN + 1])
 	sodium_bin2hex(out, CERTDB_ID_LEN + 1, b, sizeof(b));
 }
 
-/* Text fields: no control characters (so no NUL either). */
-static int
-text_valid(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 static int
 keyid_valid(const char *s, size_t len)
 {
-	return len == 0 || (len == CERTDB_ID_LEN && hex_valid(s, len));
+	return len == 0 || (len == CERTDB_ID_LEN && store_hex_valid(s, len));
 }
 
 static const char *const status_names[] = {
@@ -265,86 +242,7 @@ certdb_history_add(struct certdb_cert *c, int kind, uint64_t time,
 	copy_str(ev->key_id, sizeof(ev->key_id), key_id);
 }
 
-/* ---- encoder ---- */
-
-struct wbuf {
-	uint8_t	*p;
-	size_t	 len, cap;
-	int	 err;
-};
-
-static void
-w_bytes(struct wbuf *w, const void *src, size_t n)
-{
-	uint8_t *np;
-	size_t ncap;
-
-	if (w->err != 0 || n == 0)
-		return;
-	if (w->len + n > CERTDB_RECORD_MAX) {
-		w->err = CAP_ERR_TOO_LARGE;
-		return;
-	}
-	if (w->len + n > w->cap) {
-		ncap = w->cap ? w->cap : 1024;
-		while (ncap < w->len + n)
-			ncap *= 2;
-		if ((np = realloc(w->p, ncap)) == NULL) {
-			w->err = CAP_ERR_NOMEM;
-			return;
-		}
-		w->p = np;
-		w->cap = ncap;
-	}
-	memcpy(w->p + w->len, src, n);
-	w->len += n;
-}
-
-static void
-w_u8(struct wbuf *w, uint8_t v)
-{
-	w_bytes(w, &v, 1);
-}
-
-static void
-w_u16(struct wbuf *w, uint16_t v)
-{
-	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-
-	w_bytes(w, b, 2);
-}
-
-static void
-w_u32(struct wbuf *w, uint32_t v)
-{
-	uint8_t b[4];
-
-	store_put_u32(b, v);
-	w_bytes(w, b, 4);
-}
-
-static void
-w_u64(struct wbuf *w, uint64_t v)
-{
-	w_u32(w, (uint32_t)(v >> 32));
-	w_u32(w, (uint32_t)v);
-}
-
-static void
-w_s8(struct wbuf *w, const char *s)
-{
-	size_t n = strlen(s);
-
-	w_u8(w, (uint8_t)n);
-	w_bytes(w, s, n);
-}
-
-static void
-w_b32(struct wbuf *w, const uint8_t *b, size_t n)
-{
-	w_u32(w, (uint32_t)n);
-	w_bytes(w, b, n);
-}
+/* ---- codec ---- */
 
 /* What the decoder checks, on a record in memory. */
 static int
@@ -355,26 +253,26 @@ cert_valid(const struct certdb_cert *c)
 	if (!certdb_id_valid(c->id) || !cap_name_valid(c->ca))
 		return 0;
 	n = strnlen(c->profile, sizeof(c->profile));
-	if (n > CERTDB_PROFILE_MAX || !text_valid(c->profile, n))
+	if (n > CERTDB_PROFILE_MAX || !store_text_valid(c->profile, n))
 		return 0;
 	n = strnlen(c->key_id, sizeof(c->key_id));
 	if (n > CERTDB_ID_LEN || !keyid_valid(c->key_id, n))
 		return 0;
 	n = strnlen(c->key_type, sizeof(c->key_type));
-	if (n > CERTDB_KEYTYPE_MAX || !text_valid(c->key_type, n))
+	if (n > CERTDB_KEYTYPE_MAX || !store_text_valid(c->key_type, n))
 		return 0;
 	n = strnlen(c->subject, sizeof(c->subject));
-	if (n == 0 || n > CERTDB_SUBJECT_MAX || !text_valid(c->subject, n))
+	if (n == 0 || n > CERTDB_SUBJECT_MAX || !store_text_valid(c->subject, n))
 		return 0;
 	if (c->nsans > CERTDB_SAN_MAX)
 		return 0;
 	for (i = 0; i < c->nsans; i++) {
 		n = strnlen(c->sans[i], sizeof(c->sans[i]));
-		if (n == 0 || n > CERTDB_SAN_LEN || !text_valid(c->sans[i], n))
+		if (n == 0 || n > CERTDB_SAN_LEN || !store_text_valid(c->sans[i], n))
 			return 0;
 	}
 	n = strnlen(c->serial, sizeof(c->serial));
-	if (n > CERTDB_SERIAL_MAX || !hex_valid(c->serial, n))
+	if (n > CERTDB_SERIAL_MAX || !store_hex_valid(c->serial, n))
 		return 0;
 	if (c->status < 1 || c->status > CERTDB_STATUS_LAST ||
 	    c->auto_renew > 1 || c->renew_fraction > FRACTION_PPM_MAX ||
@@ -394,7 +292,7 @@ cert_valid(const struct certdb_cert *c)
 		if (ev->kind < 1 || ev->kind > CERTDB_EV_LAST)
 			return 0;
 		n = strnlen(ev->serial, sizeof(ev->serial));
-		if (n > CERTDB_SERIAL_MAX || !hex_valid(ev->serial, n))
+		if (n > CERTDB_SERIAL_MAX || !store_hex_valid(ev->serial, n))
 			return 0;
 		n = strnlen(ev->key_id, sizeof(ev->key_id));
 		if (n > CERTDB_ID_LEN || !keyid_valid(ev->key_id, n))
@@ -411,7 +309,7 @@ cert_valid(const struct certdb_cert *c)
 			return 0;
 		n = strnlen(c->pending.pending_id, sizeof(c->pending.pending_id));
 		if (n > CERTDB_PENDING_ID_MAX ||
-		    !text_valid(c->pending.pending_id, n))
+		    !store_text_valid(c->pending.pending_id, n))
 			return 0;
 	}
 	return 1;
@@ -420,231 +318,136 @@ cert_valid(const struct certdb_cert *c)
 int
 certdb_record_encode(const struct certdb_cert *c, uint8_t **buf, size_t *len)
 {
-	struct wbuf w;
+	struct store_wr w;
 	size_t i;
 
 	*buf = NULL;
 	*len = 0;
 	if (c == NULL || !cert_valid(c))
 		return CAP_ERR_INVALID;
-	memset(&w, 0, sizeof(w));
-	w_u8(&w, CERT_FMT);
-	w_bytes(&w, c->id, CERTDB_ID_LEN);
-	w_s8(&w, c->ca);
-	w_s8(&w, c->profile);
-	w_s8(&w, c->key_id);
-	w_s8(&w, c->key_type);
-	w_u16(&w, (uint16_t)strlen(c->subject));
-	w_bytes(&w, c->subject, strlen(c->subject));
-	w_u8(&w, (uint8_t)c->nsans);
+	store_wr_init(&w, 1024, CERTDB_RECORD_MAX);
+	store_wr_u8(&w, CERT_FMT);
+	store_wr_bytes(&w, c->id, CERTDB_ID_LEN);
+	store_wr_str(&w, 1, c->ca);
+	store_wr_str(&w, 1, c->profile);
+	store_wr_str(&w, 1, c->key_id);
+	store_wr_str(&w, 1, c->key_type);
+	store_wr_str(&w, 2, c->subject);
+	store_wr_u8(&w, (uint8_t)c->nsans);
 	for (i = 0; i < c->nsans; i++)
-		w_s8(&w, c->sans[i]);
-	w_s8(&w, c->serial);
-	w_u64(&w, c->created);
-	w_u64(&w, c->not_before);
-	w_u64(&w, c->not_after);
-	w_u64(&w, c->validity);
-	w_u8(&w, c->status);
-	w_u8(&w, c->auto_renew);
-	w_u32(&w, c->renew_fraction);
-	w_u32(&w, c->alerts_sent);
-	w_u8(&w, c->revoke_reason);
-	w_u64(&w, c->revoked_at);
-	w_b32(&w, c->der, c->derlen);
-	w_u8(&w, (uint8_t)c->nchain);
+		store_wr_str(&w, 1, c->sans[i]);
+	store_wr_str(&w, 1, c->serial);
+	store_wr_u64(&w, c->created);
+	store_wr_u64(&w, c->not_before);
+	store_wr_u64(&w, c->not_after);
+	store_wr_u64(&w, c->validity);
+	store_wr_u8(&w, c->status);
+	store_wr_u8(&w, c->auto_renew);
+	store_wr_u32(&w, c->renew_fraction);
+	store_wr_u32(&w, c->alerts_sent);
+	store_wr_u8(&w, c->revoke_reason);
+	store_wr_u64(&w, c->revoked_at);
+	store_wr_lv(&w, 4, c->der, c->derlen);
+	store_wr_u8(&w, (uint8_t)c->nchain);
 	for (i = 0; i < c->nchain; i++)
-		w_b32(&w, c->chain[i], c->chainlen[i]);
-	w_u8(&w, (uint8_t)c->nhistory);
+		store_wr_lv(&w, 4, c->chain[i], c->chainlen[i]);
+	store_wr_u8(&w, (uint8_t)c->nhistory);
 	for (i = 0; i < c->nhistory; i++) {
-		w_u64(&w, c->history[i].time);
-		w_u8(&w, c->history[i].kind);
-		w_u64(&w, c->history[i].detail);
-		w_s8(&w, c->history[i].serial);
-		w_s8(&w, c->history[i].key_id);
+		store_wr_u64(&w, c->history[i].time);
+		store_wr_u8(&w, c->history[i].kind);
+		store_wr_u64(&w, c->history[i].detail);
+		store_wr_str(&w, 1, c->history[i].serial);
+		store_wr_str(&w, 1, c->history[i].key_id);
 	}
-	w_u8(&w, c->pending.op);
+	store_wr_u8(&w, c->pending.op);
 	if (c->pending.op != CERTDB_OP_NONE) {
-		w_b32(&w, c->pending.csr, c->pending.csrlen);
-		w_s8(&w, c->pending.key_id);
-		w_s8(&w, c->pending.pending_id);
-		w_u32(&w, c->pending.attempts);
-		w_u64(&w, c->pending.next_try);
+		store_wr_lv(&w, 4, c->pending.csr, c->pending.csrlen);
+		store_wr_str(&w, 1, c->pending.key_id);
+		store_wr_str(&w, 1, c->pending.pending_id);
+		store_wr_u32(&w, c->pending.attempts);
+		store_wr_u64(&w, c->pending.next_try);
 	}
-	if (w.err != 0) {
-		free(w.p);
-		return w.err;
-	}
-	*buf = w.p;
-	*len = w.len;
-	return 0;
+	return store_wr_finish(&w, buf, len);
 }
 
-/* ---- decoder ---- */
-
-struct rbuf {
-	const uint8_t	*p;
-	size_t		 len, off;
-	int		 bad;
-};
-
-static int
-r_take(struct rbuf *r, void *dst, size_t n)
-{
-	if (r->bad || n > r->len - r->off) {
-		r->bad = 1;
-		return -1;
-	}
-	if (n > 0)
-		memcpy(dst, r->p + r->off, n);
-	r->off += n;
-	return 0;
-}
-
-static uint8_t
-r_u8(struct rbuf *r)
-{
-	uint8_t v = 0;
-
-	(void)r_take(r, &v, 1);
-	return v;
-}
-
-static uint16_t
-r_u16(struct rbuf *r)
-{
-	uint8_t b[2] = { 0, 0 };
-
-	(void)r_take(r, b, 2);
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static uint32_t
-r_u32(struct rbuf *r)
-{
-	uint8_t b[4] = { 0, 0, 0, 0 };
-
-	(void)r_take(r, b, 4);
-	return store_get_u32(b);
-}
-
-static uint64_t
-r_u64(struct rbuf *r)
-{
-	uint64_t hi = r_u32(r);
-
-	return hi << 32 | r_u32(r);
-}
-
-/* A string of n bytes into dst (dstsz > max), no control characters. */
-static void
-r_str(struct rbuf *r, size_t n, size_t max, char *dst)
-{
-	if (n > max) {
-		r->bad = 1;
-		return;
-	}
-	if (r_take(r, dst, n) != 0)
-		return;
-	dst[n] = '\0';
-	if (!text_valid(dst, n))
-		r->bad = 1;
-}
-
-static void
-r_s8(struct rbuf *r, size_t max, char *dst)
-{
-	r_str(r, r_u8(r), max, dst);
-}
-
-static void
-r_blob(struct rbuf *r, size_t min, uint8_t **dst, size_t *dlen)
-{
-	uint32_t n = r_u32(r);
-
-	if (r->bad)
-		return;
-	if (n < min || n > CERTDB_DER_MAX || n > r->len - r->off) {
-		r->bad = 1;
-		return;
-	}
-	if (n == 0)
-		return;
-	if ((*dst = malloc(n)) == NULL) {
-		r->bad = 1;
-		return;
-	}
-	memcpy(*dst, r->p + r->off, n);
-	*dlen = n;
-	r->off += n;
-}
-
+/*
+ * Fields are read in order with the reader's failure sticky, so a short
+ * or bad field fails every read after it and the check at the end.
+ */
 int
 certdb_record_decode(const uint8_t *buf, size_t len, struct certdb_cert *out)
 {
-	struct rbuf r = { buf, len, 0, 0 };
-	size_t i, n;
+	struct store_rd r;
+	struct certdb_event *ev;
+	uint8_t fmt, n;
+	size_t i;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (buf == NULL || len > CERTDB_RECORD_MAX)
+	store_rd_init(&r, buf, len);
+	if (buf == NULL || len > CERTDB_RECORD_MAX ||
+	    store_rd_u8(&r, &fmt) != 0 || fmt != CERT_FMT ||
+	    store_rd_bytes(&r, out->id, CERTDB_ID_LEN) != 0)
 		goto bad;
-	if (r_u8(&r) != CERT_FMT)
+	store_rd_text(&r, 1, 0, CAP_NAME_MAX, out->ca, NULL);
+	store_rd_text(&r, 1, 0, CERTDB_PROFILE_MAX, out->profile, NULL);
+	store_rd_text(&r, 1, 0, CERTDB_ID_LEN, out->key_id, NULL);
+	store_rd_text(&r, 1, 0, CERTDB_KEYTYPE_MAX, out->key_type, NULL);
+	store_rd_text(&r, 2, 0, CERTDB_SUBJECT_MAX, out->subject, NULL);
+	if (store_rd_u8(&r, &n) != 0 || n > CERTDB_SAN_MAX)
 		goto bad;
-	if (r_take(&r, out->id, CERTDB_ID_LEN) != 0)
-		goto bad;
-	out->id[CERTDB_ID_LEN] = '\0';
-	r_s8(&r, CAP_NAME_MAX, out->ca);
-	r_s8(&r, CERTDB_PROFILE_MAX, out->profile);
-	r_s8(&r, CERTDB_ID_LEN, out->key_id);
-	r_s8(&r, CERTDB_KEYTYPE_MAX, out->key_type);
-	r_str(&r, r_u16(&r), CERTDB_SUBJECT_MAX, out->subject);
-	if ((n = r_u8(&r)) > CERTDB_SAN_MAX)
-		goto bad;
-	for (i = 0; i < n && !r.bad; i++)
-		r_s8(&r, CERTDB_SAN_LEN, out->sans[i]);
+	for (i = 0; i < n; i++)
+		store_rd_text(&r, 1, 0, CERTDB_SAN_LEN, out->sans[i], NULL);
 	out->nsans = n;
-	r_s8(&r, CERTDB_SERIAL_MAX, out->serial);
-	out->created = r_u64(&r);
-	out->not_before = r_u64(&r);
-	out->not_after = r_u64(&r);
-	out->validity = r_u64(&r);
-	out->status = r_u8(&r);
-	out->auto_renew = r_u8(&r);
-	out->renew_fraction = r_u32(&r);
-	out->alerts_sent = r_u32(&r);
-	out->revoke_reason = r_u8(&r);
-	out->revoked_at = r_u64(&r);
-	r_blob(&r, 0, &out->der, &out->derlen);
-	if ((n = r_u8(&r)) > CERTDB_CHAIN_MAX || r.bad)
+	store_rd_text(&r, 1, 0, CERTDB_SERIAL_MAX, out->serial, NULL);
+	store_rd_u64(&r, &out->created);
+	store_rd_u64(&r, &out->not_before);
+	store_rd_u64(&r, &out->not_after);
+	store_rd_u64(&r, &out->validity);
+	store_rd_u8(&r, &out->status);
+	store_rd_u8(&r, &out->auto_renew);
+	store_rd_u32(&r, &out->renew_fraction);
+	store_rd_u32(&r, &out->alerts_sent);
+	store_rd_u8(&r, &out->revoke_reason);
+	store_rd_u64(&r, &out->revoked_at);
+	store_rd_blob(&r, 4, 0, CERTDB_DER_MAX, &out->der, &out->derlen);
+	if (store_rd_u8(&r, &n) != 0 || n > CERTDB_CHAIN_MAX)
 		goto bad;
-	for (i = 0; i < n && !r.bad; i++) {
-		r_blob(&r, 1, &out->chain[i], &out->chainlen[i]);
-		if (!r.bad)
-			out->nchain = i + 1;
+	for (i = 0; i < n; i++) {
+		if (store_rd_blob(&r, 4, 1, CERTDB_DER_MAX, &out->chain[i],
+		    &out->chainlen[i]) != 0)
+			goto bad;
+		out->nchain = i + 1;
 	}
-	if ((n = r_u8(&r)) > CERTDB_HISTORY_MAX || r.bad)
+	if (store_rd_u8(&r, &n) != 0 || n > CERTDB_HISTORY_MAX)
 		goto bad;
-	for (i = 0; i < n && !r.bad; i++) {
-		out->history[i].time = r_u64(&r);
-		out->history[i].kind = r_u8(&r);
-		out->history[i].detail = r_u64(&r);
-		r_s8(&r, CERTDB_SERIAL_MAX, out->history[i].serial);
-		r_s8(&r, CERTDB_ID_LEN, out->history[i].key_id);
+	for (i = 0; i < n; i++) {
+		ev = &out->history[i];
+		store_rd_u64(&r, &ev->time);
+		store_rd_u8(&r, &ev->kind);
+		store_rd_u64(&r, &ev->detail);
+		store_rd_text(&r, 1, 0, CERTDB_SERIAL_MAX, ev->serial, NULL);
+		store_rd_text(&r, 1, 0, CERTDB_ID_LEN, ev->key_id, NULL);
 	}
 	out->nhistory = n;
-	out->pending.op = r_u8(&r);
-	if (!r.bad && out->pending.op != CERTDB_OP_NONE) {
-		r_blob(&r, 1, &out->pending.csr, &out->pending.csrlen);
-		r_s8(&r, CERTDB_ID_LEN, out->pending.key_id);
-		r_s8(&r, CERTDB_PENDING_ID_MAX, out->pending.pending_id);
-		out->pending.attempts = r_u32(&r);
-		out->pending.next_try = r_u64(&r);
+	if (store_rd_u8(&r, &out->pending.op) == 0 &&
+	    out->pending.op != CERTDB_OP_NONE) {
+		store_rd_blob(&r, 4, 1, CERTDB_DER_MAX, &out->pending.csr,
+		    &out->pending.csrlen);
+		store_rd_text(&r, 1, 0, CERTDB_ID_LEN, out->pending.key_id,
+		    NULL);
+		store_rd_text(&r, 1, 0, CERTDB_PENDING_ID_MAX,
+		    out->pending.pending_id, NULL);
+		store_rd_u32(&r, &out->pending.attempts);
+		store_rd_u64(&r, &out->pending.next_try);
 	}
-	if (r.bad || r.off != r.len || !cert_valid(out))
+	if (store_rd_end(&r) != 0 || !cert_valid(out))
 		goto bad;
 	return 0;
  bad:
+	ret = store_rd_fail(&r);
 	certdb_cert_clear(out);
-	return CAP_ERR_CORRUPT;
+	return ret;
 }
 
 /* ---- store ---- */
@@ -652,8 +455,7 @@ certdb_record_decode(const uint8_t *buf, size_t len, struct certdb_cert *out)
 static void
 exp_key(uint8_t out[EXPKEY_LEN], uint64_t not_after, const char *id)
 {
-	store_put_u32(out, (uint32_t)(not_after >> 32));
-	store_put_u32(out + 4, (uint32_t)not_after);
+	store_put_u64(out, not_after);
 	memcpy(out + 8, id, CERTDB_ID_LEN);
 }
 
@@ -941,7 +743,7 @@ list_txn(store *s, MDB_txn *txn, void *arg)
 			goto out;
 		}
 		kp = k.mv_data;
-		na = (uint64_t)store_get_u32(kp) << 32 | store_get_u32(kp + 4);
+		na = store_get_u64(kp);
 		if (a->f->not_after_max != 0) {
 			if (na > a->f->not_after_max)
 				break;

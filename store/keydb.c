@@ -19,6 +19,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "store/codec.h"
 #include "store/keydb.h"
 #include "store/store_int.h"
 
@@ -54,14 +55,7 @@ store_key_owner_parse(const char *s, uint32_t *owner)
 static int
 text_valid(const char *p, size_t len, size_t max)
 {
-	size_t i;
-
-	if (len > max)
-		return 0;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] == 0x7f)
-			return 0;
-	return 1;
+	return len <= max && store_text_valid(p, len);
 }
 
 int
@@ -133,64 +127,44 @@ int
 store_record_encode_key(const struct store_key *rec, uint8_t **buf,
     size_t *len)
 {
-	size_t ll, tl, n;
-	uint8_t *b, *p;
+	struct store_wr w;
 
 	*buf = NULL;
 	*len = 0;
 	if (rec_check(rec) != 0)
 		return CAP_ERR_INVALID;
-	ll = strlen(rec->label);
-	tl = strlen(rec->token);
-	n = KEY_FIXED_LEN + ll + tl;
-	if ((b = malloc(n)) == NULL)
-		return CAP_ERR_NOMEM;
-	p = b;
-	*p++ = KEY_FMT;
-	*p++ = (uint8_t)rec->type;
-	store_put_u64(p, rec->created);
-	p += 8;
-	*p++ = (uint8_t)rec->owner;
-	store_put_u32(p, rec->flags);
-	p += 4;
-	*p++ = (uint8_t)ll;
-	memcpy(p, rec->label, ll);
-	p += ll;
-	*p++ = (uint8_t)tl;
-	memcpy(p, rec->token, tl);
-	*buf = b;
-	*len = n;
-	return 0;
+	store_wr_init(&w, KEY_REC_MAX, 0);
+	store_wr_u8(&w, KEY_FMT);
+	store_wr_u8(&w, (uint8_t)rec->type);
+	store_wr_u64(&w, rec->created);
+	store_wr_u8(&w, (uint8_t)rec->owner);
+	store_wr_u32(&w, rec->flags);
+	store_wr_str(&w, 1, rec->label);
+	store_wr_str(&w, 1, rec->token);
+	return store_wr_finish(&w, buf, len);
 }
 
 int
 store_record_decode_key(const uint8_t *buf, size_t len, struct store_key *out)
 {
 	struct store_key k;
-	size_t off, ll, tl;
+	struct store_rd r;
+	uint8_t fmt, type, owner;
 
 	memset(out, 0, sizeof(*out));
 	memset(&k, 0, sizeof(k));
-	if (buf == NULL || len < KEY_FIXED_LEN || len > KEY_REC_MAX ||
-	    buf[0] != KEY_FMT)
+	store_rd_init(&r, buf, len);
+	/* Text with an embedded NUL would read back shorter than stored. */
+	if (store_rd_u8(&r, &fmt) != 0 || fmt != KEY_FMT ||
+	    store_rd_u8(&r, &type) != 0 || store_rd_u64(&r, &k.created) != 0 ||
+	    store_rd_u8(&r, &owner) != 0 || store_rd_u32(&r, &k.flags) != 0 ||
+	    store_rd_str(&r, 1, 0, STORE_KEY_LABEL_MAX, k.label, NULL) != 0 ||
+	    store_rd_str(&r, 1, 0, STORE_KEY_TOKEN_MAX, k.token, NULL) != 0 ||
+	    store_rd_end(&r) != 0)
 		return CAP_ERR_CORRUPT;
-	k.type = buf[1];
-	k.created = store_get_u64(buf + 2);
-	k.owner = buf[10];
-	k.flags = store_get_u32(buf + 11);
-	off = 15;
-	ll = buf[off++];
-	if (ll > STORE_KEY_LABEL_MAX || len - off < ll + 1)
-		return CAP_ERR_CORRUPT;
-	memcpy(k.label, buf + off, ll);
-	off += ll;
-	tl = buf[off++];
-	if (tl > STORE_KEY_TOKEN_MAX || len - off != tl)
-		return CAP_ERR_CORRUPT;
-	memcpy(k.token, buf + off, tl);
-	/* An embedded NUL would make the record's text shorter than stored. */
-	if (memchr(k.label, '\0', ll) != NULL ||
-	    memchr(k.token, '\0', tl) != NULL || rec_check(&k) != 0)
+	k.type = type;
+	k.owner = owner;
+	if (rec_check(&k) != 0)
 		return CAP_ERR_CORRUPT;
 	*out = k;
 	return 0;

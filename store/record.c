@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "store/codec.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -39,36 +40,33 @@ secret_check(const struct store_secret_meta *m, size_t ctlen)
 }
 
 /*
- * Parses the fixed header and checks the lengths; on success the
- * ciphertext is buf[SECRET_HDR_LEN .. len).
+ * Parses a whole record and checks it; on success the ciphertext is the
+ * *ctlen bytes at *ct, inside buf.
  */
 static int
 secret_parse(const uint8_t *buf, size_t len, struct store_secret_meta *m,
-    uint8_t nonce[STORE_NONCE_LEN], size_t *ctlen)
+    uint8_t nonce[STORE_NONCE_LEN], const uint8_t **ct, size_t *ctlen)
 {
-	const uint8_t *p = buf;
+	struct store_rd r;
+	const uint8_t *np;
 	uint32_t clen;
+	uint8_t fmt;
 
-	if (buf == NULL || len < SECRET_HDR_LEN || p[0] != SECRET_FMT)
-		return CAP_ERR_CORRUPT;
-	p++;
-	m->version = store_get_u32(p);
-	p += 4;
-	m->created = store_get_u64(p);
-	p += 8;
-	m->key_version = store_get_u32(p);
-	p += 4;
-	m->flags = store_get_u32(p);
-	p += 4;
-	if (nonce != NULL)
-		memcpy(nonce, p, STORE_NONCE_LEN);
-	p += STORE_NONCE_LEN;
-	clen = store_get_u32(p);
-	/* Compare against what is left rather than adding to clen. */
-	if ((size_t)clen != len - SECRET_HDR_LEN)
+	store_rd_init(&r, buf, len);
+	if (store_rd_u8(&r, &fmt) != 0 || fmt != SECRET_FMT ||
+	    store_rd_u32(&r, &m->version) != 0 ||
+	    store_rd_u64(&r, &m->created) != 0 ||
+	    store_rd_u32(&r, &m->key_version) != 0 ||
+	    store_rd_u32(&r, &m->flags) != 0 ||
+	    store_rd_take(&r, STORE_NONCE_LEN, &np) != 0 ||
+	    store_rd_u32(&r, &clen) != 0 ||
+	    (size_t)clen != store_rd_left(&r) ||
+	    store_rd_take(&r, clen, ct) != 0 || store_rd_end(&r) != 0)
 		return CAP_ERR_CORRUPT;
 	if (secret_check(m, clen) != 0)
 		return CAP_ERR_CORRUPT;
+	if (nonce != NULL)
+		memcpy(nonce, np, STORE_NONCE_LEN);
 	*ctlen = clen;
 	return 0;
 }
@@ -78,6 +76,7 @@ store_record_decode_secret_meta(const uint8_t *buf, size_t len,
     struct store_secret_meta *meta)
 {
 	struct store_secret_meta m;
+	const uint8_t *ct;
 	size_t ctlen;
 	int r;
 
@@ -85,7 +84,7 @@ store_record_decode_secret_meta(const uint8_t *buf, size_t len,
 		return CAP_ERR_INVALID;
 	memset(meta, 0, sizeof(*meta));
 	memset(&m, 0, sizeof(m));
-	if ((r = secret_parse(buf, len, &m, NULL, &ctlen)) != 0)
+	if ((r = secret_parse(buf, len, &m, NULL, &ct, &ctlen)) != 0)
 		return r;
 	*meta = m;
 	return 0;
@@ -96,6 +95,7 @@ store_record_decode_secret(const uint8_t *buf, size_t len,
     struct store_secret *out)
 {
 	struct store_secret rec;
+	const uint8_t *ct;
 	size_t ctlen;
 	int r;
 
@@ -103,12 +103,13 @@ store_record_decode_secret(const uint8_t *buf, size_t len,
 		return CAP_ERR_INVALID;
 	memset(out, 0, sizeof(*out));
 	memset(&rec, 0, sizeof(rec));
-	if ((r = secret_parse(buf, len, &rec.meta, rec.nonce, &ctlen)) != 0)
+	if ((r = secret_parse(buf, len, &rec.meta, rec.nonce, &ct,
+	    &ctlen)) != 0)
 		return r;
 	if (ctlen > 0) {
 		if ((rec.ct = malloc(ctlen)) == NULL)
 			return CAP_ERR_NOMEM;
-		memcpy(rec.ct, buf + SECRET_HDR_LEN, ctlen);
+		memcpy(rec.ct, ct, ctlen);
 	}
 	rec.ctlen = ctlen;
 	*out = rec;	/* ct transferred */
@@ -119,8 +120,7 @@ int
 store_record_encode_secret(const struct store_secret *rec, uint8_t **buf,
     size_t *len)
 {
-	uint8_t *b, *p;
-	size_t total;
+	struct store_wr w;
 	int r;
 
 	if (buf != NULL)
@@ -133,28 +133,15 @@ store_record_encode_secret(const struct store_secret *rec, uint8_t **buf,
 		return r;
 	if (rec->ctlen > 0 && rec->ct == NULL)
 		return CAP_ERR_INVALID;
-	total = SECRET_HDR_LEN + rec->ctlen;
-	if ((b = malloc(total)) == NULL)
-		return CAP_ERR_NOMEM;
-	p = b;
-	*p++ = SECRET_FMT;
-	store_put_u32(p, rec->meta.version);
-	p += 4;
-	store_put_u64(p, rec->meta.created);
-	p += 8;
-	store_put_u32(p, rec->meta.key_version);
-	p += 4;
-	store_put_u32(p, rec->meta.flags);
-	p += 4;
-	memcpy(p, rec->nonce, STORE_NONCE_LEN);
-	p += STORE_NONCE_LEN;
-	store_put_u32(p, (uint32_t)rec->ctlen);
-	p += 4;
-	if (rec->ctlen > 0)
-		memcpy(p, rec->ct, rec->ctlen);
-	*buf = b;	/* transferred */
-	*len = total;
-	return 0;
+	store_wr_init(&w, SECRET_HDR_LEN + rec->ctlen, 0);
+	store_wr_u8(&w, SECRET_FMT);
+	store_wr_u32(&w, rec->meta.version);
+	store_wr_u64(&w, rec->meta.created);
+	store_wr_u32(&w, rec->meta.key_version);
+	store_wr_u32(&w, rec->meta.flags);
+	store_wr_bytes(&w, rec->nonce, STORE_NONCE_LEN);
+	store_wr_lv(&w, 4, rec->ct, rec->ctlen);
+	return store_wr_finish(&w, buf, len);
 }
 
 void
