@@ -34,26 +34,13 @@
 static int
 body_object(struct api_ctx *ctx, const char *const *allowed, json_t **out)
 {
-	const char *why = NULL, *k;
-	json_t *j = NULL, *v;
-	size_t i;
+	const char *why = NULL;
 
-	*out = NULL;
-	if (api_json_object_parse(ctx->body, ctx->body_len, &j, &why) != 0) {
+	if (api_json_body_parse(ctx->body, ctx->body_len, allowed, out,
+	    &why) != 0) {
 		api_reply_status(ctx, 400, why);
 		return -1;
 	}
-	json_object_foreach(j, k, v) {
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(k, allowed[i]) == 0)
-				break;
-		if (allowed[i] == NULL) {
-			json_decref(j);
-			api_reply_status(ctx, 400, "unknown field in the body");
-			return -1;
-		}
-	}
-	*out = j;
 	return 0;
 }
 
@@ -331,6 +318,27 @@ api_h_key_delete(struct api_ctx *ctx)
 
 /* ---- sign, verify, csr ---- */
 
+/*
+ * What sign and verify start with: an administrator, the key of the path,
+ * a key type that signs (refusal answered otherwise) and the body.
+ * Answers the request on failure.
+ */
+static int
+sig_request(struct api_ctx *ctx, const char *refusal,
+    const char *const *allowed, struct key_info *k, hsm_obj *priv,
+    hsm_obj *pub, json_t **j)
+{
+	if (api_require(ctx, API_CAP_ADMIN, "*") != 0)
+		return -1;
+	if (key_load(ctx, k, priv, pub) != 0)
+		return -1;
+	if (sig_alg_name(k->type) == NULL) {
+		api_reply_status(ctx, 400, refusal);
+		return -1;
+	}
+	return body_object(ctx, allowed, j);
+}
+
 void
 api_h_key_sign(struct api_ctx *ctx)
 {
@@ -342,15 +350,8 @@ api_h_key_sign(struct api_ctx *ctx)
 	size_t len = 0, siglen = 0;
 	int r;
 
-	if (api_require(ctx, API_CAP_ADMIN, "*") != 0)
-		return;
-	if (key_load(ctx, &k, &priv, &pub) != 0)
-		return;
-	if (sig_alg_name(k.type) == NULL) {
-		api_reply_status(ctx, 400, "this key type cannot sign");
-		return;
-	}
-	if (body_object(ctx, allowed, &j) != 0)
+	if (sig_request(ctx, "this key type cannot sign", allowed, &k,
+	    &priv, &pub, &j) != 0)
 		return;
 	if (b64_field(ctx, j, "data", KEY_DATA_MAX, 0, &data, &len,
 	    "\"data\" must be base64 of at most 64 KiB") != 0)
@@ -383,15 +384,8 @@ api_h_key_verify(struct api_ctx *ctx)
 	size_t len = 0, siglen = 0;
 	int r;
 
-	if (api_require(ctx, API_CAP_ADMIN, "*") != 0)
-		return;
-	if (key_load(ctx, &k, &priv, &pub) != 0)
-		return;
-	if (sig_alg_name(k.type) == NULL) {
-		api_reply_status(ctx, 400, "this key type cannot verify");
-		return;
-	}
-	if (body_object(ctx, allowed, &j) != 0)
+	if (sig_request(ctx, "this key type cannot verify", allowed, &k,
+	    &priv, &pub, &j) != 0)
 		return;
 	if (b64_field(ctx, j, "data", KEY_DATA_MAX, 0, &data, &len,
 	    "\"data\" must be base64 of at most 64 KiB") != 0 ||
