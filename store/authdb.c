@@ -269,31 +269,6 @@ corrupt(const char *what)
 	return CAP_ERR_CORRUPT;
 }
 
-/* Writes an encoded record under key; flags as for mdb_put. */
-static int
-put_raw(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
-    const void *data, size_t dlen, unsigned int flags, const char *what)
-{
-	MDB_val k, d;
-
-	k.mv_data = (void *)key;
-	k.mv_size = klen;
-	d.mv_data = (void *)data;
-	d.mv_size = dlen;
-	return store_mdb_err(mdb_put(txn, dbi, &k, &d, flags), what);
-}
-
-static int
-del_raw(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
-    const char *what)
-{
-	MDB_val k;
-
-	k.mv_data = (void *)key;
-	k.mv_size = klen;
-	return store_mdb_err(mdb_del(txn, dbi, &k, NULL), what);
-}
-
 /* ---- policies ---- */
 
 struct policy_arg {
@@ -347,14 +322,13 @@ policy_get_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct policy_arg *a = arg;
 	const uint8_t *p;
-	MDB_val k, d;
+	MDB_val d;
 	size_t dl;
-	int rc;
+	int r;
 
-	k.mv_data = (void *)a->name;
-	k.mv_size = strlen(a->name);
-	if ((rc = mdb_get(txn, s->dbi_policies, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get policy");
+	if ((r = store_get(txn, s->dbi_policies, a->name, strlen(a->name), &d,
+	    "mdb_get policy")) != 0)
+		return r;
 	p = d.mv_data;
 	if (d.mv_size < 2 || d.mv_size - 1 > STORE_POLICY_MAX ||
 	    p[0] != POLICY_FMT)
@@ -402,30 +376,9 @@ static int
 policy_list_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct names_arg *a = arg;
-	MDB_cursor *cur = NULL;
-	MDB_val k, d;
-	int rc, r;
 
-	if ((rc = mdb_cursor_open(txn, s->dbi_policies, &cur)) != 0)
-		return store_mdb_err(rc, "mdb_cursor_open");
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (!store_name_bytes_valid(k.mv_data, k.mv_size)) {
-			r = corrupt("policy key");
-			goto out;
-		}
-		if ((r = store_names_push(&a->names, &a->n, &a->cap,
-		    k.mv_data, k.mv_size)) != 0)
-			goto out;
-	}
-	if (rc != MDB_NOTFOUND) {
-		r = store_mdb_err(rc, "mdb_cursor_get");
-		goto out;
-	}
-	r = 0;
- out:
-	mdb_cursor_close(cur);
-	return r;
+	return store_walk_names(txn, s->dbi_policies, NULL, 0, &a->names, &a->n,
+	    &a->cap, "policy key");
 }
 
 int
@@ -450,25 +403,13 @@ store_policy_list(store *s, char ***names, size_t *n)
 	return 0;
 }
 
-static int
-policy_delete_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct policy_arg *a = arg;
-
-	return del_raw(txn, s->dbi_policies, a->name, strlen(a->name),
-	    "mdb_del policy");
-}
-
 int
 store_policy_delete(store *s, const char *name)
 {
-	struct policy_arg a;
-
 	if (s == NULL || !cap_name_valid(name))
 		return CAP_ERR_INVALID;
-	memset(&a, 0, sizeof(a));
-	a.name = name;
-	return store_txn_write(s, policy_delete_txn, &a);
+	return store_del_one(s, s->dbi_policies, name, strlen(name),
+	    "mdb_del policy");
 }
 
 /* ---- tokens ---- */
@@ -492,10 +433,10 @@ token_create_txn(store *s, MDB_txn *txn, void *arg)
 	struct token_arg *a = arg;
 	int r;
 
-	if ((r = put_raw(txn, s->dbi_tokens, a->hash, STORE_AUTH_HASH_LEN,
+	if ((r = store_put(txn, s->dbi_tokens, a->hash, STORE_AUTH_HASH_LEN,
 	    a->rec, a->reclen, MDB_NOOVERWRITE, "mdb_put token")) != 0)
 		return r;
-	return put_raw(txn, s->dbi_accessors, a->accessor, STORE_ACCESSOR_LEN,
+	return store_put(txn, s->dbi_accessors, a->accessor, STORE_ACCESSOR_LEN,
 	    a->hash, STORE_AUTH_HASH_LEN, MDB_NOOVERWRITE, "mdb_put accessor");
 }
 
@@ -528,13 +469,12 @@ static int
 token_read(store *s, MDB_txn *txn, const uint8_t *hash,
     struct store_token *tok)
 {
-	MDB_val k, d;
+	MDB_val d;
 	int rc;
 
-	k.mv_data = (void *)hash;
-	k.mv_size = STORE_AUTH_HASH_LEN;
-	if ((rc = mdb_get(txn, s->dbi_tokens, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get token");
+	if ((rc = store_get(txn, s->dbi_tokens, hash, STORE_AUTH_HASH_LEN, &d,
+	    "mdb_get token")) != 0)
+		return rc;
 	rc = store_record_decode_token(d.mv_data, d.mv_size, tok);
 	return rc == CAP_ERR_CORRUPT ? corrupt("token record") : rc;
 }
@@ -549,7 +489,7 @@ token_write(store *s, MDB_txn *txn, const uint8_t *hash,
 
 	if ((r = store_record_encode_token(tok, &buf, &len)) != 0)
 		return r;
-	r = put_raw(txn, s->dbi_tokens, hash, STORE_AUTH_HASH_LEN, buf, len, 0,
+	r = store_put(txn, s->dbi_tokens, hash, STORE_AUTH_HASH_LEN, buf, len, 0,
 	    "mdb_put token");
 	free(buf);
 	return r;
@@ -562,10 +502,10 @@ token_remove(store *s, MDB_txn *txn, const uint8_t *hash,
 {
 	int r;
 
-	if ((r = del_raw(txn, s->dbi_tokens, hash, STORE_AUTH_HASH_LEN,
+	if ((r = store_del(txn, s->dbi_tokens, hash, STORE_AUTH_HASH_LEN,
 	    "mdb_del token")) != 0)
 		return r;
-	r = del_raw(txn, s->dbi_accessors, accessor, STORE_ACCESSOR_LEN,
+	r = store_del(txn, s->dbi_accessors, accessor, STORE_ACCESSOR_LEN,
 	    "mdb_del accessor");
 	if (r == CAP_ERR_NOT_FOUND) {
 		log_warn("store: token without its accessor entry");
@@ -641,13 +581,12 @@ static int
 accessor_read(store *s, MDB_txn *txn, const char *accessor,
     uint8_t hash[STORE_AUTH_HASH_LEN])
 {
-	MDB_val k, d;
-	int rc;
+	MDB_val d;
+	int r;
 
-	k.mv_data = (void *)accessor;
-	k.mv_size = STORE_ACCESSOR_LEN;
-	if ((rc = mdb_get(txn, s->dbi_accessors, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get accessor");
+	if ((r = store_get(txn, s->dbi_accessors, accessor, STORE_ACCESSOR_LEN,
+	    &d, "mdb_get accessor")) != 0)
+		return r;
 	if (d.mv_size != STORE_AUTH_HASH_LEN)
 		return corrupt("accessor entry");
 	memcpy(hash, d.mv_data, STORE_AUTH_HASH_LEN);
@@ -737,49 +676,28 @@ store_token_revoke(store *s, const char *accessor)
 }
 
 static int
-token_list_txn(store *s, MDB_txn *txn, void *arg)
+token_list_one(void *arg, const MDB_val *k, const MDB_val *d)
 {
 	struct token_arg *a = arg;
 	struct store_token *nv;
-	MDB_cursor *cur = NULL;
-	MDB_val k, d;
-	size_t ncap;
-	int rc, r;
+	int r;
 
-	if ((rc = mdb_cursor_open(txn, s->dbi_tokens, &cur)) != 0)
-		return store_mdb_err(rc, "mdb_cursor_open");
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (k.mv_size != STORE_AUTH_HASH_LEN) {
-			r = corrupt("token key");
-			goto out;
-		}
-		if (a->n == a->cap) {
-			ncap = a->cap == 0 ? 16 : a->cap * 2;
-			if (ncap > SIZE_MAX / sizeof(*nv) ||
-			    (nv = realloc(a->v, ncap * sizeof(*nv))) == NULL) {
-				r = CAP_ERR_NOMEM;
-				goto out;
-			}
-			a->v = nv;
-			a->cap = ncap;
-		}
-		r = store_record_decode_token(d.mv_data, d.mv_size,
-		    &a->v[a->n]);
-		if (r != 0) {
-			r = r == CAP_ERR_CORRUPT ? corrupt("token record") : r;
-			goto out;
-		}
-		a->n++;
-	}
-	if (rc != MDB_NOTFOUND) {
-		r = store_mdb_err(rc, "mdb_cursor_get");
-		goto out;
-	}
-	r = 0;
- out:
-	mdb_cursor_close(cur);
-	return r;
+	if (k->mv_size != STORE_AUTH_HASH_LEN)
+		return corrupt("token key");
+	if ((nv = store_vec_grow(a->v, &a->cap, a->n, sizeof(*a->v))) == NULL)
+		return CAP_ERR_NOMEM;
+	a->v = nv;
+	if ((r = store_record_decode_token(d->mv_data, d->mv_size,
+	    &a->v[a->n])) != 0)
+		return r == CAP_ERR_CORRUPT ? corrupt("token record") : r;
+	a->n++;
+	return 0;
+}
+
+static int
+token_list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	return store_walk(txn, s->dbi_tokens, NULL, 0, token_list_one, arg);
 }
 
 int
@@ -873,7 +791,7 @@ token_dead(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *d,
 	}
 	if ((t.flags & STORE_TOKEN_REVOKED) != 0 || EXPIRED(t.expires, now)) {
 		*dead = 1;
-		r = del_raw(txn, s->dbi_accessors, t.accessor,
+		r = store_del(txn, s->dbi_accessors, t.accessor,
 		    STORE_ACCESSOR_LEN, "mdb_del accessor");
 		if (r == CAP_ERR_NOT_FOUND)
 			r = 0;
@@ -913,27 +831,15 @@ store_token_purge(store *s, uint64_t now, size_t *purged)
 struct ref_arg {
 	const uint8_t		*hash;
 	uint64_t		 now;
-	const uint8_t		*rec;		/* create: encoded record */
-	size_t			 reclen;
 	struct store_ref	 out;
 	int			 gone;		/* redeem: deleted as expired */
 	size_t			 purged;
 };
 
-static int
-ref_create_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct ref_arg *a = arg;
-
-	return put_raw(txn, s->dbi_refs, a->hash, STORE_AUTH_HASH_LEN, a->rec,
-	    a->reclen, MDB_NOOVERWRITE, "mdb_put ref");
-}
-
 int
 store_ref_create(store *s, const uint8_t hash[STORE_AUTH_HASH_LEN],
     const struct store_ref *rec)
 {
-	struct ref_arg a;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int r;
@@ -942,11 +848,8 @@ store_ref_create(store *s, const uint8_t hash[STORE_AUTH_HASH_LEN],
 		return CAP_ERR_INVALID;
 	if ((r = store_record_encode_ref(rec, &buf, &len)) != 0)
 		return r;
-	memset(&a, 0, sizeof(a));
-	a.hash = hash;
-	a.rec = buf;
-	a.reclen = len;
-	r = store_txn_write(s, ref_create_txn, &a);
+	r = store_put_one(s, s->dbi_refs, hash, STORE_AUTH_HASH_LEN, buf, len,
+	    MDB_NOOVERWRITE, "mdb_put ref");
 	free(buf);
 	return r;
 }
@@ -975,14 +878,14 @@ ref_redeem_txn(store *s, MDB_txn *txn, void *arg)
 	if (EXPIRED(a->out.expires, a->now) || a->out.uses_left == 1) {
 		/* Commit the delete; an expired one reports GONE after. */
 		a->gone = EXPIRED(a->out.expires, a->now);
-		return del_raw(txn, s->dbi_refs, a->hash, STORE_AUTH_HASH_LEN,
+		return store_del(txn, s->dbi_refs, a->hash, STORE_AUTH_HASH_LEN,
 		    "mdb_del ref");
 	}
 	next = a->out;
 	next.uses_left--;
 	if ((r = store_record_encode_ref(&next, &buf, &len)) != 0)
 		return r;
-	r = put_raw(txn, s->dbi_refs, a->hash, STORE_AUTH_HASH_LEN, buf, len,
+	r = store_put(txn, s->dbi_refs, a->hash, STORE_AUTH_HASH_LEN, buf, len,
 	    0, "mdb_put ref");
 	free(buf);
 	return r;

@@ -1,6 +1,6 @@
 /*
  * store.c - the LMDB environment: opening, the schema, transactions, map
- * growth, domains and their wrapped keys.
+ * growth, and the one-key, walk and list helpers the other files share.
  */
 #include <sys/stat.h>
 
@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "store/codec.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -37,10 +38,6 @@
 #define STORE_GROW_TRIES	40
 #define STORE_MAP_CEILING	((size_t)1 << (sizeof(size_t) > 4 ? 40 : 30))
 
-#define DOMAIN_FMT		1
-#define DOMAIN_REC_LEN		(1 + 8 + 4 + 4)	/* fmt, created, kver, flags */
-#define DKEY_FMT		1
-#define DKEY_HDR_LEN		(1 + 4 + 4)	/* fmt, mechanism, length */
 
 int
 store_mdb_err(int rc, const char *what)
@@ -475,6 +472,158 @@ store_names_free(char **names, size_t n)
 	free(names);
 }
 
+void *
+store_vec_grow(void *v, size_t *cap, size_t n, size_t size)
+{
+	void *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return v;
+	ncap = *cap == 0 ? 16 : *cap * 2;
+	if (ncap > SIZE_MAX / size || (nv = realloc(v, ncap * size)) == NULL)
+		return NULL;
+	*cap = ncap;
+	return nv;
+}
+
+int
+store_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    MDB_val *d, const char *what)
+{
+	MDB_val k;
+
+	k.mv_data = (void *)(uintptr_t)key;
+	k.mv_size = klen;
+	return store_mdb_err(mdb_get(txn, dbi, &k, d), what);
+}
+
+int
+store_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    const void *data, size_t dlen, unsigned int flags, const char *what)
+{
+	MDB_val k, d;
+
+	k.mv_data = (void *)(uintptr_t)key;
+	k.mv_size = klen;
+	d.mv_data = (void *)(uintptr_t)data;
+	d.mv_size = dlen;
+	return store_mdb_err(mdb_put(txn, dbi, &k, &d, flags), what);
+}
+
+int
+store_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    const char *what)
+{
+	MDB_val k;
+
+	k.mv_data = (void *)(uintptr_t)key;
+	k.mv_size = klen;
+	return store_mdb_err(mdb_del(txn, dbi, &k, NULL), what);
+}
+
+struct one_arg {
+	MDB_dbi		 dbi;
+	const void	*key, *data;
+	size_t		 klen, dlen;
+	unsigned int	 flags;
+	int		 del;
+	const char	*what;
+};
+
+static int
+one_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct one_arg *a = arg;
+
+	(void)s;
+	if (a->del)
+		return store_del(txn, a->dbi, a->key, a->klen, a->what);
+	return store_put(txn, a->dbi, a->key, a->klen, a->data, a->dlen,
+	    a->flags, a->what);
+}
+
+int
+store_put_one(store *s, MDB_dbi dbi, const void *key, size_t klen,
+    const void *data, size_t dlen, unsigned int flags, const char *what)
+{
+	struct one_arg a = { dbi, key, data, klen, dlen, flags, 0, what };
+
+	return store_txn_write(s, one_txn, &a);
+}
+
+int
+store_del_one(store *s, MDB_dbi dbi, const void *key, size_t klen,
+    const char *what)
+{
+	struct one_arg a = { dbi, key, NULL, klen, 0, 0, 1, what };
+
+	return store_txn_write(s, one_txn, &a);
+}
+
+int
+store_walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen,
+    store_kv_fn fn, void *arg)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	int rc, r;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+		return store_mdb_err(rc, "mdb_cursor_open");
+	k.mv_data = (void *)(uintptr_t)prefix;
+	k.mv_size = plen;
+	for (rc = mdb_cursor_get(cur, &k, &d, plen > 0 ? MDB_SET_RANGE :
+	    MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (plen > 0 && (k.mv_size < plen ||
+		    memcmp(k.mv_data, prefix, plen) != 0))
+			break;
+		if ((r = fn(arg, &k, &d)) == STORE_STOP)
+			break;
+		if (r != 0)
+			goto out;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		r = store_mdb_err(rc, "mdb_cursor_get");
+		goto out;
+	}
+	r = 0;
+ out:
+	mdb_cursor_close(cur);
+	return r;
+}
+
+struct walk_names_arg {
+	size_t		  plen;
+	char		***names;
+	size_t		 *n, *cap;
+	const char	 *what;
+};
+
+static int
+walk_name(void *arg, const MDB_val *k, const MDB_val *d)
+{
+	struct walk_names_arg *a = arg;
+	const char *p = (const char *)k->mv_data + a->plen;
+	size_t len = k->mv_size - a->plen;
+
+	(void)d;
+	if (!store_name_bytes_valid(p, len)) {
+		log_error("store: malformed %s", a->what);
+		return CAP_ERR_CORRUPT;
+	}
+	return store_names_push(a->names, a->n, a->cap, p, len);
+}
+
+int
+store_walk_names(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
+    size_t plen, char ***names, size_t *n, size_t *cap, const char *what)
+{
+	struct walk_names_arg a = { plen, names, n, cap, what };
+
+	return store_walk(txn, dbi, prefix, plen, walk_name, &a);
+}
+
 int
 store_del_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix,
     size_t plen)
@@ -508,542 +657,4 @@ store_del_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix,
  out:
 	mdb_cursor_close(cur);
 	return r;
-}
-
-/* ---- domains ---- */
-
-struct domain_rec {
-	uint64_t	created;
-	uint32_t	key_version;
-	uint32_t	flags;		/* none defined yet; kept for later */
-};
-
-static void
-domain_encode(const struct domain_rec *dr, uint8_t buf[DOMAIN_REC_LEN])
-{
-	buf[0] = DOMAIN_FMT;
-	store_put_u64(buf + 1, dr->created);
-	store_put_u32(buf + 9, dr->key_version);
-	store_put_u32(buf + 13, dr->flags);
-}
-
-static int
-domain_decode(const MDB_val *d, struct domain_rec *dr)
-{
-	const uint8_t *p = d->mv_data;
-
-	if (d->mv_size != DOMAIN_REC_LEN || p[0] != DOMAIN_FMT) {
-		log_error("store: malformed domain record");
-		return CAP_ERR_CORRUPT;
-	}
-	dr->created = store_get_u64(p + 1);
-	dr->key_version = store_get_u32(p + 9);
-	dr->flags = store_get_u32(p + 13);
-	if (dr->key_version == 0) {
-		log_error("store: domain record with key version 0");
-		return CAP_ERR_CORRUPT;
-	}
-	return 0;
-}
-
-/* Reads a domain record; CAP_ERR_NOT_FOUND if absent. */
-static int
-domain_read(store *s, MDB_txn *txn, const char *name, struct domain_rec *dr)
-{
-	MDB_val k, d;
-	int rc;
-
-	k.mv_data = (void *)name;
-	k.mv_size = strlen(name);
-	if ((rc = mdb_get(txn, s->dbi_domains, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get domain");
-	return domain_decode(&d, dr);
-}
-
-int
-store_domain_check(store *s, MDB_txn *txn, const char *name)
-{
-	struct domain_rec dr;
-
-	return domain_read(s, txn, name, &dr);
-}
-
-/* dkeys key: name \0 u32(version) */
-static size_t
-dkey_key(uint8_t *buf, const char *name, uint32_t version)
-{
-	size_t n = strlen(name);
-
-	memcpy(buf, name, n);
-	buf[n] = '\0';
-	store_put_u32(buf + n + 1, version);
-	return n + 5;
-}
-
-static int
-dkey_write(store *s, MDB_txn *txn, const char *name, uint32_t version,
-    const uint8_t *wrapped, size_t wrapped_len, int mech, unsigned int flags)
-{
-	uint8_t key[CAP_NAME_MAX + 5];
-	MDB_val k, d;
-	uint8_t *p;
-	int rc;
-
-	k.mv_data = key;
-	k.mv_size = dkey_key(key, name, version);
-	d.mv_data = NULL;
-	d.mv_size = DKEY_HDR_LEN + wrapped_len;
-	if ((rc = mdb_put(txn, s->dbi_dkeys, &k, &d, flags | MDB_RESERVE)) != 0)
-		return store_mdb_err(rc, "mdb_put dkey");
-	p = d.mv_data;
-	p[0] = DKEY_FMT;
-	store_put_u32(p + 1, (uint32_t)mech);
-	store_put_u32(p + 5, (uint32_t)wrapped_len);
-	memcpy(p + DKEY_HDR_LEN, wrapped, wrapped_len);
-	return 0;
-}
-
-static int
-wrapped_check(const uint8_t *wrapped, size_t wrapped_len, int mech)
-{
-	if (wrapped == NULL || wrapped_len == 0 || mech < 0)
-		return CAP_ERR_INVALID;
-	if (wrapped_len > STORE_WRAPPED_MAX)
-		return CAP_ERR_TOO_LARGE;
-	return 0;
-}
-
-struct domain_create_arg {
-	const char	*name;
-	uint64_t	 created;
-	const uint8_t	*wrapped;
-	size_t		 wrapped_len;
-	int		 mech;
-};
-
-static int
-domain_create_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct domain_create_arg *a = arg;
-	struct domain_rec dr = { a->created, 1, 0 };
-	uint8_t rec[DOMAIN_REC_LEN];
-	MDB_val k, d;
-	int rc;
-
-	domain_encode(&dr, rec);
-	k.mv_data = (void *)a->name;
-	k.mv_size = strlen(a->name);
-	d.mv_data = rec;
-	d.mv_size = sizeof(rec);
-	if ((rc = mdb_put(txn, s->dbi_domains, &k, &d, MDB_NOOVERWRITE)) != 0)
-		return store_mdb_err(rc, "mdb_put domain");
-	return dkey_write(s, txn, a->name, 1, a->wrapped, a->wrapped_len,
-	    a->mech, 0);
-}
-
-int
-store_domain_create(store *s, const char *name, uint64_t created,
-    const uint8_t *wrapped, size_t wrapped_len, int wrap_mech)
-{
-	struct domain_create_arg a = { name, created, wrapped, wrapped_len,
-	    wrap_mech };
-	int r;
-
-	if (s == NULL || !cap_name_valid(name))
-		return CAP_ERR_INVALID;
-	if ((r = wrapped_check(wrapped, wrapped_len, wrap_mech)) != 0)
-		return r;
-	return store_txn_write(s, domain_create_txn, &a);
-}
-
-struct domain_get_arg {
-	const char		*name;
-	struct store_domain	*out;
-};
-
-static int
-domain_get_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct domain_get_arg *a = arg;
-	struct domain_rec dr;
-	int r;
-
-	if ((r = domain_read(s, txn, a->name, &dr)) != 0)
-		return r;
-	memset(a->out, 0, sizeof(*a->out));
-	strncpy(a->out->name, a->name, sizeof(a->out->name) - 1);
-	a->out->created = dr.created;
-	a->out->key_version = dr.key_version;
-	return 0;
-}
-
-int
-store_domain_get(store *s, const char *name, struct store_domain *out)
-{
-	struct domain_get_arg a = { name, out };
-
-	if (out != NULL)
-		memset(out, 0, sizeof(*out));
-	if (s == NULL || out == NULL || !cap_name_valid(name))
-		return CAP_ERR_INVALID;
-	return store_txn_read(s, domain_get_txn, &a);
-}
-
-struct names_arg {
-	const char	*domain;
-	char		**names;
-	size_t		 n, cap;
-};
-
-static int
-domain_list_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct names_arg *a = arg;
-	MDB_cursor *cur = NULL;
-	MDB_val k, d;
-	int rc, r;
-
-	if ((rc = mdb_cursor_open(txn, s->dbi_domains, &cur)) != 0)
-		return store_mdb_err(rc, "mdb_cursor_open");
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (k.mv_size == 0 || k.mv_size > CAP_NAME_MAX ||
-		    memchr(k.mv_data, '\0', k.mv_size) != NULL) {
-			log_error("store: malformed domain key");
-			r = CAP_ERR_CORRUPT;
-			goto out;
-		}
-		if ((r = store_names_push(&a->names, &a->n, &a->cap,
-		    k.mv_data, k.mv_size)) != 0)
-			goto out;
-	}
-	if (rc != MDB_NOTFOUND) {
-		r = store_mdb_err(rc, "mdb_cursor_get");
-		goto out;
-	}
-	r = 0;
- out:
-	mdb_cursor_close(cur);
-	return r;
-}
-
-int
-store_domain_list(store *s, char ***names, size_t *n)
-{
-	struct names_arg a;
-	int r;
-
-	memset(&a, 0, sizeof(a));
-	if (names != NULL)
-		*names = NULL;
-	if (n != NULL)
-		*n = 0;
-	if (s == NULL || names == NULL || n == NULL)
-		return CAP_ERR_INVALID;
-	if ((r = store_txn_read(s, domain_list_txn, &a)) != 0) {
-		store_names_free(a.names, a.n);
-		return r;
-	}
-	*names = a.names;	/* transferred */
-	*n = a.n;
-	return 0;
-}
-
-static int
-live_stop(void *arg, const char *name, const struct store_secret_meta *m)
-{
-	(void)arg;
-	(void)name;
-	if ((m->flags & (STORE_SECRET_DELETED | STORE_SECRET_DESTROYED)) == 0)
-		return CAP_ERR_CONFLICT;
-	return 0;
-}
-
-struct domain_delete_arg {
-	const char	*name;
-	int		 force;
-};
-
-static int
-domain_delete_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct domain_delete_arg *a = arg;
-	uint8_t prefix[CAP_NAME_MAX + 1];
-	size_t plen;
-	MDB_val k;
-	int rc, r;
-
-	if ((r = store_domain_check(s, txn, a->name)) != 0)
-		return r;
-	if (!a->force &&
-	    (r = store_secret_walk(s, txn, a->name, live_stop, NULL)) != 0)
-		return r;
-	k.mv_data = (void *)a->name;
-	k.mv_size = strlen(a->name);
-	if ((rc = mdb_del(txn, s->dbi_domains, &k, NULL)) != 0)
-		return store_mdb_err(rc, "mdb_del domain");
-	plen = k.mv_size + 1;
-	memcpy(prefix, a->name, k.mv_size);
-	prefix[k.mv_size] = '\0';
-	if ((r = store_del_prefix(txn, s->dbi_dkeys, prefix, plen)) != 0)
-		return r;
-	return store_del_prefix(txn, s->dbi_secrets, prefix, plen);
-}
-
-int
-store_domain_delete(store *s, const char *name, int force)
-{
-	struct domain_delete_arg a = { name, force };
-
-	if (s == NULL || !cap_name_valid(name))
-		return CAP_ERR_INVALID;
-	return store_txn_write(s, domain_delete_txn, &a);
-}
-
-struct add_key_arg {
-	const char	*name;
-	uint32_t	 expected;
-	const uint8_t	*wrapped;
-	size_t		 wrapped_len;
-	int		 mech;
-	uint32_t	 new_version;
-};
-
-static int
-add_key_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct add_key_arg *a = arg;
-	uint8_t rec[DOMAIN_REC_LEN];
-	struct domain_rec dr;
-	MDB_val k, d;
-	int rc, r;
-
-	if ((r = domain_read(s, txn, a->name, &dr)) != 0)
-		return r;
-	if (dr.key_version != a->expected)
-		return CAP_ERR_CONFLICT;
-	if (dr.key_version == UINT32_MAX)
-		return CAP_ERR_INVALID;
-	dr.key_version++;
-	r = dkey_write(s, txn, a->name, dr.key_version, a->wrapped,
-	    a->wrapped_len, a->mech, MDB_NOOVERWRITE);
-	if (r == CAP_ERR_EXISTS) {
-		log_error("store: domain key version %u already stored",
-		    dr.key_version);
-		return CAP_ERR_CORRUPT;
-	}
-	if (r != 0)
-		return r;
-	domain_encode(&dr, rec);
-	k.mv_data = (void *)a->name;
-	k.mv_size = strlen(a->name);
-	d.mv_data = rec;
-	d.mv_size = sizeof(rec);
-	if ((rc = mdb_put(txn, s->dbi_domains, &k, &d, 0)) != 0)
-		return store_mdb_err(rc, "mdb_put domain");
-	a->new_version = dr.key_version;
-	return 0;
-}
-
-int
-store_domain_add_key(store *s, const char *name, uint32_t expected_version,
-    const uint8_t *wrapped, size_t wrapped_len, int wrap_mech,
-    uint32_t *new_version)
-{
-	struct add_key_arg a = { name, expected_version, wrapped, wrapped_len,
-	    wrap_mech, 0 };
-	int r;
-
-	if (new_version != NULL)
-		*new_version = 0;
-	if (s == NULL || new_version == NULL || !cap_name_valid(name))
-		return CAP_ERR_INVALID;
-	if ((r = wrapped_check(wrapped, wrapped_len, wrap_mech)) != 0)
-		return r;
-	if ((r = store_txn_write(s, add_key_txn, &a)) != 0)
-		return r;
-	*new_version = a.new_version;
-	return 0;
-}
-
-struct dkey_get_arg {
-	const char	*name;
-	uint32_t	 version;
-	uint8_t		*wrapped;
-	size_t		 wrapped_len;
-	int		 mech;
-};
-
-static int
-dkey_get_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct dkey_get_arg *a = arg;
-	uint8_t key[CAP_NAME_MAX + 5];
-	struct domain_rec dr;
-	const uint8_t *p;
-	uint32_t version = a->version, len;
-	MDB_val k, d;
-	int rc, r;
-
-	if ((r = domain_read(s, txn, a->name, &dr)) != 0)
-		return r;
-	if (version == 0)
-		version = dr.key_version;
-	k.mv_data = key;
-	k.mv_size = dkey_key(key, a->name, version);
-	if ((rc = mdb_get(txn, s->dbi_dkeys, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get dkey");
-	p = d.mv_data;
-	if (d.mv_size < DKEY_HDR_LEN || p[0] != DKEY_FMT)
-		goto corrupt;
-	len = store_get_u32(p + 5);
-	if (len == 0 || len > STORE_WRAPPED_MAX ||
-	    (size_t)len != d.mv_size - DKEY_HDR_LEN ||
-	    store_get_u32(p + 1) > (uint32_t)INT32_MAX)
-		goto corrupt;
-	if ((a->wrapped = malloc(len)) == NULL)
-		return CAP_ERR_NOMEM;
-	memcpy(a->wrapped, p + DKEY_HDR_LEN, len);
-	a->wrapped_len = len;
-	a->mech = (int)store_get_u32(p + 1);
-	return 0;
- corrupt:
-	log_error("store: malformed wrapped key record");
-	return CAP_ERR_CORRUPT;
-}
-
-int
-store_dkey_get(store *s, const char *name, uint32_t key_version,
-    uint8_t **wrapped, size_t *wrapped_len, int *wrap_mech)
-{
-	struct dkey_get_arg a = { name, key_version, NULL, 0, 0 };
-	int r;
-
-	if (wrapped != NULL)
-		*wrapped = NULL;
-	if (wrapped_len != NULL)
-		*wrapped_len = 0;
-	if (wrap_mech != NULL)
-		*wrap_mech = 0;
-	if (s == NULL || wrapped == NULL || wrapped_len == NULL ||
-	    wrap_mech == NULL || !cap_name_valid(name))
-		return CAP_ERR_INVALID;
-	if ((r = store_txn_read(s, dkey_get_txn, &a)) != 0) {
-		free(a.wrapped);
-		return r;
-	}
-	*wrapped = a.wrapped;	/* transferred */
-	*wrapped_len = a.wrapped_len;
-	*wrap_mech = a.mech;
-	return 0;
-}
-
-/* ---- small named blobs ---- */
-
-/* Blobs live in meta under "blob/" + name, apart from "schema" and "id". */
-#define META_PREFIX	"blob/"
-#define META_PREFIX_LEN	(sizeof(META_PREFIX) - 1)
-
-struct meta_arg {
-	char		 key[META_PREFIX_LEN + STORE_META_NAME_MAX + 1];
-	const uint8_t	*in;
-	size_t		 inlen;
-	int		 excl;
-	uint8_t		*out;
-	size_t		 outlen;
-};
-
-static int
-meta_key(const char *name, struct meta_arg *a)
-{
-	size_t n, i;
-
-	if (name == NULL || (n = strnlen(name, STORE_META_NAME_MAX + 1)) == 0 ||
-	    n > STORE_META_NAME_MAX)
-		return CAP_ERR_INVALID;
-	for (i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= '0' && name[i] <= '9') || name[i] == '.' ||
-		    name[i] == '_' || name[i] == '-'))
-			return CAP_ERR_INVALID;
-	memcpy(a->key, META_PREFIX, META_PREFIX_LEN);
-	memcpy(a->key + META_PREFIX_LEN, name, n + 1);
-	return 0;
-}
-
-static int
-meta_put_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct meta_arg *a = arg;
-	MDB_val k, d;
-
-	k.mv_data = a->key;
-	k.mv_size = strlen(a->key);
-	d.mv_data = (void *)(uintptr_t)a->in;
-	d.mv_size = a->inlen;
-	return store_mdb_err(mdb_put(txn, s->dbi_meta, &k, &d,
-	    a->excl ? MDB_NOOVERWRITE : 0), "mdb_put meta");
-}
-
-int
-store_meta_put(store *s, const char *name, const uint8_t *val, size_t len,
-    int excl)
-{
-	struct meta_arg a;
-	int r;
-
-	memset(&a, 0, sizeof(a));
-	if (s == NULL || val == NULL || len == 0)
-		return CAP_ERR_INVALID;
-	if (len > STORE_META_MAX)
-		return CAP_ERR_TOO_LARGE;
-	if ((r = meta_key(name, &a)) != 0)
-		return r;
-	a.in = val;
-	a.inlen = len;
-	a.excl = excl;
-	return store_txn_write(s, meta_put_txn, &a);
-}
-
-static int
-meta_get_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct meta_arg *a = arg;
-	MDB_val k, d;
-	int rc;
-
-	k.mv_data = a->key;
-	k.mv_size = strlen(a->key);
-	if ((rc = mdb_get(txn, s->dbi_meta, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get meta");
-	if (d.mv_size == 0 || d.mv_size > STORE_META_MAX)
-		return CAP_ERR_CORRUPT;
-	/* Copied out: nothing returned points into the map. */
-	if ((a->out = malloc(d.mv_size)) == NULL)
-		return CAP_ERR_NOMEM;
-	memcpy(a->out, d.mv_data, d.mv_size);
-	a->outlen = d.mv_size;
-	return 0;
-}
-
-int
-store_meta_get(store *s, const char *name, uint8_t **val, size_t *len)
-{
-	struct meta_arg a;
-	int r;
-
-	*val = NULL;
-	*len = 0;
-	memset(&a, 0, sizeof(a));
-	if (s == NULL)
-		return CAP_ERR_INVALID;
-	if ((r = meta_key(name, &a)) != 0)
-		return r;
-	if ((r = store_txn_read(s, meta_get_txn, &a)) != 0) {
-		free(a.out);
-		return r;
-	}
-	*val = a.out;
-	*len = a.outlen;
-	return 0;
 }

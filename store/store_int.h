@@ -101,6 +101,52 @@ typedef int (*store_walk_fn)(void *arg, const char *name,
 int store_secret_walk(store *s, MDB_txn *txn, const char *domain,
     store_walk_fn fn, void *arg);
 
+/*
+ * One-key operations inside a transaction; what names the operation in
+ * the log when LMDB fails unexpectedly.  Results as store_mdb_err.
+ */
+int store_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    MDB_val *d, const char *what);
+int store_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    const void *data, size_t dlen, unsigned int flags, const char *what);
+int store_del(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    const char *what);
+
+/*
+ * store_put_one and store_del_one run one write transaction (grown and
+ * retried as store_txn_write does) that puts or deletes a single key.
+ */
+int store_put_one(store *s, MDB_dbi dbi, const void *key, size_t klen,
+    const void *data, size_t dlen, unsigned int flags, const char *what);
+int store_del_one(store *s, MDB_dbi dbi, const void *key, size_t klen,
+    const char *what);
+
+/*
+ * store_walk calls fn, in key order, for every key of dbi that starts
+ * with prefix (every key when plen is 0).  fn returns 0 to go on,
+ * STORE_STOP to end the walk with success, or a CAP_ERR_* that ends it
+ * and is returned.  fn must not write to dbi.
+ */
+#define STORE_STOP	2
+typedef int (*store_kv_fn)(void *arg, const MDB_val *k, const MDB_val *d);
+int store_walk(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen,
+    store_kv_fn fn, void *arg);
+
+/*
+ * store_walk_names appends to *names a copy of the rest of each key under
+ * prefix, which must be a valid name (else CAP_ERR_CORRUPT, logged with
+ * what).
+ */
+int store_walk_names(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
+    size_t plen, char ***names, size_t *n, size_t *cap, const char *what);
+
+/*
+ * store_vec_grow makes room for one more element of size in the array v
+ * of n elements and *cap slots, doubling from 16.  It returns the array,
+ * perhaps moved, or NULL when out of memory (v is then left as it was).
+ */
+void *store_vec_grow(void *v, size_t *cap, size_t n, size_t size);
+
 /* store_names_push appends a copy of name to a growing array. */
 int store_names_push(char ***names, size_t *n, size_t *cap, const char *name,
     size_t len);
