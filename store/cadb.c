@@ -339,14 +339,6 @@ issued_key(uint8_t *k, const char *name, const uint8_t *serial, size_t sl)
 	return n + 1 + sl;
 }
 
-static int
-val(const void *p, size_t n, MDB_val *v)
-{
-	v->mv_data = (void *)p;
-	v->mv_size = n;
-	return 0;
-}
-
 /* ---- connectors ---- */
 
 struct conn_arg {
@@ -367,24 +359,10 @@ struct conn_arg {
 	uint64_t		 number;
 };
 
-static int
-conn_put_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct conn_arg *a = arg;
-	uint8_t key[1 + CAP_NAME_MAX];
-	MDB_val k, d;
-
-	val(key, cas_key(key, 'c', a->name), &k);
-	val(a->rec, a->reclen, &d);
-	return store_mdb_err(mdb_put(txn, s->dbi_cas, &k, &d,
-	    a->excl ? MDB_NOOVERWRITE : 0), "mdb_put ca");
-}
-
 int
 cadb_conn_put(store *s, const struct cadb_conn *c, int excl)
 {
-	struct conn_arg a;
-	uint8_t *rec = NULL;
+	uint8_t key[1 + CAP_NAME_MAX], *rec = NULL;
 	size_t len;
 	int r;
 
@@ -392,12 +370,8 @@ cadb_conn_put(store *s, const struct cadb_conn *c, int excl)
 		return CAP_ERR_INVALID;
 	if ((r = cadb_record_encode_conn(c, &rec, &len)) != 0)
 		return r;
-	memset(&a, 0, sizeof(a));
-	a.name = c->name;
-	a.rec = rec;
-	a.reclen = len;
-	a.excl = excl;
-	r = store_txn_write(s, conn_put_txn, &a);
+	r = store_put_one(s, s->dbi_cas, key, cas_key(key, 'c', c->name), rec,
+	    len, excl ? MDB_NOOVERWRITE : 0, "mdb_put ca");
 	free(rec);
 	return r;
 }
@@ -407,12 +381,12 @@ conn_get_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct conn_arg *a = arg;
 	uint8_t key[1 + CAP_NAME_MAX];
-	MDB_val k, d;
-	int rc, r;
+	MDB_val d;
+	int r;
 
-	val(key, cas_key(key, 'c', a->name), &k);
-	if ((rc = mdb_get(txn, s->dbi_cas, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get ca");
+	if ((r = store_get(txn, s->dbi_cas, key, cas_key(key, 'c', a->name),
+	    &d, "mdb_get ca")) != 0)
+		return r;
 	if ((r = cadb_record_decode_conn(d.mv_data, d.mv_size, a->out)) != 0) {
 		if (r == CAP_ERR_CORRUPT)
 			log_error("store: malformed CA connector record");
@@ -447,35 +421,9 @@ static int
 conn_list_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct conn_arg *a = arg;
-	MDB_cursor *cur = NULL;
-	MDB_val k, d;
-	uint8_t first = 'c';
-	int rc, r;
 
-	if ((rc = mdb_cursor_open(txn, s->dbi_cas, &cur)) != 0)
-		return store_mdb_err(rc, "mdb_cursor_open");
-	val(&first, 1, &k);
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (((uint8_t *)k.mv_data)[0] != 'c')
-			break;
-		if (!store_name_bytes_valid((char *)k.mv_data + 1, k.mv_size - 1)) {
-			log_error("store: malformed CA connector key");
-			r = CAP_ERR_CORRUPT;
-			goto out;
-		}
-		if ((r = store_names_push(&a->names, &a->n, &a->cap,
-		    (char *)k.mv_data + 1, k.mv_size - 1)) != 0)
-			goto out;
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND) {
-		r = store_mdb_err(rc, "mdb_cursor_get");
-		goto out;
-	}
-	r = 0;
- out:
-	mdb_cursor_close(cur);
-	return r;
+	return store_walk_names(txn, s->dbi_cas, "c", 1, &a->names, &a->n,
+	    &a->cap, "CA connector key");
 }
 
 int
@@ -503,17 +451,16 @@ conn_delete_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct conn_arg *a = arg;
 	uint8_t key[1 + CAP_NAME_MAX + 1];
-	MDB_val k;
 	size_t n;
-	int rc, r;
+	int r;
 
-	val(key, cas_key(key, 'c', a->name), &k);
-	if ((rc = mdb_del(txn, s->dbi_cas, &k, NULL)) != 0)
-		return store_mdb_err(rc, "mdb_del ca");
-	val(key, cas_key(key, 'l', a->name), &k);
-	rc = mdb_del(txn, s->dbi_cas, &k, NULL);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_mdb_err(rc, "mdb_del ca state");
+	if ((r = store_del(txn, s->dbi_cas, key, cas_key(key, 'c', a->name),
+	    "mdb_del ca")) != 0)
+		return r;
+	r = store_del(txn, s->dbi_cas, key, cas_key(key, 'l', a->name),
+	    "mdb_del ca state");
+	if (r != 0 && r != CAP_ERR_NOT_FOUND)
+		return r;
 	n = strlen(a->name);
 	memcpy(key, a->name, n);
 	key[n] = '\0';
@@ -536,24 +483,10 @@ cadb_conn_delete(store *s, const char *name)
 
 /* ---- local CA state ---- */
 
-static int
-local_put_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct conn_arg *a = arg;
-	uint8_t key[1 + CAP_NAME_MAX];
-	MDB_val k, d;
-
-	val(key, cas_key(key, 'l', a->name), &k);
-	val(a->rec, a->reclen, &d);
-	return store_mdb_err(mdb_put(txn, s->dbi_cas, &k, &d, 0),
-	    "mdb_put ca state");
-}
-
 int
 cadb_local_put(store *s, const char *name, const struct cadb_local *l)
 {
-	struct conn_arg a;
-	uint8_t *rec = NULL;
+	uint8_t key[1 + CAP_NAME_MAX], *rec = NULL;
 	size_t len;
 	int r;
 
@@ -561,11 +494,8 @@ cadb_local_put(store *s, const char *name, const struct cadb_local *l)
 		return CAP_ERR_INVALID;
 	if ((r = cadb_record_encode_local(l, &rec, &len)) != 0)
 		return r;
-	memset(&a, 0, sizeof(a));
-	a.name = name;
-	a.rec = rec;
-	a.reclen = len;
-	r = store_txn_write(s, local_put_txn, &a);
+	r = store_put_one(s, s->dbi_cas, key, cas_key(key, 'l', name), rec, len,
+	    0, "mdb_put ca state");
 	free(rec);
 	return r;
 }
@@ -574,12 +504,12 @@ static int
 local_read(store *s, MDB_txn *txn, const char *name, struct cadb_local *out)
 {
 	uint8_t key[1 + CAP_NAME_MAX];
-	MDB_val k, d;
-	int rc, r;
+	MDB_val d;
+	int r;
 
-	val(key, cas_key(key, 'l', name), &k);
-	if ((rc = mdb_get(txn, s->dbi_cas, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get ca state");
+	if ((r = store_get(txn, s->dbi_cas, key, cas_key(key, 'l', name), &d,
+	    "mdb_get ca state")) != 0)
+		return r;
 	if ((r = cadb_record_decode_local(d.mv_data, d.mv_size, out)) != 0 &&
 	    r == CAP_ERR_CORRUPT)
 		log_error("store: malformed local CA record");
@@ -623,7 +553,6 @@ crl_next_txn(store *s, MDB_txn *txn, void *arg)
 	uint8_t key[1 + CAP_NAME_MAX];
 	uint8_t *rec = NULL;
 	size_t len;
-	MDB_val k, d;
 	int r;
 
 	if ((r = local_read(s, txn, a->name, &l)) != 0)
@@ -634,10 +563,8 @@ crl_next_txn(store *s, MDB_txn *txn, void *arg)
 	free(l.cert);
 	if (r != 0)
 		return r;
-	val(key, cas_key(key, 'l', a->name), &k);
-	val(rec, len, &d);
-	r = store_mdb_err(mdb_put(txn, s->dbi_cas, &k, &d, 0),
-	    "mdb_put ca state");
+	r = store_put(txn, s->dbi_cas, key, cas_key(key, 'l', a->name), rec,
+	    len, 0, "mdb_put ca state");
 	free(rec);
 	return r;
 }
@@ -665,13 +592,10 @@ issued_put_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct conn_arg *a = arg;
 	uint8_t key[CAP_NAME_MAX + 1 + CADB_SERIAL_MAX];
-	MDB_val k, d;
 
-	val(key, issued_key(key, a->name, a->iin->serial, a->iin->serial_len),
-	    &k);
-	val(a->rec, a->reclen, &d);
-	return store_mdb_err(mdb_put(txn, s->dbi_ca_issued, &k, &d,
-	    a->excl ? MDB_NOOVERWRITE : 0), "mdb_put ca issued");
+	return store_put(txn, s->dbi_ca_issued, key, issued_key(key, a->name,
+	    a->iin->serial, a->iin->serial_len), a->rec, a->reclen,
+	    a->excl ? MDB_NOOVERWRITE : 0, "mdb_put ca issued");
 }
 
 int
@@ -701,12 +625,12 @@ static int
 issued_read(store *s, MDB_txn *txn, struct conn_arg *a, struct cadb_issued *o)
 {
 	uint8_t key[CAP_NAME_MAX + 1 + CADB_SERIAL_MAX];
-	MDB_val k, d;
-	int rc;
+	MDB_val d;
+	int r;
 
-	val(key, issued_key(key, a->name, a->serial, a->serial_len), &k);
-	if ((rc = mdb_get(txn, s->dbi_ca_issued, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get ca issued");
+	if ((r = store_get(txn, s->dbi_ca_issued, key, issued_key(key, a->name,
+	    a->serial, a->serial_len), &d, "mdb_get ca issued")) != 0)
+		return r;
 	if (cadb_record_decode_issued(d.mv_data, d.mv_size, o) != 0) {
 		log_error("store: malformed issued-certificate record");
 		return CAP_ERR_CORRUPT;
@@ -787,15 +711,31 @@ cadb_issued_revoke(store *s, const char *name, const uint8_t *serial,
 }
 
 static int
-revoked_txn(store *s, MDB_txn *txn, void *arg)
+revoked_one(void *arg, const MDB_val *k, const MDB_val *d)
 {
 	struct conn_arg *a = arg;
 	struct cadb_issued rec, *nv;
+
+	(void)k;
+	if (cadb_record_decode_issued(d->mv_data, d->mv_size, &rec) != 0) {
+		log_error("store: malformed issued-certificate record");
+		return CAP_ERR_CORRUPT;
+	}
+	if (rec.status != CADB_REVOKED)
+		return 0;
+	if ((nv = store_vec_grow(a->iout, &a->cap, a->n, sizeof(*nv))) == NULL)
+		return CAP_ERR_NOMEM;
+	a->iout = nv;
+	a->iout[a->n++] = rec;
+	return 0;
+}
+
+static int
+revoked_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct conn_arg *a = arg;
 	uint8_t prefix[CAP_NAME_MAX + 1];
-	MDB_cursor *cur = NULL;
-	MDB_val k, d;
 	size_t pl;
-	int rc, r;
 
 	a->n = a->cap = 0;
 	free(a->iout);
@@ -803,39 +743,7 @@ revoked_txn(store *s, MDB_txn *txn, void *arg)
 	pl = strlen(a->name);
 	memcpy(prefix, a->name, pl);
 	prefix[pl++] = '\0';
-	if ((rc = mdb_cursor_open(txn, s->dbi_ca_issued, &cur)) != 0)
-		return store_mdb_err(rc, "mdb_cursor_open");
-	val(prefix, pl, &k);
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0)
-			break;
-		if (cadb_record_decode_issued(d.mv_data, d.mv_size, &rec) != 0) {
-			log_error("store: malformed issued-certificate record");
-			r = CAP_ERR_CORRUPT;
-			goto out;
-		}
-		if (rec.status != CADB_REVOKED)
-			continue;
-		if (a->n == a->cap) {
-			a->cap = a->cap ? a->cap * 2 : 16;
-			if ((nv = reallocarray(a->iout, a->cap,
-			    sizeof(*nv))) == NULL) {
-				r = CAP_ERR_NOMEM;
-				goto out;
-			}
-			a->iout = nv;
-		}
-		a->iout[a->n++] = rec;
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND) {
-		r = store_mdb_err(rc, "mdb_cursor_get");
-		goto out;
-	}
-	r = 0;
- out:
-	mdb_cursor_close(cur);
-	return r;
+	return store_walk(txn, s->dbi_ca_issued, prefix, pl, revoked_one, a);
 }
 
 int

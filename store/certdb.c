@@ -474,53 +474,40 @@ static int
 index_del(store *s, MDB_txn *txn, const struct certdb_cert *old)
 {
 	uint8_t ek[EXPKEY_LEN], ck[CAKEY_MAX];
-	MDB_val k;
-	int rc;
+	int r;
 
 	exp_key(ek, old->not_after, old->id);
-	k.mv_data = ek;
-	k.mv_size = sizeof(ek);
-	rc = mdb_del(txn, s->dbi_certs_exp, &k, NULL);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_mdb_err(rc, "mdb_del certs_exp");
-	k.mv_data = ck;
-	k.mv_size = ca_key(ck, old->ca, old->id);
-	rc = mdb_del(txn, s->dbi_certs_ca, &k, NULL);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return store_mdb_err(rc, "mdb_del certs_ca");
-	return 0;
+	r = store_del(txn, s->dbi_certs_exp, ek, sizeof(ek), "mdb_del certs_exp");
+	if (r != 0 && r != CAP_ERR_NOT_FOUND)
+		return r;
+	r = store_del(txn, s->dbi_certs_ca, ck, ca_key(ck, old->ca, old->id),
+	    "mdb_del certs_ca");
+	return r == CAP_ERR_NOT_FOUND ? 0 : r;
 }
 
 static int
 index_put(store *s, MDB_txn *txn, const struct certdb_cert *c)
 {
 	uint8_t ek[EXPKEY_LEN], ck[CAKEY_MAX];
-	MDB_val k, d = { 0, NULL };
 	int r;
 
 	exp_key(ek, c->not_after, c->id);
-	k.mv_data = ek;
-	k.mv_size = sizeof(ek);
-	if ((r = store_mdb_err(mdb_put(txn, s->dbi_certs_exp, &k, &d, 0),
+	if ((r = store_put(txn, s->dbi_certs_exp, ek, sizeof(ek), NULL, 0, 0,
 	    "mdb_put certs_exp")) != 0)
 		return r;
-	k.mv_data = ck;
-	k.mv_size = ca_key(ck, c->ca, c->id);
-	return store_mdb_err(mdb_put(txn, s->dbi_certs_ca, &k, &d, 0),
-	    "mdb_put certs_ca");
+	return store_put(txn, s->dbi_certs_ca, ck, ca_key(ck, c->ca, c->id),
+	    NULL, 0, 0, "mdb_put certs_ca");
 }
 
 /* Reads the record of id inside txn into *out. */
 static int
 read_txn(store *s, MDB_txn *txn, const char *id, struct certdb_cert *out)
 {
-	MDB_val k, d;
+	MDB_val d;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	k.mv_data = (void *)id;
-	k.mv_size = CERTDB_ID_LEN;
-	if ((r = store_mdb_err(mdb_get(txn, s->dbi_certs, &k, &d),
+	if ((r = store_get(txn, s->dbi_certs, id, CERTDB_ID_LEN, &d,
 	    "mdb_get certs")) != 0)
 		return r;
 	if ((r = certdb_record_decode(d.mv_data, d.mv_size, out)) != 0)
@@ -535,18 +522,13 @@ write_txn(store *s, MDB_txn *txn, const struct certdb_cert *old,
 {
 	uint8_t *buf = NULL;
 	size_t len;
-	MDB_val k, d;
 	int r;
 
 	if ((r = certdb_record_encode(c, &buf, &len)) != 0)
 		return r;
 	if (old != NULL && (r = index_del(s, txn, old)) != 0)
 		goto out;
-	k.mv_data = (void *)c->id;
-	k.mv_size = CERTDB_ID_LEN;
-	d.mv_data = buf;
-	d.mv_size = len;
-	if ((r = store_mdb_err(mdb_put(txn, s->dbi_certs, &k, &d, 0),
+	if ((r = store_put(txn, s->dbi_certs, c->id, CERTDB_ID_LEN, buf, len, 0,
 	    "mdb_put certs")) != 0)
 		goto out;
 	r = index_put(s, txn, c);
@@ -677,7 +659,6 @@ static int
 delete_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct certdb_cert old;
-	MDB_val k;
 	int r;
 
 	if ((r = read_txn(s, txn, arg, &old)) != 0)
@@ -686,10 +667,7 @@ delete_txn(store *s, MDB_txn *txn, void *arg)
 	certdb_cert_clear(&old);
 	if (r != 0)
 		return r;
-	k.mv_data = arg;
-	k.mv_size = CERTDB_ID_LEN;
-	return store_mdb_err(mdb_del(txn, s->dbi_certs, &k, NULL),
-	    "mdb_del certs");
+	return store_del(txn, s->dbi_certs, arg, CERTDB_ID_LEN, "mdb_del certs");
 }
 
 int
@@ -723,50 +701,45 @@ list_match(store *s, MDB_txn *txn, struct list_arg *a, const char *id)
 	return ok;
 }
 
+struct list_walk {
+	store		*s;
+	MDB_txn		*txn;
+	struct list_arg	*a;
+};
+
+static int
+list_one(void *arg, const MDB_val *k, const MDB_val *d)
+{
+	struct list_walk *w = arg;
+	struct list_arg *a = w->a;
+	char id[CERTDB_ID_LEN + 1];
+	const uint8_t *kp = k->mv_data;
+	uint64_t na;
+	int m;
+
+	(void)d;
+	if (k->mv_size != EXPKEY_LEN)
+		return CAP_ERR_CORRUPT;
+	na = store_get_u64(kp);
+	if (a->f->not_after_max != 0) {
+		if (na > a->f->not_after_max)
+			return STORE_STOP;
+		if (na == 0)
+			return 0;	/* pending: no expiry yet */
+	}
+	memcpy(id, kp + 8, CERTDB_ID_LEN);
+	id[CERTDB_ID_LEN] = '\0';
+	if ((m = list_match(w->s, w->txn, a, id)) <= 0)
+		return m;
+	return store_names_push(&a->ids, &a->n, &a->cap, id, CERTDB_ID_LEN);
+}
+
 static int
 list_txn(store *s, MDB_txn *txn, void *arg)
 {
-	struct list_arg *a = arg;
-	MDB_cursor *cur = NULL;
-	MDB_val k, d;
-	uint64_t na;
-	char id[CERTDB_ID_LEN + 1];
-	const uint8_t *kp;
-	int rc, r = 0, m;
+	struct list_walk w = { s, txn, arg };
 
-	if ((rc = mdb_cursor_open(txn, s->dbi_certs_exp, &cur)) != 0)
-		return store_mdb_err(rc, "mdb_cursor_open");
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (k.mv_size != EXPKEY_LEN) {
-			r = CAP_ERR_CORRUPT;
-			goto out;
-		}
-		kp = k.mv_data;
-		na = store_get_u64(kp);
-		if (a->f->not_after_max != 0) {
-			if (na > a->f->not_after_max)
-				break;
-			if (na == 0)
-				continue;	/* pending: no expiry yet */
-		}
-		memcpy(id, kp + 8, CERTDB_ID_LEN);
-		id[CERTDB_ID_LEN] = '\0';
-		if ((m = list_match(s, txn, a, id)) < 0) {
-			r = m;
-			goto out;
-		}
-		if (m == 0)
-			continue;
-		if ((r = store_names_push(&a->ids, &a->n, &a->cap, id,
-		    CERTDB_ID_LEN)) != 0)
-			goto out;
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		r = store_mdb_err(rc, "mdb_cursor_get");
- out:
-	mdb_cursor_close(cur);
-	return r;
+	return store_walk(txn, s->dbi_certs_exp, NULL, 0, list_one, &w);
 }
 
 int

@@ -172,30 +172,9 @@ store_record_decode_key(const uint8_t *buf, size_t len, struct store_key *out)
 
 /* ---- transactions ---- */
 
-struct put_arg {
-	const uint8_t	*id;
-	const uint8_t	*rec;
-	size_t		 len;
-};
-
-static int
-put_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct put_arg *a = arg;
-	MDB_val k, d;
-
-	k.mv_data = (void *)a->id;
-	k.mv_size = STORE_KEY_ID_LEN;
-	d.mv_data = (void *)a->rec;
-	d.mv_size = a->len;
-	return store_mdb_err(mdb_put(txn, s->dbi_keys, &k, &d,
-	    MDB_NOOVERWRITE), "mdb_put key");
-}
-
 int
 store_key_put(store *s, const struct store_key *rec)
 {
-	struct put_arg a;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int r;
@@ -204,10 +183,8 @@ store_key_put(store *s, const struct store_key *rec)
 		return CAP_ERR_INVALID;
 	if ((r = store_record_encode_key(rec, &buf, &len)) != 0)
 		return r;
-	a.id = rec->id;
-	a.rec = buf;
-	a.len = len;
-	r = store_txn_write(s, put_txn, &a);
+	r = store_put_one(s, s->dbi_keys, rec->id, STORE_KEY_ID_LEN, buf, len,
+	    MDB_NOOVERWRITE, "mdb_put key");
 	free(buf);
 	return r;
 }
@@ -221,12 +198,10 @@ static int
 get_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct get_arg *a = arg;
-	MDB_val k, d;
+	MDB_val d;
 	int r;
 
-	k.mv_data = (void *)a->id;
-	k.mv_size = STORE_KEY_ID_LEN;
-	if ((r = store_mdb_err(mdb_get(txn, s->dbi_keys, &k, &d),
+	if ((r = store_get(txn, s->dbi_keys, a->id, STORE_KEY_ID_LEN, &d,
 	    "mdb_get key")) != 0)
 		return r;
 	if ((r = store_record_decode_key(d.mv_data, d.mv_size, a->out)) != 0) {
@@ -251,26 +226,13 @@ store_key_get(store *s, const uint8_t id[STORE_KEY_ID_LEN],
 	return store_txn_read(s, get_txn, &a);
 }
 
-static int
-del_txn(store *s, MDB_txn *txn, void *arg)
-{
-	MDB_val k;
-
-	k.mv_data = arg;
-	k.mv_size = STORE_KEY_ID_LEN;
-	return store_mdb_err(mdb_del(txn, s->dbi_keys, &k, NULL),
-	    "mdb_del key");
-}
-
 int
 store_key_delete(store *s, const uint8_t id[STORE_KEY_ID_LEN])
 {
-	uint8_t idc[STORE_KEY_ID_LEN];
-
 	if (s == NULL || id == NULL)
 		return CAP_ERR_INVALID;
-	memcpy(idc, id, sizeof(idc));
-	return store_txn_write(s, del_txn, idc);
+	return store_del_one(s, s->dbi_keys, id, STORE_KEY_ID_LEN,
+	    "mdb_del key");
 }
 
 struct list_arg {
@@ -279,51 +241,37 @@ struct list_arg {
 };
 
 static int
-list_txn(store *s, MDB_txn *txn, void *arg)
+list_one(void *arg, const MDB_val *k, const MDB_val *d)
 {
 	struct list_arg *a = arg;
 	struct store_key *nv;
-	MDB_cursor *cur = NULL;
-	MDB_val k, d;
-	int rc, r = 0;
+
+	if (k->mv_size != STORE_KEY_ID_LEN) {
+		log_error("store: key record with a %zu-byte id", k->mv_size);
+		return 0;
+	}
+	if (a->n == a->cap && a->cap >= STORE_KEYS_MAX)
+		return CAP_ERR_TOO_LARGE;
+	if ((nv = store_vec_grow(a->v, &a->cap, a->n, sizeof(*nv))) == NULL)
+		return CAP_ERR_NOMEM;
+	a->v = nv;
+	if (store_record_decode_key(d->mv_data, d->mv_size, &a->v[a->n]) != 0) {
+		log_error("store: a key record does not decode; left out of "
+		    "the list");
+		return 0;
+	}
+	memcpy(a->v[a->n].id, k->mv_data, STORE_KEY_ID_LEN);
+	a->n++;
+	return 0;
+}
+
+static int
+list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct list_arg *a = arg;
 
 	a->n = 0;
-	if ((rc = mdb_cursor_open(txn, s->dbi_keys, &cur)) != 0)
-		return store_mdb_err(rc, "mdb_cursor_open keys");
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (k.mv_size != STORE_KEY_ID_LEN) {
-			log_error("store: key record with a %zu-byte id",
-			    k.mv_size);
-			continue;
-		}
-		if (a->n == a->cap) {
-			if (a->cap >= STORE_KEYS_MAX) {
-				r = CAP_ERR_TOO_LARGE;
-				goto out;
-			}
-			a->cap = a->cap ? 2 * a->cap : 16;
-			if ((nv = reallocarray(a->v, a->cap,
-			    sizeof(*nv))) == NULL) {
-				r = CAP_ERR_NOMEM;
-				goto out;
-			}
-			a->v = nv;
-		}
-		if (store_record_decode_key(d.mv_data, d.mv_size,
-		    &a->v[a->n]) != 0) {
-			log_error("store: a key record does not decode; "
-			    "left out of the list");
-			continue;
-		}
-		memcpy(a->v[a->n].id, k.mv_data, STORE_KEY_ID_LEN);
-		a->n++;
-	}
-	if (rc != MDB_NOTFOUND)
-		r = store_mdb_err(rc, "mdb_cursor_get keys");
- out:
-	mdb_cursor_close(cur);
-	return r;
+	return store_walk(txn, s->dbi_keys, NULL, 0, list_one, a);
 }
 
 int

@@ -223,8 +223,7 @@ put_txn(store *s, MDB_txn *txn, void *arg)
 	struct store_secret_meta m;
 	uint8_t key[STORE_SKEY_MAX];
 	uint32_t latest;
-	MDB_val k, d;
-	int rc, r;
+	int r;
 
 	if ((r = store_domain_check(s, txn, a->domain)) != 0)
 		return r;
@@ -239,14 +238,9 @@ put_txn(store *s, MDB_txn *txn, void *arg)
 		return CAP_ERR_CONFLICT;
 	if (a->expected == UINT32_MAX || a->version != a->expected + 1)
 		return CAP_ERR_INVALID;
-	k.mv_data = key;
-	k.mv_size = skey(key, a->domain, a->name, a->version);
-	d.mv_data = (void *)a->rec;
-	d.mv_size = a->reclen;
-	rc = mdb_put(txn, s->dbi_secrets, &k, &d, MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST)
-		return CAP_ERR_CONFLICT;
-	return store_mdb_err(rc, "mdb_put secret");
+	r = store_put(txn, s->dbi_secrets, key, skey(key, a->domain, a->name,
+	    a->version), a->rec, a->reclen, MDB_NOOVERWRITE, "mdb_put secret");
+	return r == CAP_ERR_EXISTS ? CAP_ERR_CONFLICT : r;
 }
 
 int
@@ -306,8 +300,9 @@ get_txn(store *s, MDB_txn *txn, void *arg)
 	} else {
 		k.mv_data = key;
 		k.mv_size = skey(key, a->domain, a->name, a->version);
-		if ((rc = mdb_get(txn, s->dbi_secrets, &k, &d)) != 0)
-			return store_mdb_err(rc, "mdb_get secret");
+		if ((r = store_get(txn, s->dbi_secrets, k.mv_data, k.mv_size,
+		    &d, "mdb_get secret")) != 0)
+			return r;
 	}
 	/* Copy out of the map before the transaction ends. */
 	if ((r = store_record_decode_secret(d.mv_data, d.mv_size, a->rec)) != 0)
@@ -354,48 +349,43 @@ struct versions_arg {
 	size_t				 n, cap;
 };
 
+struct versions_walk {
+	struct versions_arg	*a;
+	size_t			 plen;
+};
+
+static int
+versions_one(void *arg, const MDB_val *k, const MDB_val *d)
+{
+	struct versions_walk *w = arg;
+	struct versions_arg *a = w->a;
+	struct store_secret_meta *nv;
+	int r;
+
+	/* A longer key is another name that this one is a prefix of. */
+	if (k->mv_size != w->plen + 4)
+		return STORE_STOP;
+	if ((nv = store_vec_grow(a->v, &a->cap, a->n, sizeof(*nv))) == NULL)
+		return CAP_ERR_NOMEM;
+	a->v = nv;
+	if ((r = meta_at(k, d, &a->v[a->n])) != 0)
+		return r;
+	a->n++;
+	return 0;
+}
+
 static int
 versions_txn(store *s, MDB_txn *txn, void *arg)
 {
-	struct versions_arg *a = arg;
-	struct store_secret_meta *nv;
+	struct versions_walk w = { arg, 0 };
 	uint8_t prefix[STORE_SKEY_MAX];
-	MDB_cursor *cur = NULL;
-	size_t plen, ncap;
-	MDB_val k, d;
-	int rc, r;
+	int r;
 
-	plen = skey_prefix(prefix, a->domain, a->name);
-	if ((rc = mdb_cursor_open(txn, s->dbi_secrets, &cur)) != 0)
-		return store_mdb_err(rc, "mdb_cursor_open");
-	k.mv_data = prefix;
-	k.mv_size = plen;
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (k.mv_size != plen + 4 || memcmp(k.mv_data, prefix, plen))
-			break;
-		if (a->n == a->cap) {
-			ncap = a->cap == 0 ? 8 : a->cap * 2;
-			if (ncap > SIZE_MAX / sizeof(*nv) ||
-			    (nv = realloc(a->v, ncap * sizeof(*nv))) == NULL) {
-				r = CAP_ERR_NOMEM;
-				goto out;
-			}
-			a->v = nv;
-			a->cap = ncap;
-		}
-		if ((r = meta_at(&k, &d, &a->v[a->n])) != 0)
-			goto out;
-		a->n++;
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND) {
-		r = store_mdb_err(rc, "mdb_cursor_get");
-		goto out;
-	}
-	r = a->n == 0 ? CAP_ERR_NOT_FOUND : 0;
- out:
-	mdb_cursor_close(cur);
-	return r;
+	w.plen = skey_prefix(prefix, w.a->domain, w.a->name);
+	if ((r = store_walk(txn, s->dbi_secrets, prefix, w.plen, versions_one,
+	    &w)) != 0)
+		return r;
+	return w.a->n == 0 ? CAP_ERR_NOT_FOUND : 0;
 }
 
 int
@@ -508,19 +498,15 @@ rewrite(store *s, MDB_txn *txn, const char *domain, const char *name,
     const struct store_secret *rec)
 {
 	uint8_t key[STORE_SKEY_MAX], *buf = NULL;
-	MDB_val k, d;
 	size_t len;
-	int rc, r;
+	int r;
 
 	if ((r = store_record_encode_secret(rec, &buf, &len)) != 0)
 		return r;
-	k.mv_data = key;
-	k.mv_size = skey(key, domain, name, rec->meta.version);
-	d.mv_data = buf;
-	d.mv_size = len;
-	rc = mdb_put(txn, s->dbi_secrets, &k, &d, 0);
+	r = store_put(txn, s->dbi_secrets, key, skey(key, domain, name,
+	    rec->meta.version), buf, len, 0, "mdb_put secret");
 	free(buf);
-	return store_mdb_err(rc, "mdb_put secret");
+	return r;
 }
 
 struct name_arg {
@@ -580,14 +566,15 @@ destroy_one(store *s, MDB_txn *txn, const char *domain, const char *name,
 	uint8_t key[STORE_SKEY_MAX];
 	struct store_secret rec;
 	MDB_val k, d;
-	int rc, r;
+	int r;
 
 	if (version == 0)
 		return CAP_ERR_INVALID;
 	k.mv_data = key;
 	k.mv_size = skey(key, domain, name, version);
-	if ((rc = mdb_get(txn, s->dbi_secrets, &k, &d)) != 0)
-		return store_mdb_err(rc, "mdb_get secret");
+	if ((r = store_get(txn, s->dbi_secrets, k.mv_data, k.mv_size, &d,
+	    "mdb_get secret")) != 0)
+		return r;
 	memset(&rec, 0, sizeof(rec));
 	if ((r = meta_at(&k, &d, &rec.meta)) != 0)
 		return r;
