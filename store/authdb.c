@@ -424,7 +424,6 @@ struct token_arg {
 	struct store_token	 tok;		/* copied out */
 	struct store_token	*v;		/* list */
 	size_t			 n, cap;
-	size_t			 purged;
 };
 
 static int
@@ -800,30 +799,42 @@ token_dead(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *d,
 	return r;
 }
 
-static int
-token_purge_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct token_arg *a = arg;
+struct purge_arg {
+	MDB_dbi		 dbi;
+	sweep_fn	 fn;
+	uint64_t	 now;
+	size_t		 purged;
+};
 
-	return sweep(s, txn, s->dbi_tokens, token_dead, a->now, &a->purged);
+static int
+purge_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct purge_arg *a = arg;
+
+	return sweep(s, txn, a->dbi, a->fn, a->now, &a->purged);
+}
+
+/* One write transaction that sweeps dbi of what fn finds dead at now. */
+static int
+purge(store *s, MDB_dbi dbi, sweep_fn fn, uint64_t now, size_t *purged)
+{
+	struct purge_arg a = { dbi, fn, now, 0 };
+	int r;
+
+	if ((r = store_txn_write(s, purge_txn, &a)) != 0)
+		return r;
+	*purged = a.purged;
+	return 0;
 }
 
 int
 store_token_purge(store *s, uint64_t now, size_t *purged)
 {
-	struct token_arg a;
-	int r;
-
 	if (purged != NULL)
 		*purged = 0;
 	if (s == NULL || purged == NULL)
 		return CAP_ERR_INVALID;
-	memset(&a, 0, sizeof(a));
-	a.now = now;
-	if ((r = store_txn_write(s, token_purge_txn, &a)) != 0)
-		return r;
-	*purged = a.purged;
-	return 0;
+	return purge(s, s->dbi_tokens, token_dead, now, purged);
 }
 
 /* ---- references ---- */
@@ -833,7 +844,6 @@ struct ref_arg {
 	uint64_t		 now;
 	struct store_ref	 out;
 	int			 gone;		/* redeem: deleted as expired */
-	size_t			 purged;
 };
 
 int
@@ -931,28 +941,12 @@ ref_dead(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *d,
 	return 0;
 }
 
-static int
-ref_purge_txn(store *s, MDB_txn *txn, void *arg)
-{
-	struct ref_arg *a = arg;
-
-	return sweep(s, txn, s->dbi_refs, ref_dead, a->now, &a->purged);
-}
-
 int
 store_ref_purge_expired(store *s, uint64_t now, size_t *purged)
 {
-	struct ref_arg a;
-	int r;
-
 	if (purged != NULL)
 		*purged = 0;
 	if (s == NULL || purged == NULL)
 		return CAP_ERR_INVALID;
-	memset(&a, 0, sizeof(a));
-	a.now = now;
-	if ((r = store_txn_write(s, ref_purge_txn, &a)) != 0)
-		return r;
-	*purged = a.purged;
-	return 0;
+	return purge(s, s->dbi_refs, ref_dead, now, purged);
 }
