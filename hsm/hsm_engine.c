@@ -40,7 +40,7 @@ hsm_evp_pkey_load(const char *key_uri, const char *module,
 	P11KitUri *u = NULL;
 	ENGINE *e = NULL;
 	EVP_PKEY *pk = NULL;
-	char path[4096], *pin = NULL;
+	char path[4096], bare[4097], *pin = NULL;
 	size_t pinlen = 0;
 	int r = CAP_ERR_INTERNAL, pr, inited = 0;
 
@@ -91,7 +91,14 @@ hsm_evp_pkey_load(const char *key_uri, const char *module,
 		log_ossl("pkcs11 engine PIN");
 		goto out;
 	}
-	if ((pk = ENGINE_load_private_key(e, key_uri, NULL, NULL)) == NULL) {
+	/*
+	 * libp11 refuses a URI with a query part ("?module-path=..."), and
+	 * prints the URI it was given when it fails: it gets only the path
+	 * part; module and PIN were taken from the query above.
+	 */
+	memcpy(bare, key_uri, strcspn(key_uri, "?"));
+	bare[strcspn(key_uri, "?")] = '\0';
+	if ((pk = ENGINE_load_private_key(e, bare, NULL, NULL)) == NULL) {
 		log_ossl("loading the token key through the pkcs11 engine");
 		r = CAP_ERR_NOT_FOUND;
 		goto out;

@@ -415,6 +415,18 @@ test_engine(hsm *h)
 	    "loaded the same module");
 	EVP_PKEY_free(pk);
 	pk = NULL;
+	{
+		/* A URI carrying module and PIN source in its query part. */
+		char qu[1024];
+
+		snprintf(qu, sizeof(qu), "%s?module-path=%s&pin-source=%s",
+		    kuri, MODULE, pin);
+		TH_EQ_INT(hsm_evp_pkey_load(qu, NULL, NULL, &pk), 0,
+		    "engine: a key URI with module-path and pin-source "
+		    "in its query loads");
+		EVP_PKEY_free(pk);
+		pk = NULL;
+	}
 	TH_EQ_INT(hsm_evp_pkey_load("pkcs11:token=test;object=absent",
 	    MODULE, pin, &pk), CAP_ERR_NOT_FOUND,
 	    "engine: a missing key gives CAP_ERR_NOT_FOUND");
