@@ -180,6 +180,80 @@ cli_get_str(const json_t *obj, const char *key, const char *def)
 	return s != NULL ? s : def;
 }
 
+static int
+cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One secret value: a string exactly, anything else as compact JSON. */
+static void
+print_secret_value(const json_t *v)
+{
+	char *t;
+
+	if (json_is_string(v)) {
+		fwrite(json_string_value(v), 1, json_string_length(v), stdout);
+		return;
+	}
+	if ((t = cli_scalar_text(v)) != NULL) {
+		fputs(t, stdout);
+		sodium_memzero(t, strlen(t));
+		free(t);
+	}
+}
+
+/* The data object as key=value lines, sorted by key. */
+static int
+print_secret_data(const json_t *data)
+{
+	const char **keys = NULL;
+	const char *k;
+	json_t *v;
+	size_t n = 0, i;
+
+	if (!json_is_object(data) || json_object_size(data) == 0)
+		return CLI_OK;
+	if ((keys = calloc(json_object_size(data), sizeof(*keys))) == NULL) {
+		cli_err("out of memory");
+		return CLI_FAIL;
+	}
+	json_object_foreach((json_t *)data, k, v)
+		keys[n++] = k;
+	qsort(keys, n, sizeof(*keys), cmp_key);
+	for (i = 0; i < n; i++) {
+		cli_print_safe(stdout, keys[i]);
+		putchar('=');
+		print_secret_value(json_object_get(data, keys[i]));
+		putchar('\n');
+	}
+	free(keys);
+	return CLI_OK;
+}
+
+int
+cli_print_secret(const struct cli *cli, const json_t *res, const char *field,
+    const char *what)
+{
+	const json_t *v;
+
+	if (field != NULL) {
+		if ((v = json_object_get(json_object_get(res, "data"),
+		    field)) == NULL) {
+			cli_err("%s has no field '%s'", what, field);
+			return CLI_FAIL;
+		}
+		print_secret_value(v);
+		putchar('\n');
+		return CLI_OK;
+	}
+	if (cli->json) {
+		cli_print_json(res);
+		return CLI_OK;
+	}
+	return print_secret_data(json_object_get(res, "data"));
+}
+
 /* Prints the server's error object, or what is known without one. */
 static void
 print_http_error(const struct http_response *resp)

@@ -156,4 +156,14 @@ char *cli_scalar_text(const json_t *v);
 /* cli_get_str: the string member key of obj, or def when absent. */
 const char *cli_get_str(const json_t *obj, const char *key, const char *def);
 
+/*
+ * cli_print_secret prints a secret answer res (its "data" object): with
+ * field, that one value alone (strings exactly, anything else as compact
+ * JSON), or "capstone: WHAT has no field 'FIELD'" and CLI_FAIL when it is
+ * absent; else with --json the whole answer; else the data as key=value
+ * lines sorted by key.  Returns the exit status.
+ */
+int cli_print_secret(const struct cli *cli, const json_t *res,
+    const char *field, const char *what);
+
 #endif

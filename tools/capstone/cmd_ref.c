@@ -142,57 +142,6 @@ ref_from_stdin(char *out, size_t outsz)
 }
 
 static int
-cmp_key(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* One value: a string exactly, anything else as compact JSON. */
-static void
-print_value(const json_t *v)
-{
-	char *t;
-
-	if (json_is_string(v)) {
-		fwrite(json_string_value(v), 1, json_string_length(v), stdout);
-		return;
-	}
-	if ((t = cli_scalar_text(v)) != NULL) {
-		fputs(t, stdout);
-		sodium_memzero(t, strlen(t));
-		free(t);
-	}
-}
-
-/* The data object as sorted key=value lines. */
-static int
-print_data(const json_t *data)
-{
-	const char **keys = NULL;
-	const char *k;
-	json_t *v;
-	size_t n = 0, i;
-
-	if (!json_is_object(data) || json_object_size(data) == 0)
-		return CLI_OK;
-	if ((keys = calloc(json_object_size(data), sizeof(*keys))) == NULL) {
-		cli_err("out of memory");
-		return CLI_FAIL;
-	}
-	json_object_foreach((json_t *)data, k, v)
-		keys[n++] = k;
-	qsort(keys, n, sizeof(*keys), cmp_key);
-	for (i = 0; i < n; i++) {
-		cli_print_safe(stdout, keys[i]);
-		putchar('=');
-		print_value(json_object_get(data, keys[i]));
-		putchar('\n');
-	}
-	free(keys);
-	return CLI_OK;
-}
-
-static int
 secret_redeem(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
 {
@@ -203,7 +152,7 @@ secret_redeem(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	};
 	char ref[REF_MAX + 1];
 	const char *field = NULL;
-	json_t *body = NULL, *res = NULL, *v;
+	json_t *body = NULL, *res = NULL;
 	int ch, rc;
 
 	ref[0] = '\0';
@@ -234,19 +183,7 @@ secret_redeem(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if ((rc = cli_call_json(cli, "POST", "/v1/refs/redeem", body,
 	    &res)) != CLI_OK)
 		goto out;
-	if (field != NULL) {
-		if ((v = json_object_get(json_object_get(res, "data"),
-		    field)) == NULL) {
-			cli_err("the redeemed secret has no field '%s'", field);
-			rc = CLI_FAIL;
-			goto out;
-		}
-		print_value(v);
-		putchar('\n');
-	} else if (cli->json)
-		cli_print_json(res);
-	else
-		rc = print_data(json_object_get(res, "data"));
+	rc = cli_print_secret(cli, res, field, "the redeemed secret");
  out:
 	sodium_memzero(ref, sizeof(ref));
 	json_decref(body);

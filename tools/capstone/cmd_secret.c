@@ -122,57 +122,6 @@ secret_put(struct cli *cli, const struct cli_cmd *cmd, int argc,
 }
 
 static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Prints one value: strings exactly, anything else as compact JSON. */
-static void
-print_value(const json_t *v)
-{
-	char *t;
-
-	if (json_is_string(v)) {
-		fwrite(json_string_value(v), 1, json_string_length(v), stdout);
-		return;
-	}
-	if ((t = cli_scalar_text(v)) != NULL) {
-		fputs(t, stdout);
-		sodium_memzero(t, strlen(t));
-		free(t);
-	}
-}
-
-static int
-print_data_sorted(const json_t *data)
-{
-	const char **keys = NULL;
-	const char *k;
-	json_t *v;
-	size_t n = 0, i;
-
-	if (!json_is_object(data))
-		return CLI_OK;
-	if (json_object_size(data) > 0 &&
-	    (keys = calloc(json_object_size(data), sizeof(*keys))) == NULL) {
-		cli_err("out of memory");
-		return CLI_FAIL;
-	}
-	json_object_foreach((json_t *)data, k, v)
-		keys[n++] = k;
-	qsort(keys, n, sizeof(*keys), cmp_str);
-	for (i = 0; i < n; i++) {
-		cli_print_safe(stdout, keys[i]);
-		putchar('=');
-		print_value(json_object_get(data, keys[i]));
-		putchar('\n');
-	}
-	free(keys);
-	return CLI_OK;
-}
-
-static int
 secret_get(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
 {
@@ -184,8 +133,9 @@ secret_get(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	};
 	char dom[CAP_NAME_MAX + 1], name[CAP_NAME_MAX + 1];
 	char path[PATH_MAX_LEN], q[32] = "";
+	char what[sizeof("the secret /") + 2 * CAP_NAME_MAX];
 	const char *field = NULL;
-	json_t *res = NULL, *v;
+	json_t *res = NULL;
 	uint64_t version = 0;
 	int ch, rc;
 
@@ -210,21 +160,8 @@ secret_get(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	    q);
 	if ((rc = cli_call(cli, "GET", path, NULL, 0, &res)) != CLI_OK)
 		return rc;
-	if (field != NULL) {
-		v = json_object_get(json_object_get(res, "data"), field);
-		if (v == NULL) {
-			cli_err("the secret %s/%s has no field '%s'", dom,
-			    name, field);
-			rc = CLI_FAIL;
-			goto out;
-		}
-		print_value(v);
-		putchar('\n');
-	} else if (cli->json)
-		cli_print_json(res);
-	else
-		rc = print_data_sorted(json_object_get(res, "data"));
- out:
+	snprintf(what, sizeof(what), "the secret %s/%s", dom, name);
+	rc = cli_print_secret(cli, res, field, what);
 	json_decref(res);
 	return rc;
 }
