@@ -22,161 +22,30 @@ set -eu
 
 BUILD=${1:?usage: sh tests/bench/enroll.sh BUILD}
 BUILD=$(cd "$BUILD" && pwd)
-DURATION=${BENCH_DURATION:-10}
-WARMUP=${BENCH_WARMUP:-1}
 CONCS=${BENCH_ENROLL_CONC:-"1 4 16"}
 KEYS=${BENCH_ENROLL_KEYS:-"ec-p256 rsa-2048"}
 SYNC=${BENCH_SYNC:-yes}
-LOADGEN=$BUILD/bench/loadgen
-DAEMON=$BUILD/capstoned
-CLI=$BUILD/capstone
-SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/capstone-enroll.XXXXXX")
-DAEMON_PID=""
-STATUS=0
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "enroll: $*"; exit 1; }
-
-stop_pid() {
-	# stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL.
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null || return 0
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317 # called from the EXIT trap
-cleanup() {
-	stop_pid "$DAEMON_PID"
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		say "enroll: kept $T"
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-	while :; do
-		p=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000 + 20000 ))
-		if ! ss -Htln "sport = :$p" | grep -q .; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-hexval() {
-	od -An -vtx1 -N "$1" /dev/urandom | tr -d ' \n'
-}
+BENCH_NAME=enroll
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 [ -x "$LOADGEN" ] || die "$LOADGEN is missing (run make)"
 [ -x "$DAEMON" ] || die "$DAEMON is missing (run make)"
 [ -x "$CLI" ] || die "$CLI is missing (run make)"
 
 # --- test PKI for the API's mutual TLS, and the software CA of the loop ---
-mkdir -p "$T/pki"
-(
-	cd "$T/pki"
-	openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-	openssl req -x509 -new -key ca.key -subj "/CN=Capstone Bench CA" \
-	    -days 2 -sha256 -out ca.crt \
-	    -addext "basicConstraints=critical,CA:TRUE" \
-	    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-	for who in server admin; do
-		openssl ecparam -name prime256v1 -genkey -noout \
-		    -out "$who.key" 2>/dev/null
-		openssl req -new -key "$who.key" -subj "/CN=$who" \
-		    -out "$who.csr" 2>/dev/null
-	done
-	printf '%s\n' "basicConstraints=CA:FALSE" \
-	    "keyUsage=critical,digitalSignature" \
-	    "extendedKeyUsage=serverAuth" \
-	    "subjectAltName=IP:127.0.0.1,DNS:localhost" >server.ext
-	printf '%s\n' "basicConstraints=CA:FALSE" \
-	    "keyUsage=critical,digitalSignature" \
-	    "extendedKeyUsage=clientAuth" >admin.ext
-	for who in server admin; do
-		openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key \
-		    -CAcreateserial -days 2 -sha256 -extfile "$who.ext" \
-		    -out "$who.crt" 2>/dev/null
-	done
-	# the loop's issuing profile: what the local CA's tls profile sets
-	printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-	    "keyUsage=critical,digitalSignature,keyEncipherment" \
-	    "extendedKeyUsage=serverAuth,clientAuth" \
-	    "subjectAltName=DNS:bench.example" \
-	    "subjectKeyIdentifier=hash" \
-	    "authorityKeyIdentifier=keyid" >leaf.ext
-	chmod 600 ./*.key
-) || die "cannot create the test PKI"
-CA=$T/pki/ca.crt
-CERT=$T/pki/admin.crt
-KEY=$T/pki/admin.key
-CURL_TLS="--silent --show-error --cacert $CA --cert $CERT --key $KEY"
-
-RESULTS=$T/results.tsv
-: >"$RESULTS"
+bench_pki
+# the loop's issuing profile: what the local CA's tls profile sets
+printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth,clientAuth" \
+    "subjectAltName=DNS:bench.example" \
+    "subjectKeyIdentifier=hash" \
+    "authorityKeyIdentifier=keyid" >"$T/pki/leaf.ext"
 
 # --- capstoned -----------------------------------------------------------
-CAP_PORT=$(free_port)
-CAP_URL=https://127.0.0.1:$CAP_PORT
-mkdir -p "$T/softhsm/tokens" "$T/store"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-    "$T/softhsm/tokens" >"$T/softhsm/softhsm2.conf"
-SOFTHSM2_CONF=$T/softhsm/softhsm2.conf
-export SOFTHSM2_CONF
-(umask 077 && hexval 16 >"$T/pin")
-softhsm2-util --init-token --free --label bench \
-    --pin "$(cat "$T/pin")" --so-pin "$(hexval 16)" >/dev/null ||
-    die "cannot create the SoftHSM token"
-cat >"$T/capstoned.conf" <<EOF
-[server]
-listen = 127.0.0.1:$CAP_PORT
-workers = 2
-tls_cert = $T/pki/server.crt
-tls_key = $T/pki/server.key
-tls_client_ca = $CA
-
-[token]
-uri = pkcs11:token=bench?module-path=$SOFTHSM_MODULE
-pin = file:$T/pin
-
-[store]
-path = $T/store
-sync = $SYNC
-
-[auth]
-admins = CN=admin
-
-[log]
-level = warn
-EOF
-"$CLI" token init -c "$T/capstoned.conf" >"$T/token-init.log" 2>&1 || {
-	cat "$T/token-init.log" >&2
-	die "capstone token init failed"
-}
-"$DAEMON" -c "$T/capstoned.conf" >>"$T/capstoned.log" 2>&1 &
-DAEMON_PID=$!
-deadline=$(( $(date +%s) + 30 ))
-# shellcheck disable=SC2086
-until curl $CURL_TLS -o /dev/null -f "$CAP_URL/v1/sys/health" 2>/dev/null; do
-	kill -0 "$DAEMON_PID" 2>/dev/null || {
-		tail -n 20 "$T/capstoned.log" >&2
-		die "capstoned exited during start-up"
-	}
-	[ "$(date +%s)" -lt "$deadline" ] || die "capstoned not healthy within 30 s"
-	sleep 0.2
-done
+bench_token memory "$SYNC"
+start_daemon memory "$SYNC"
 
 # api METHOD PATH BODY: fails unless the answer is 2xx; body in $T/out.
 api() {
@@ -268,7 +137,7 @@ one_loop() {
 		openssl req -new -newkey $(newkey_args "$1") -nodes \
 		    -keyout /dev/null -subj "/CN=bench" 2>/dev/null |
 		    openssl x509 -req -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" \
-			-set_serial "0x$(hexval 8)" -days 30 -sha256 \
+			-set_serial "0x$(hexval 16)" -days 30 -sha256 \
 			-extfile "$T/pki/leaf.ext" -out "$T/loop.crt" \
 			2>/dev/null && n=$((n + 1))
 	done
