@@ -211,14 +211,12 @@ int
 cli_token_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTS, { 0 } };
 	json_t *res = NULL, *t;
 	size_t i;
-	int ch, rc;
+	int rc;
 
-	while ((ch = cli_getopt(cli, cmd, argc, argv, "", opts, &rc)) != -1)
-		if (ch == CLI_GETOPT_EXIT)
-			return rc;
+	if (cli_plain(cli, cmd, argc, argv, -1, &rc))
+		return rc;
 	if (argc - optind != 0)
 		return cli_usage_error(cmd, "no operands expected");
 	if ((rc = cli_call(cli, "GET", "/v1/auth/tokens", NULL, 0,
