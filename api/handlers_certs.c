@@ -31,6 +31,7 @@
 #include "api/request.h"
 #include "ca/ca.h"
 #include "ca/certsvc.h"
+#include "ca/certstatus.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -557,10 +558,16 @@ api_h_cert_revoke(struct api_ctx *ctx)
 	reply_cert(ctx, 200, ctx->match.name);
 }
 
+/*
+ * Blocking: a certificate from a CMP, SCEP or EST CA is checked over the
+ * network (OCSP, then CRL), each request bounded by CERTSTATUS_TIMEOUT_MS,
+ * so this worker may wait up to twice that.
+ */
 void
 api_h_cert_status(struct api_ctx *ctx)
 {
-	const char *st, *src;
+	struct certstatus_result res;
+	json_t *o;
 	char t[32];
 	int r;
 
@@ -570,14 +577,21 @@ api_h_cert_status(struct api_ctx *ctx)
 		api_reply_status(ctx, 404, "no such certificate");
 		return;
 	}
-	if ((r = certsvc_status(ctx->deps->certs, ctx->match.name, &st,
-	    &src)) != 0) {
+	if ((r = certsvc_status(ctx->deps->certs, ctx->match.name,
+	    &res)) != 0) {
 		reply_fail(ctx, r, 0, NULL);
 		return;
 	}
 	cap_format_time(cap_now(), t);
-	api_reply_json(ctx, 200, json_pack("{s:s,s:s,s:s}", "status", st,
-	    "source", src, "checked", t));
+	o = json_pack("{s:s,s:s,s:s}", "status", res.status,
+	    "source", res.source, "checked", t);
+	if (o != NULL && res.reason[0] != '\0')
+		json_object_set_new(o, "reason", json_string(res.reason));
+	if (o != NULL && res.revoked_at != 0) {
+		cap_format_time(res.revoked_at, t);
+		json_object_set_new(o, "revoked_at", json_string(t));
+	}
+	api_reply_json(ctx, 200, o);
 }
 
 /* ---- metrics ---- */

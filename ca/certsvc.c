@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "ca/certsvc.h"
+#include "ca/certstatus.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -801,13 +802,45 @@ certsvc_revoke(certsvc *svc, const char *id, int reason, char *err,
 	return r;
 }
 
+/* The inventory's chain of c, issuer first. */
+static int
+chain_of(const struct certdb_cert *c, STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *sk;
+	const unsigned char *p;
+	X509 *x;
+	size_t i;
+
+	if ((sk = sk_X509_new_null()) == NULL)
+		return CAP_ERR_NOMEM;
+	for (i = 0; i < c->nchain; i++) {
+		p = c->chain[i];
+		if ((x = d2i_X509(NULL, &p, (long)c->chainlen[i])) == NULL) {
+			sk_X509_pop_free(sk, X509_free);
+			return CAP_ERR_CORRUPT;
+		}
+		if (!sk_X509_push(sk, x)) {
+			X509_free(x);
+			sk_X509_pop_free(sk, X509_free);
+			return CAP_ERR_NOMEM;
+		}
+	}
+	*out = sk;
+	return 0;
+}
+
+/*
+ * A connector that publishes its CRL (the local CA) is asked directly;
+ * any other certificate is checked over the network by certstatus_check,
+ * through the OCSP responder or the CRL the certificate names.
+ */
 int
-certsvc_status(certsvc *svc, const char *id, const char **status,
-    const char **source)
+certsvc_status(certsvc *svc, const char *id, struct certstatus_result *res)
 {
 	struct certsvc_ca ca;
 	struct certdb_cert *c = NULL;
 	const unsigned char *p;
+	STACK_OF(X509) *chain = NULL;
 	X509 *x = NULL;
 	X509_CRL *crl = NULL;
 	X509_REVOKED *rev = NULL;
@@ -815,8 +848,7 @@ certsvc_status(certsvc *svc, const char *id, const char **status,
 	size_t len = 0;
 	int r;
 
-	*status = "unknown";
-	*source = "crl";
+	certstatus_result_init(res);
 	memset(&ca, 0, sizeof(ca));
 	if ((r = certdb_get(svc->s, id, &c)) != 0)
 		goto out;
@@ -824,28 +856,41 @@ certsvc_status(certsvc *svc, const char *id, const char **status,
 		r = CAP_ERR_CONFLICT;
 		goto out;
 	}
-	if ((r = svc->lookup(svc->lookup_arg, c->ca, &ca)) != 0)
-		goto out;
-	if (ca.ops->crl == NULL) {
-		r = 0;
-		goto out;
-	}
-	if ((r = ca.ops->crl(ca.state, &der, &len)) != 0)
-		goto out;
 	p = c->der;
 	if ((x = d2i_X509(NULL, &p, (long)c->derlen)) == NULL) {
 		r = CAP_ERR_CORRUPT;
 		goto out;
 	}
-	p = der;
-	if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL) {
-		r = CAP_ERR_CRYPTO;
+	if ((r = svc->lookup(svc->lookup_arg, c->ca, &ca)) != 0 &&
+	    r != CAP_ERR_NOT_FOUND)
+		goto out;
+	if (r == 0 && ca.ops->crl != NULL) {
+		if ((r = ca.ops->crl(ca.state, &der, &len)) != 0)
+			goto out;
+		p = der;
+		if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL) {
+			r = CAP_ERR_CRYPTO;
+			goto out;
+		}
+		res->source = "crl";
+		if (X509_CRL_get0_by_serial(crl, &rev,
+		    X509_get0_serialNumber(x)) == 1) {
+			res->status = "revoked";
+			if (asn1_time_secs(X509_REVOKED_get0_revocationDate(rev),
+			    &res->revoked_at) != 0)
+				res->revoked_at = 0;
+		} else
+			res->status = "good";
+		r = 0;
 		goto out;
 	}
-	*status = X509_CRL_get0_by_serial(crl, &rev,
-	    X509_get0_serialNumber(x)) == 1 ? "revoked" : "good";
+	/* the connector may be gone; the certificate still names its sources */
+	if ((r = chain_of(c, &chain)) != 0)
+		goto out;
+	certstatus_check(x, chain, res);
 	r = 0;
  out:
+	sk_X509_pop_free(chain, X509_free);
 	X509_CRL_free(crl);
 	X509_free(x);
 	free(der);

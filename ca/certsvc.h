@@ -102,11 +102,15 @@ int certsvc_revoke(certsvc *svc, const char *id, int reason, char *err,
     size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * certsvc_status checks the certificate against its CA's CRL: *status
- * "good", "revoked" or "unknown", *source "crl".
+ * certsvc_status checks the certificate's revocation status: against the
+ * CRL of its CA when the connector publishes one (source "crl"), else
+ * through the OCSP responder or the CRL the certificate names
+ * (ca/certstatus.h: blocking, each request bounded to 5 s).  res is
+ * always filled; "unknown" comes with a reason.
  */
-int certsvc_status(certsvc *svc, const char *id, const char **status,
-    const char **source) __attribute__((warn_unused_result));
+struct certstatus_result;
+int certsvc_status(certsvc *svc, const char *id,
+    struct certstatus_result *res) __attribute__((warn_unused_result));
 
 /* certsvc_resume queues every pending request found in the store. */
 int certsvc_resume(certsvc *svc) __attribute__((warn_unused_result));
