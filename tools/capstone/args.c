@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,5 +212,33 @@ cli_secret_body(json_t *data, int has_cas, uint64_t cas, char **out,
 	r = cli_json_dump(body, JSON_COMPACT | JSON_PRESERVE_ORDER, out, len);
  out:
 	json_decref(body);
+	return r;
+}
+
+int
+cli_read_file(const char *file, size_t max, const char *limit, char **out,
+    size_t *len, char *err, size_t errlen)
+{
+	int fd, r;
+
+	*out = NULL;
+	*len = 0;
+	if (strcmp(file, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", file,
+		    strerror(errno));
+		return CAP_ERR_IO;
+	}
+	r = cap_read_fd_secure(fd, max, out, len);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (r != 0) {
+		*out = NULL;
+		*len = 0;
+		snprintf(err, errlen, "cannot read %s%s%s", file,
+		    r == CAP_ERR_TOO_LARGE ? ": over " : "",
+		    r == CAP_ERR_TOO_LARGE ? limit : "");
+	}
 	return r;
 }

@@ -62,4 +62,15 @@ int cli_secret_body(json_t *data, int has_cas, uint64_t cas,
 int cli_json_dump(const json_t *v, size_t flags, char **out, size_t *len)
     __attribute__((warn_unused_result));
 
+/*
+ * cli_read_file reads FILE ("-": standard input) of at most max bytes into
+ * a sodium_malloc'd *out of *len bytes (wipe and sodium_free it).  On
+ * failure *out is NULL and err holds "cannot open FILE: REASON", or
+ * "cannot read FILE" ending ": over LIMIT" when it holds more than max
+ * (limit names max for people, e.g. "64 KiB"); the CAP_ERR_* code returns.
+ */
+int cli_read_file(const char *file, size_t max, const char *limit,
+    char **out, size_t *len, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -133,24 +133,12 @@ json_file(const char *file, json_t **out, char *err, size_t errlen)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int fd, r;
+	int r;
 
 	*out = NULL;
-	if (strcmp(file, "-") == 0)
-		fd = STDIN_FILENO;
-	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", file,
-		    strerror(errno));
-		return CAP_ERR_IO;
-	}
-	r = cap_read_fd_secure(fd, CLI_MAX_STDIN, &buf, &len);
-	if (fd != STDIN_FILENO)
-		close(fd);
-	if (r != 0) {
-		snprintf(err, errlen, "cannot read %s%s", file,
-		    r == CAP_ERR_TOO_LARGE ? ": over 1 MiB" : "");
+	if ((r = cli_read_file(file, CLI_MAX_STDIN, "1 MiB", &buf, &len, err,
+	    errlen)) != 0)
 		return r;
-	}
 	r = cli_json_object_parse(buf, len, out, err, errlen);
 	wipe_free(buf, len);
 	return r;

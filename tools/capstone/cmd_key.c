@@ -2,12 +2,9 @@
  * cmd_key.c - capstone key create|list|show|sign|verify|csr|rm: keys held
  * in the daemon's token.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
@@ -32,22 +29,13 @@ static int
 file_b64(const char *file, char **out)
 {
 	char *buf = NULL, *b64;
+	char err[512];
 	size_t len = 0, n;
-	int fd, r;
 
 	*out = NULL;
-	if (strcmp(file, "-") == 0)
-		fd = STDIN_FILENO;
-	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
-		cli_err("cannot open %s: %s", file, strerror(errno));
-		return CLI_FAIL;
-	}
-	r = cap_read_fd_secure(fd, KEY_FILE_MAX, &buf, &len);
-	if (fd != STDIN_FILENO)
-		close(fd);
-	if (r != 0) {
-		cli_err("cannot read %s%s", file, r == CAP_ERR_TOO_LARGE ?
-		    ": over 64 KiB" : "");
+	if (cli_read_file(file, KEY_FILE_MAX, "64 KiB", &buf, &len, err,
+	    sizeof(err)) != 0) {
+		cli_err("%s", err);
 		return CLI_FAIL;
 	}
 	n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
