@@ -8,7 +8,10 @@
 # /v1/certs (ir), renewal with the same key (kur), revocation (rr), the
 # chain (genm); a rejection injected by the mock reported as ca_rejected
 # with its failInfo, a certificate for another key refused as bad_gateway
-# with nothing stored and certConf telling the CA so.
+# with nothing stored and certConf telling the CA so; the status route for
+# a CMP-issued certificate through the OCSP responder and the CRL its
+# extensions name (`openssl ocsp` over an openssl ca index, the CRL served
+# by python3 http.server).
 #
 # The mocks listen on all interfaces; only loopback traffic is sent to them.
 set -eu
@@ -265,5 +268,117 @@ rc=0
 grep -q 'certificate rejected by client' "$T_TMP/mock-other.log" || rc=1
 t_check "cmp other key: certConf told the CA the certificate was rejected" \
     "$rc" "$(t_short "$(tail -5 "$T_TMP/mock-other.log")")"
+
+
+# ---- revocation status through OCSP and the CRL the certificate names ----
+# A minimal openssl ca directory: the index the OCSP responder answers
+# from and the CRL is generated from.
+DB=$P/ca-db
+mkdir -p "$DB/new" "$P/crl"
+: >"$DB/index.txt"
+echo 1000 >"$DB/crlnumber"
+cat >"$P/ca.cnf" <<CNF
+[ ca ]
+default_ca = test_ca
+
+[ test_ca ]
+dir = $DB
+database = \$dir/index.txt
+new_certs_dir = \$dir/new
+certificate = $P/ca.crt
+private_key = $P/ca.key
+serial = \$dir/serial
+crlnumber = \$dir/crlnumber
+unique_subject = no
+default_md = sha256
+default_crl_days = 7
+policy = any_policy
+
+[ any_policy ]
+commonName = supplied
+CNF
+
+# ca_op ARGS...: openssl ca on the test CA, dying with its message.
+ca_op() {
+	openssl ca -config "$P/ca.cnf" -batch "$@" >"$T_TMP/ca.out" \
+	    2>"$T_TMP/ca.err" ||
+	    t_die "openssl ca $1: $(t_short "$(cat "$T_TMP/ca.err")")"
+}
+
+# wait_log FILE TEXT WHAT: waits (10 s at most) until FILE shows TEXT.
+wait_log() {
+	_deadline=$(($(date +%s) + 10))
+	until grep -q "$2" "$1" 2>/dev/null; do
+		[ "$(date +%s)" -lt "$_deadline" ] || t_die "$3 did not start"
+		sleep 0.02
+	done
+}
+
+# ocsp_start / ocsp_stop: the test CA's OCSP responder on $OCSP_PORT.
+ocsp_start() {
+	: >"$T_TMP/ocsp.log"
+	openssl ocsp -index "$DB/index.txt" -port "$OCSP_PORT" \
+	    -rsigner "$P/ca.crt" -rkey "$P/ca.key" -CA "$P/ca.crt" \
+	    -nrequest 50 >>"$T_TMP/ocsp.log" 2>&1 &
+	OCSP_PID=$!
+	t_track "$OCSP_PID"
+	wait_log "$T_TMP/ocsp.log" "waiting for OCSP client" "the OCSP responder"
+}
+ocsp_stop() {
+	kill "$OCSP_PID" 2>/dev/null || true
+	t_wait_exit "$OCSP_PID" 5
+}
+
+# status_is WHAT JQ: GET /v1/certs/$CID3/status and check JQ on it.
+status_is() {
+	t_api GET "/v1/certs/$CID3/status" >/dev/null
+	t_eq "$1: HTTP 200" 200 "$T_STATUS"
+	t_jq "$1" "$2"
+}
+
+OCSP_PORT=$(t_free_port) || t_die "no free port"
+CRL_PORT=$(t_free_port) || t_die "no free port"
+if [ "$OCSP_PORT" = "$CRL_PORT" ]; then
+	CRL_PORT=$(t_free_port) || t_die "no free port"
+fi
+cp "$P/ee.ext" "$P/status.ext"
+printf 'authorityInfoAccess=OCSP;URI:http://127.0.0.1:%s/\ncrlDistributionPoints=URI:http://127.0.0.1:%s/ca.crl\n' \
+    "$OCSP_PORT" "$CRL_PORT" >>"$P/status.ext"
+openssl x509 -req -in "$P/token.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" \
+    -set_serial "0x$(t_rand_hex 8)" -days 30 -sha256 \
+    -extfile "$P/status.ext" -out "$P/e3.crt" 2>/dev/null ||
+    t_die "minting the certificate with OCSP and CRL URLs"
+ca_op -valid "$P/e3.crt"
+ca_op -gencrl -out "$P/crl/ca.crl"
+
+python3 -u -m http.server "$CRL_PORT" --bind 127.0.0.1 \
+    --directory "$P/crl" >"$T_TMP/crlsrv.log" 2>&1 &
+t_track $!
+wait_log "$T_TMP/crlsrv.log" "Serving HTTP" "the CRL server"
+ocsp_start
+
+mock status "$P/e3.crt"
+add_ca mock-status "$MOCK_PORT"
+enroll mock-status
+t_eq "cmp status: POST /v1/certs answers 201" 201 "$T_STATUS"
+CID3=$(jq -r .id "$T_BODY")
+status_is "cmp status: a valid certificate is good through OCSP" \
+    '.status == "good" and .source == "ocsp" and (.checked | length > 0)'
+
+ca_op -revoke "$P/e3.crt" -crl_reason keyCompromise
+ocsp_stop
+ocsp_start
+status_is "cmp status: once revoked at the CA, OCSP says revoked" \
+    '.status == "revoked" and .source == "ocsp" and (.revoked_at | length > 0)'
+
+ocsp_stop
+ca_op -gencrl -out "$P/crl/ca.crl.tmp"
+mv "$P/crl/ca.crl.tmp" "$P/crl/ca.crl"
+status_is "cmp status: without the responder, the CRL says revoked" \
+    '.status == "revoked" and .source == "crl" and (.revoked_at | length > 0)'
+
+rm -f "$P/crl/ca.crl"
+status_is "cmp status: with neither source, unknown with a reason" \
+    '.status == "unknown" and (.reason | length > 0)'
 
 t_done
