@@ -89,7 +89,11 @@ struct ca_ops {
 	/* poll continues a CA_PENDING request.  Optional. */
 	int (*poll)(void *state, const struct ca_request *req,
 	    struct ca_result *res);
-	/* revoke with an RFC 5280 CRLReason code.  Required. */
+	/*
+	 * revoke with an RFC 5280 CRLReason code.  Optional: NULL for a
+	 * protocol without a revocation message (EST, SCEP); callers then
+	 * answer CAP_ERR_UNSUPPORTED.
+	 */
 	int (*revoke)(void *state, X509 *cert, int reason, char *err,
 	    size_t errlen);
 	/* chain returns the CA's certificates, issuer first.  Required. */

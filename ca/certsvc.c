@@ -792,6 +792,12 @@ certsvc_revoke(certsvc *svc, const char *id, int reason, char *err,
 		r = CAP_ERR_CORRUPT;
 		goto out;
 	}
+	if (ca.ops->revoke == NULL) {
+		snprintf(err, errlen, "CA '%s': %s has no revocation operation; "
+		    "revoke at the CA", c->ca, ca.ops->protocol);
+		r = CAP_ERR_UNSUPPORTED;
+		goto out;
+	}
 	if ((r = ca.ops->revoke(ca.state, x, reason, err, errlen)) != 0)
 		goto out;
 	r = certdb_update(svc->s, id, record_revoked, &reason);

@@ -540,18 +540,6 @@ est_poll(void *state, const struct ca_request *req, struct ca_result *res)
 }
 
 static int
-est_revoke(void *state, X509 *cert, int reason, char *err, size_t errlen)
-{
-	struct est *e = state;
-
-	(void)cert;
-	(void)reason;
-	snprintf(err, errlen, "est: CA '%s': EST has no revocation "
-	    "operation; revoke at the CA", e->name);
-	return CAP_ERR_UNSUPPORTED;
-}
-
-static int
 est_chain(void *state, STACK_OF(X509) **out)
 {
 	struct est *e = state;
@@ -633,7 +621,6 @@ const struct ca_ops ca_est_ops = {
 	.enroll = est_enroll,
 	.renew = est_renew,
 	.poll = est_poll,
-	.revoke = est_revoke,
 	.chain = est_chain,
 	.describe = est_describe,
 };

@@ -1246,18 +1246,6 @@ scep_poll(void *state, const struct ca_request *req, struct ca_result *res)
 }
 
 static int
-scep_revoke(void *state, X509 *cert, int reason, char *err, size_t errlen)
-{
-	struct scep *s = state;
-
-	(void)cert;
-	(void)reason;
-	snprintf(err, errlen, "scep: CA '%s': SCEP has no revocation "
-	    "message; revoke at the CA", s->name);
-	return CAP_ERR_UNSUPPORTED;
-}
-
-static int
 scep_chain(void *state, STACK_OF(X509) **out)
 {
 	struct scep *s = state;
@@ -1324,7 +1312,6 @@ const struct ca_ops ca_scep_ops = {
 	.enroll = scep_enroll,
 	.renew = scep_renew,
 	.poll = scep_poll,
-	.revoke = scep_revoke,
 	.chain = scep_chain,
 	.describe = scep_describe,
 };
