@@ -357,3 +357,12 @@ cli_call_json(struct cli *cli, const char *method, const char *path,
 	free(text);
 	return rc;
 }
+
+int
+cli_post_json(struct cli *cli, const char *path, json_t *body, json_t **out)
+{
+	int rc = cli_call_json(cli, "POST", path, body, out);
+
+	json_decref(body);
+	return rc;
+}

@@ -135,6 +135,10 @@ int cli_call(struct cli *cli, const char *method, const char *path,
 int cli_call_json(struct cli *cli, const char *method, const char *path,
     const json_t *body, json_t **out);
 
+/* cli_post_json POSTs body and consumes it (json_decref), NULL included. */
+int cli_post_json(struct cli *cli, const char *path, json_t *body,
+    json_t **out);
+
 /* ---- output ---- */
 
 /* cli_print_json prints v indented, keys in the server's order. */

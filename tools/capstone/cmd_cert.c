@@ -24,16 +24,6 @@ id_path(const struct cli_cmd *cmd, const char *id, const char *suffix,
 	    len);
 }
 
-/* POSTs a JSON object built here (consumed) and hands the answer back. */
-static int
-post(struct cli *cli, const char *path, json_t *body, json_t **out)
-{
-	int rc = cli_call_json(cli, "POST", path, body, out);
-
-	json_decref(body);
-	return rc;
-}
-
 static void
 field(const char *name, const char *value)
 {
@@ -161,7 +151,7 @@ cert_enroll(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		rc = cli_usage_error(cmd, "arguments are not UTF-8 text");
 		goto done;
 	}
-	rc = post(cli, "/v1/certs", body, &out);
+	rc = cli_post_json(cli, "/v1/certs", body, &out);
 	body = NULL;
 	if (rc == CLI_OK)
 		print_issue(cli, out);
@@ -361,7 +351,7 @@ cert_renew(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	if ((rc = id_path(cmd, argv[optind], "/renew", path,
 	    sizeof(path))) != 0)
 		return rc;
-	if ((rc = post(cli, path, json_pack("{s:b}", "new_key", !keep),
+	if ((rc = cli_post_json(cli, path, json_pack("{s:b}", "new_key", !keep),
 	    &out)) != CLI_OK)
 		return rc;
 	print_issue(cli, out);
@@ -399,7 +389,7 @@ cert_revoke(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	    json_object();
 	if (body == NULL)
 		return cli_usage_error(cmd, "the reason is not UTF-8 text");
-	if ((rc = post(cli, path, body, &out)) != CLI_OK)
+	if ((rc = cli_post_json(cli, path, body, &out)) != CLI_OK)
 		return rc;
 	if (cli->json)
 		cli_print_json(out);

@@ -52,16 +52,6 @@ file_b64(const char *file, char **out)
 	return CLI_OK;
 }
 
-/* POSTs a JSON object built here (consumed) and hands the answer back. */
-static int
-post(struct cli *cli, const char *path, json_t *body, json_t **out)
-{
-	int rc = cli_call_json(cli, "POST", path, body, out);
-
-	json_decref(body);
-	return rc;
-}
-
 static void
 print_key(const json_t *k)
 {
@@ -102,7 +92,7 @@ key_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	body = json_pack("{s:s}", "type", argv[optind]);
 	if (body != NULL && label != NULL)
 		json_object_set_new(body, "label", json_string(label));
-	if ((rc = post(cli, "/v1/keys", body, &out)) != CLI_OK)
+	if ((rc = cli_post_json(cli, "/v1/keys", body, &out)) != CLI_OK)
 		return rc;
 	if (cli->json)
 		cli_print_json(out);
@@ -184,7 +174,7 @@ key_sign(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	if ((rc = file_b64(argv[optind + 1], &data)) != CLI_OK)
 		return rc;
-	rc = post(cli, path, json_pack("{s:s}", "data", data), &out);
+	rc = cli_post_json(cli, path, json_pack("{s:s}", "data", data), &out);
 	free(data);
 	if (rc != CLI_OK)
 		return rc;
@@ -211,7 +201,7 @@ key_verify(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	if ((rc = file_b64(argv[optind + 1], &data)) != CLI_OK ||
 	    (rc = file_b64(argv[optind + 2], &sig)) != CLI_OK)
 		goto out;
-	rc = post(cli, path, json_pack("{s:s,s:s}", "data", data,
+	rc = cli_post_json(cli, path, json_pack("{s:s,s:s}", "data", data,
 	    "signature", sig), &out);
 	if (rc != CLI_OK)
 		goto out;
@@ -264,7 +254,7 @@ key_csr(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	if ((rc = id_path(cmd, argv[optind], "/csr", path, sizeof(path))) != 0)
 		goto done;
 	body = json_pack("{s:s,s:O}", "subject", subject, "sans", sans);
-	if ((rc = post(cli, path, body, &out)) != CLI_OK)
+	if ((rc = cli_post_json(cli, path, body, &out)) != CLI_OK)
 		goto done;
 	if (cli->json)
 		cli_print_json(out);
