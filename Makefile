@@ -32,7 +32,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(WARN) $(HARDEN) $(CFLAGS) \
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS) $(EXTRA_LDFLAGS)
 LIBS	= $(PKG_LIBS) -lpthread -ldl
 
-LIB_SRCS    := $(wildcard common/*.c hsm/*.c crypto/*.c store/*.c ca/*.c api/*.c) \
+LIB_SRCS    := $(wildcard common/*.c hsm/*.c crypto/*.c store/*.c ca/*.c nfv/*.c api/*.c) \
 	       $(filter-out daemon/capstoned.c,$(wildcard daemon/*.c))
 DAEMON_SRCS := daemon/capstoned.c
 CLI_SRCS    := $(wildcard tools/capstone/*.c)

@@ -32,7 +32,7 @@
  * scheduler, admin) with room to spare.
  */
 #define STORE_MAX_READERS	256
-#define STORE_MAX_DBS		16
+#define STORE_MAX_DBS		32
 #define STORE_ID_LEN		16
 /* A write that still does not fit after this many doublings fails. */
 #define STORE_GROW_TRIES	40
