@@ -22,10 +22,20 @@
  * entity (delegation).  Every certificate an entity holds is listed in its
  * record, so revoking an entity finds them all.
  *
+ * A CMP server that verified the proof of possession of a CRMF request
+ * itself passes the request as a PKCS#10 structure carrying the requested
+ * subject, extensions and public key with CMF_POP_VERIFIED: its signature
+ * is then not checked (it cannot be: the server has no private key), and
+ * only a CA connector that can honour a registration authority's check
+ * (the local CA; CMP with raVerified) accepts it; the others refuse with
+ * CAP_ERR_UNSUPPORTED and a reason.
+ *
  * Initial credentials (GR NFV-SEC 005 clause 8.1.2) are one-time
  * enrollment credentials bound to an entity and a certificate type: a
- * bootstrap token (reference and 256-bit secret; the secret is kept
- * encrypted by the vault, since CMP password-based MAC needs it back) or
+ * bootstrap token (a reference and a secret: 43 base64url characters of
+ * 256 random bits, whose text is the HTTP basic password and the CMP MAC
+ * secret; kept encrypted by the vault, since a password-based MAC needs it
+ * back) or
  * an initial certificate issued from a CSR.  A credential is claimed
  * atomically when an enrollment starts (a concurrent second use fails),
  * released when the enrollment fails, and deleted when the first formal
@@ -61,7 +71,7 @@ typedef struct store store;
 #define CMF_IP_MAX		8	/* IP addresses per entity */
 #define CMF_CERTS_MAX		64	/* certificates listed per entity */
 #define CMF_INITCRED_REF_LEN	32	/* hex characters of a reference */
-#define CMF_INITCRED_SECRET_LEN	32	/* bytes of a bootstrap secret */
+#define CMF_INITCRED_SECRET_LEN	43	/* base64url text of 256 random bits */
 #define CMF_ISSUE_TIMEOUT_S	30
 
 enum cmf_entity_type {
@@ -173,8 +183,9 @@ void cmf_issued_clear(struct cmf_issued *is);
  * must be claimed by this caller (cmf_initcred_*), and is deleted once
  * the certificate is issued, released otherwise.
  */
+#define CMF_POP_VERIFIED	0x1	/* see the top of this header */
 int cmf_issue_csr(cmf *c, const char *id, const char *certtype,
-    const uint8_t *csr, size_t csrlen, const char *initcred,
+    const uint8_t *csr, size_t csrlen, unsigned flags, const char *initcred,
     struct cmf_issued *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
@@ -203,8 +214,8 @@ int cmf_cert_lookup(cmf *c, const uint8_t *der, size_t len,
  * kept valid until it expires.
  */
 int cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
-    const uint8_t *csr, size_t csrlen, struct cmf_issued *out, char *err,
-    size_t errlen) __attribute__((warn_unused_result));
+    const uint8_t *csr, size_t csrlen, unsigned flags,
+    struct cmf_issued *out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* cmf_revoke_cert revokes a certificate the CMF issued (RFC 5280 reason). */
 int cmf_revoke_cert(cmf *c, const uint8_t *der, size_t len, int reason,
@@ -232,12 +243,12 @@ struct cmf_initcred {
  * secret written to secret_out (CMF_INITCRED_SECRET_LEN bytes, shown to
  * the caller once; the caller wipes it).  With csr: an initial
  * certificate, issued from it with the CA's validity capped to ttl, in
- * out.
+ * out.  secret_out is NUL-terminated.
  */
 int cmf_initcred_create(cmf *c, const char *id, const char *certtype,
     uint64_t ttl, const uint8_t *csr, size_t csrlen,
     struct cmf_initcred *cred_out,
-    uint8_t secret_out[CMF_INITCRED_SECRET_LEN], struct cmf_issued *out,
+    char secret_out[CMF_INITCRED_SECRET_LEN + 1], struct cmf_issued *out,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
@@ -246,7 +257,7 @@ int cmf_initcred_create(cmf *c, const char *id, const char *certtype,
  * one (one answer for all four).
  */
 int cmf_initcred_claim_secret(cmf *c, const char *ref,
-    const uint8_t *secret, size_t len, struct cmf_initcred *out)
+    const char *secret, size_t len, struct cmf_initcred *out)
     __attribute__((warn_unused_result));
 
 /*
