@@ -17,7 +17,7 @@ FUZZ_SECONDS ?= 60
 CC	?= cc
 
 PKGS	:= p11-kit-1 libsodium lmdb libevent libevent_openssl libevent_pthreads \
-	   jansson inih libssl libcrypto
+	   jansson inih libzip libssl libcrypto
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -5,7 +5,7 @@ set -e
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev valgrind
 libp11-kit-dev p11-kit libsodium-dev liblmdb-dev lmdb-utils libevent-dev
-libjansson-dev libinih-dev libssl-dev openssl curl
+libjansson-dev libinih-dev libssl-dev libzip-dev openssl curl time
 softhsm2 opensc libengine-pkcs11-openssl
 swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
 nginx-light python3 jq scep strongswan-pki"
