@@ -302,6 +302,9 @@ api_reply_status(struct api_ctx *ctx, int status, const char *message)
 {
 	const struct api_err_entry *row = api_status_lookup(status);
 
+	if (row->status >= 500)
+		log_warn("api: request %s: answered %d: %s", ctx->rid,
+		    row->status, message != NULL ? message : row->message);
 	api_reply_json(ctx, row->status, api_error_body(row->code,
 	    message != NULL ? message : row->message));
 }

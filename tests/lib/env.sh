@@ -116,6 +116,14 @@ t_cleanup() {
 	while read -r p; do
 		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
 	done <"$T_TMP/pids"
+	# A failed script shows what its daemons warned about, so that a
+	# failure seen only in CI can be diagnosed from the test output.
+	if [ -s "$T_TMP/failed" ]; then
+		find "$T_TMP" -name daemon.log 2>/dev/null | while read -r f; do
+			grep -E '\[(warn|error)\]' "$f" | grep -v 'is open to group' |
+			    tail -n 15 | sed "s|^|# ${f#"$T_TMP"/}: |"
+		done
+	fi
 	if [ "${T_KEEP:-0}" = 1 ]; then
 		echo "# kept $T_TMP" >&2
 	else
