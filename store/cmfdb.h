@@ -1,0 +1,181 @@
+/*
+ * cmfdb.h - what the NFV Certificate Management Function (nfv/cmf.h)
+ * keeps in the store.
+ *
+ * Databases of the LMDB environment (opened by store_open):
+ *   cmf_ents      entity id -> entity record (struct cmf_entity)
+ *   cmf_ents_par  parent \0 id -> "" (the children of an entity)
+ *   cmf_ics       reference (32 hex) -> initial credential record
+ *   cmf_ics_cert  SHA-256(initial certificate DER) -> reference
+ *   cmf_certs     SHA-256(certificate DER) -> entity id, cert id, certtype
+ *   cmf_shared    VNFC entity id \0 certtype -> key id (the P2 shared key)
+ *   cmf_lcm       notification id -> LCM occurrence record (nfv/lcm.c)
+ *
+ * An entity and its parent index entry, and an initial credential and its
+ * certificate index entry, are written in one transaction.  Nothing
+ * returned points into LMDB's map.  Every function returns 0 or a
+ * negative CAP_ERR_*: CAP_ERR_INVALID for arguments the encoder refuses,
+ * CAP_ERR_NOT_FOUND, CAP_ERR_EXISTS, CAP_ERR_CORRUPT for a stored record
+ * that does not decode.
+ */
+#ifndef CAP_STORE_CMFDB_H
+#define CAP_STORE_CMFDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfv/cmf.h"
+#include "store/store.h"
+
+#define CMFDB_ENTITY_MAX	(64 * 1024)	/* bytes of an entity record */
+#define CMFDB_HASH_LEN		32		/* SHA-256 */
+#define CMFDB_LCM_ID_MAX	128		/* bytes of a notification id */
+#define CMFDB_LCM_OP_MAX	32		/* "INSTANTIATE", ... */
+#define CMFDB_LCM_SUMMARY_MAX	(16 * 1024)	/* bytes of summary JSON */
+#define CMFDB_LCM_MAX		(CMFDB_LCM_SUMMARY_MAX + 1024)
+
+/* ---- entities ---- */
+
+/* With excl, CAP_ERR_EXISTS when the id is taken. */
+int cmfdb_entity_put(store *s, const struct cmf_entity *e, int excl)
+    __attribute__((warn_unused_result));
+int cmfdb_entity_get(store *s, const char *id, struct cmf_entity *out)
+    __attribute__((warn_unused_result));
+/*
+ * cmfdb_entity_update reads entity id, calls fn on a copy inside one
+ * write transaction and writes it back when fn returns 0 (fn's non-zero
+ * result aborts and is returned).  fn may run more than once.
+ */
+typedef int (*cmfdb_entity_fn)(struct cmf_entity *e, void *arg);
+int cmfdb_entity_update(store *s, const char *id, cmfdb_entity_fn fn,
+    void *arg) __attribute__((warn_unused_result));
+int cmfdb_entity_delete(store *s, const char *id)
+    __attribute__((warn_unused_result));
+/*
+ * cmfdb_entity_list gives the ids of every entity (parent NULL) or of the
+ * children of parent ("" : the top-level ones), in id order; free with
+ * store_names_free.
+ */
+int cmfdb_entity_list(store *s, const char *parent, char ***ids, size_t *n)
+    __attribute__((warn_unused_result));
+
+/* ---- initial credentials ---- */
+
+struct cmfdb_initcred {
+	struct cmf_initcred	ic;		/* ref, kind, entity, ... */
+	uint64_t		created;
+	uint64_t		claimed_at;	/* 0 unless ic.claimed */
+	uint8_t			cert_hash[CMFDB_HASH_LEN];	/* CMF_IC_CERT */
+};
+
+/* With excl, CAP_ERR_EXISTS when the reference is taken. */
+int cmfdb_ic_put(store *s, const struct cmfdb_initcred *c, int excl)
+    __attribute__((warn_unused_result));
+int cmfdb_ic_get(store *s, const char *ref, struct cmfdb_initcred *out)
+    __attribute__((warn_unused_result));
+/* cmfdb_ic_find_cert finds the credential of an initial certificate. */
+int cmfdb_ic_find_cert(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    struct cmfdb_initcred *out) __attribute__((warn_unused_result));
+/*
+ * cmfdb_ic_claim marks ref claimed at now in one write transaction:
+ * CAP_ERR_NOT_FOUND when unknown, CAP_ERR_GONE when expires <= now,
+ * CAP_ERR_CONFLICT when claimed less than stale seconds ago (an older
+ * claim was abandoned and is taken over).  out (may be NULL) receives the
+ * claimed record.
+ */
+int cmfdb_ic_claim(store *s, const char *ref, uint64_t now, uint64_t stale,
+    struct cmfdb_initcred *out) __attribute__((warn_unused_result));
+/* cmfdb_ic_release clears the claim of ref. */
+int cmfdb_ic_release(store *s, const char *ref)
+    __attribute__((warn_unused_result));
+/* cmfdb_ic_delete removes ref and its certificate index entry. */
+int cmfdb_ic_delete(store *s, const char *ref)
+    __attribute__((warn_unused_result));
+/*
+ * cmfdb_ic_list gives the credentials of entity id (every one when id is
+ * NULL) in reference order; free *out with free().
+ */
+int cmfdb_ic_list(store *s, const char *id, struct cmfdb_initcred **out,
+    size_t *n) __attribute__((warn_unused_result));
+
+/* ---- certificate index ---- */
+
+struct cmfdb_certref {
+	char	entity[CMF_ID_MAX + 1];
+	char	cert_id[CERTDB_ID_LEN + 1];
+	char	certtype[CMF_CERTTYPE_MAX + 1];
+};
+
+int cmfdb_cert_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    const struct cmfdb_certref *ref) __attribute__((warn_unused_result));
+int cmfdb_cert_get(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    struct cmfdb_certref *out) __attribute__((warn_unused_result));
+int cmfdb_cert_delete(store *s, const uint8_t hash[CMFDB_HASH_LEN])
+    __attribute__((warn_unused_result));
+
+/* ---- P2 shared keys ---- */
+
+int cmfdb_shared_put(store *s, const char *vnfc, const char *certtype,
+    const char key_id[CERTDB_ID_LEN + 1]) __attribute__((warn_unused_result));
+int cmfdb_shared_get(store *s, const char *vnfc, const char *certtype,
+    char key_id[CERTDB_ID_LEN + 1]) __attribute__((warn_unused_result));
+int cmfdb_shared_delete(store *s, const char *vnfc, const char *certtype)
+    __attribute__((warn_unused_result));
+
+/* ---- LCM occurrence log ---- */
+
+struct cmfdb_lcm {
+	char		id[CMFDB_LCM_ID_MAX + 1];	/* notification id */
+	uint64_t	time;
+	char		vnf_instance_id[CMF_ID_MAX + 1];
+	char		operation[CMFDB_LCM_OP_MAX + 1];
+	char		*summary;	/* JSON text, malloc'd; may be NULL */
+	size_t		summarylen;	/* 0..CMFDB_LCM_SUMMARY_MAX */
+};
+
+/*
+ * cmfdb_lcm_put records one notification: CAP_ERR_EXISTS when its id is
+ * already recorded (nothing changed).  The id is 1..128 bytes of text
+ * without control characters; vnf_instance_id 0..64, operation 0..32.
+ */
+int cmfdb_lcm_put(store *s, const struct cmfdb_lcm *rec)
+    __attribute__((warn_unused_result));
+/* cmfdb_lcm_get copies the record of id out (release: cmfdb_lcm_clear). */
+int cmfdb_lcm_get(store *s, const char *id, struct cmfdb_lcm *out)
+    __attribute__((warn_unused_result));
+/* cmfdb_lcm_delete removes the record of id. */
+int cmfdb_lcm_delete(store *s, const char *id)
+    __attribute__((warn_unused_result));
+/* cmfdb_lcm_clear frees what rec holds and zeroes it. */
+void cmfdb_lcm_clear(struct cmfdb_lcm *rec);
+
+/* ---- codecs (exposed for tests and the fuzz target) ---- */
+
+/*
+ * Each decoder parses a record of len bytes into *out (zeroed first);
+ * CAP_ERR_CORRUPT on anything malformed (truncated, trailing bytes,
+ * unknown format or enum value, a field over its limit or with bytes its
+ * rule refuses), *out then left zeroed and owning nothing.  Never reads
+ * past len.  Encoders refuse (CAP_ERR_INVALID) what decoders would.
+ */
+int cmfdb_entity_decode(const uint8_t *buf, size_t len,
+    struct cmf_entity *out) __attribute__((warn_unused_result));
+int cmfdb_entity_encode(const struct cmf_entity *e, uint8_t **buf,
+    size_t *len) __attribute__((warn_unused_result));
+int cmfdb_ic_decode(const uint8_t *buf, size_t len,
+    struct cmfdb_initcred *out) __attribute__((warn_unused_result));
+int cmfdb_ic_encode(const struct cmfdb_initcred *c, uint8_t **buf,
+    size_t *len) __attribute__((warn_unused_result));
+int cmfdb_certref_decode(const uint8_t *buf, size_t len,
+    struct cmfdb_certref *out) __attribute__((warn_unused_result));
+int cmfdb_lcm_decode(const uint8_t *buf, size_t len, struct cmfdb_lcm *out)
+    __attribute__((warn_unused_result));
+int cmfdb_lcm_encode(const struct cmfdb_lcm *rec, uint8_t **buf,
+    size_t *len) __attribute__((warn_unused_result));
+
+/* cmfdb_id_valid: 1 if s is an entity id ([A-Za-z0-9._:-], 1..64). */
+int cmfdb_id_valid(const char *s);
+/* cmfdb_certtype_valid: 1 if s is [A-Z0-9_], 1..32. */
+int cmfdb_certtype_valid(const char *s);
+
+#endif
