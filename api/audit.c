@@ -332,6 +332,16 @@ audit_append(audit *a, const struct audit_event *ev)
 	    ev->outcome : ""));
 	json_object_set_new(o, "duration_us",
 	    json_integer((json_int_t)ev->duration_us));
+	if (ev->facts != NULL) {
+		json_t *f = json_object();
+		size_t i;
+
+		for (i = 0; f != NULL && ev->facts[i] != NULL &&
+		    ev->facts[i + 1] != NULL; i += 2)
+			json_object_set_new(f, ev->facts[i],
+			    json_string(ev->facts[i + 1]));
+		json_object_set_new(o, "facts", f);
+	}
 	json_object_set_new(o, "prev", json_string(a->last));
 	if ((body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
 		r = CAP_ERR_NOMEM;

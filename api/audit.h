@@ -43,6 +43,12 @@ struct audit_event {
 	int		 status;	/* HTTP status sent */
 	const char	*outcome;	/* "ok", "denied", "error" */
 	uint64_t	 duration_us;
+	/*
+	 * NULL, or "key", "value", ..., NULL: what an action the daemon took
+	 * on its own touched (notification, entity and certificate ids),
+	 * written as the object "facts"; never a secret.
+	 */
+	const char *const *facts;
 };
 
 /*
