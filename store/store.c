@@ -237,6 +237,14 @@ schema_txn(store *s, MDB_txn *txn, void *arg)
 	if ((r = open_dbi(txn, "cas", &s->dbi_cas)) != 0 ||
 	    (r = open_dbi(txn, "ca_issued", &s->dbi_ca_issued)) != 0)
 		return r;
+	if ((r = open_dbi(txn, "cmf_ents", &s->dbi_cmf_ents)) != 0 ||
+	    (r = open_dbi(txn, "cmf_ents_par", &s->dbi_cmf_ents_par)) != 0 ||
+	    (r = open_dbi(txn, "cmf_ics", &s->dbi_cmf_ics)) != 0 ||
+	    (r = open_dbi(txn, "cmf_ics_cert", &s->dbi_cmf_ics_cert)) != 0 ||
+	    (r = open_dbi(txn, "cmf_certs", &s->dbi_cmf_certs)) != 0 ||
+	    (r = open_dbi(txn, "cmf_shared", &s->dbi_cmf_shared)) != 0 ||
+	    (r = open_dbi(txn, "cmf_lcm", &s->dbi_cmf_lcm)) != 0)
+		return r;
 	k.mv_data = "schema";
 	k.mv_size = 6;
 	rc = mdb_get(txn, s->dbi_meta, &k, &d);

@@ -47,6 +47,13 @@ struct store {
 	MDB_dbi		 dbi_certs_ca;
 	MDB_dbi		 dbi_cas;	/* store/cadb.c */
 	MDB_dbi		 dbi_ca_issued;
+	MDB_dbi		 dbi_cmf_ents;	/* store/cmfdb.c */
+	MDB_dbi		 dbi_cmf_ents_par;
+	MDB_dbi		 dbi_cmf_ics;
+	MDB_dbi		 dbi_cmf_ics_cert;
+	MDB_dbi		 dbi_cmf_certs;
+	MDB_dbi		 dbi_cmf_shared;
+	MDB_dbi		 dbi_cmf_lcm;
 	/*
 	 * Held shared by every transaction, exclusively by a map resize:
 	 * mdb_env_set_mapsize needs no transaction active in the process.

@@ -1,0 +1,1179 @@
+/*
+ * cmfdb.c - records of the Certificate Management Function: codecs,
+ * indexes, the atomic claim of initial credentials, the LCM log.
+ *
+ * Formats (format byte 1, integers big-endian, sN an N-bit length then
+ * that many bytes without control characters; a record ends exactly after
+ * its last field and has one encoding):
+ *
+ * entity:  u8 format, s8 id, u8 type (1..4), s8 parent (empty or an id),
+ *          s8 vnfInstanceId (0..64), s8 vnfcId (0..64),
+ *          u8 count (0..16) of s8 FQDN (1..255),
+ *          u8 count (0..8) of s8 IP (1..45),
+ *          u8 count (0..8) of { s8 certtype, s8 ca (a valid name),
+ *                               s8 profile (0..64), u8 binding (1..2) },
+ *          u8 binding (1..3),
+ *          u8 count (0..64) of { s8 cert id (32 hex), s8 certtype,
+ *                                u8 shared (0/1), u8 delegated (0/1) },
+ *          u64 created
+ * initial credential:
+ *          u8 format, ref[32] (lowercase hex), u8 kind (1..2), s8 entity,
+ *          s8 certtype, u64 expires, u8 claimed (0/1), u64 claimed_at
+ *          (0 unless claimed), u64 created, and for kind 2 hash[32]
+ * certificate reference:
+ *          u8 format, s8 entity, s8 cert id (32 hex), s8 certtype
+ * LCM occurrence:
+ *          u8 format, s8 id (1..128), u64 time, s8 vnfInstanceId (0..64),
+ *          s8 operation (0..32), s16 summary (0..16 KiB, any bytes but NUL)
+ * P2 shared key: the key id's 32 hex characters.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/cmfdb.h"
+#include "store/codec.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define CMF_FMT		1
+#define IC_REC_MAX	512
+#define CREF_REC_MAX	256
+#define PARKEY_MAX	(2 * CMF_ID_MAX + 1)
+#define SHKEY_MAX	(CMF_ID_MAX + 1 + CMF_CERTTYPE_MAX)
+#define IP_TEXT_MAX	45
+
+/* ---- validity ---- */
+
+int
+cmfdb_id_valid(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= CMF_ID_MAX)
+			return 0;
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '.' || s[i] == '_' || s[i] == ':' || s[i] == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+cmfdb_certtype_valid(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= CMF_CERTTYPE_MAX)
+			return 0;
+		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+text_ok(const char *s, size_t max, int allow_empty)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n > max || (n == 0 && !allow_empty))
+		return 0;
+	return store_text_valid(s, n);
+}
+
+static int
+cert_id_ok(const char *s)
+{
+	return strnlen(s, CERTDB_ID_LEN + 1) == CERTDB_ID_LEN &&
+	    store_hex_valid(s, CERTDB_ID_LEN);
+}
+
+static int
+entity_valid(const struct cmf_entity *e)
+{
+	size_t i;
+
+	if (!cmfdb_id_valid(e->id) || e->type < CMF_VNF_INSTANCE ||
+	    e->type > CMF_MANO)
+		return 0;
+	if (e->parent[0] != '\0' && !cmfdb_id_valid(e->parent))
+		return 0;
+	if (!text_ok(e->vnf_instance_id, CMF_ID_MAX, 1) ||
+	    !text_ok(e->vnfc_id, CMF_ID_MAX, 1))
+		return 0;
+	if (e->nfqdns > CMF_FQDN_MAX || e->nips > CMF_IP_MAX ||
+	    e->ntypes > CMF_TYPES_MAX || e->ncerts > CMF_CERTS_MAX)
+		return 0;
+	for (i = 0; i < e->nfqdns; i++)
+		if (!text_ok(e->fqdns[i], sizeof(e->fqdns[i]) - 1, 0))
+			return 0;
+	for (i = 0; i < e->nips; i++)
+		if (!text_ok(e->ips[i], IP_TEXT_MAX, 0))
+			return 0;
+	for (i = 0; i < e->ntypes; i++) {
+		const struct cmf_certtype *t = &e->types[i];
+
+		if (!cmfdb_certtype_valid(t->name) || !cap_name_valid(t->ca) ||
+		    !text_ok(t->profile, CERTDB_PROFILE_MAX, 1) ||
+		    (t->binding != CMF_P1 && t->binding != CMF_P2))
+			return 0;
+	}
+	if (e->binding < CMF_P1 || e->binding > CMF_P3)
+		return 0;
+	for (i = 0; i < e->ncerts; i++) {
+		const struct cmf_held *h = &e->certs[i];
+
+		if (!cert_id_ok(h->cert_id) ||
+		    !cmfdb_certtype_valid(h->certtype) ||
+		    (h->shared != 0 && h->shared != 1) ||
+		    (h->delegated != 0 && h->delegated != 1))
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- entity codec ---- */
+
+int
+cmfdb_entity_encode(const struct cmf_entity *e, uint8_t **buf, size_t *len)
+{
+	struct store_wr w;
+	size_t i;
+
+	*buf = NULL;
+	*len = 0;
+	if (e == NULL || !entity_valid(e))
+		return CAP_ERR_INVALID;
+	store_wr_init(&w, 512, CMFDB_ENTITY_MAX);
+	store_wr_u8(&w, CMF_FMT);
+	store_wr_str(&w, 1, e->id);
+	store_wr_u8(&w, (uint8_t)e->type);
+	store_wr_str(&w, 1, e->parent);
+	store_wr_str(&w, 1, e->vnf_instance_id);
+	store_wr_str(&w, 1, e->vnfc_id);
+	store_wr_u8(&w, (uint8_t)e->nfqdns);
+	for (i = 0; i < e->nfqdns; i++)
+		store_wr_str(&w, 1, e->fqdns[i]);
+	store_wr_u8(&w, (uint8_t)e->nips);
+	for (i = 0; i < e->nips; i++)
+		store_wr_str(&w, 1, e->ips[i]);
+	store_wr_u8(&w, (uint8_t)e->ntypes);
+	for (i = 0; i < e->ntypes; i++) {
+		store_wr_str(&w, 1, e->types[i].name);
+		store_wr_str(&w, 1, e->types[i].ca);
+		store_wr_str(&w, 1, e->types[i].profile);
+		store_wr_u8(&w, (uint8_t)e->types[i].binding);
+	}
+	store_wr_u8(&w, (uint8_t)e->binding);
+	store_wr_u8(&w, (uint8_t)e->ncerts);
+	for (i = 0; i < e->ncerts; i++) {
+		store_wr_str(&w, 1, e->certs[i].cert_id);
+		store_wr_str(&w, 1, e->certs[i].certtype);
+		store_wr_u8(&w, (uint8_t)e->certs[i].shared);
+		store_wr_u8(&w, (uint8_t)e->certs[i].delegated);
+	}
+	store_wr_u64(&w, e->created);
+	return store_wr_finish(&w, buf, len);
+}
+
+int
+cmfdb_entity_decode(const uint8_t *buf, size_t len, struct cmf_entity *out)
+{
+	struct store_rd r;
+	uint8_t fmt, n, v;
+	size_t i;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	store_rd_init(&r, buf, len);
+	if (buf == NULL || len > CMFDB_ENTITY_MAX ||
+	    store_rd_u8(&r, &fmt) != 0 || fmt != CMF_FMT)
+		goto bad;
+	store_rd_text(&r, 1, 1, CMF_ID_MAX, out->id, NULL);
+	store_rd_u8(&r, &v);
+	out->type = (enum cmf_entity_type)v;
+	store_rd_text(&r, 1, 0, CMF_ID_MAX, out->parent, NULL);
+	store_rd_text(&r, 1, 0, CMF_ID_MAX, out->vnf_instance_id, NULL);
+	store_rd_text(&r, 1, 0, CMF_ID_MAX, out->vnfc_id, NULL);
+	if (store_rd_u8(&r, &n) != 0 || n > CMF_FQDN_MAX)
+		goto bad;
+	for (i = 0; i < n; i++)
+		store_rd_text(&r, 1, 1, sizeof(out->fqdns[i]) - 1,
+		    out->fqdns[i], NULL);
+	out->nfqdns = n;
+	if (store_rd_u8(&r, &n) != 0 || n > CMF_IP_MAX)
+		goto bad;
+	for (i = 0; i < n; i++)
+		store_rd_text(&r, 1, 1, IP_TEXT_MAX, out->ips[i], NULL);
+	out->nips = n;
+	if (store_rd_u8(&r, &n) != 0 || n > CMF_TYPES_MAX)
+		goto bad;
+	for (i = 0; i < n; i++) {
+		store_rd_text(&r, 1, 1, CMF_CERTTYPE_MAX, out->types[i].name,
+		    NULL);
+		store_rd_text(&r, 1, 1, CAP_NAME_MAX, out->types[i].ca, NULL);
+		store_rd_text(&r, 1, 0, CERTDB_PROFILE_MAX,
+		    out->types[i].profile, NULL);
+		store_rd_u8(&r, &v);
+		out->types[i].binding = (enum cmf_binding)v;
+	}
+	out->ntypes = n;
+	store_rd_u8(&r, &v);
+	out->binding = (enum cmf_binding)v;
+	if (store_rd_u8(&r, &n) != 0 || n > CMF_CERTS_MAX)
+		goto bad;
+	for (i = 0; i < n; i++) {
+		store_rd_text(&r, 1, CERTDB_ID_LEN, CERTDB_ID_LEN,
+		    out->certs[i].cert_id, NULL);
+		store_rd_text(&r, 1, 1, CMF_CERTTYPE_MAX,
+		    out->certs[i].certtype, NULL);
+		store_rd_u8(&r, &v);
+		out->certs[i].shared = v;
+		store_rd_u8(&r, &v);
+		out->certs[i].delegated = v;
+	}
+	out->ncerts = n;
+	store_rd_u64(&r, &out->created);
+	if (store_rd_end(&r) != 0 || !entity_valid(out))
+		goto bad;
+	return 0;
+ bad:
+	ret = store_rd_fail(&r);
+	memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+/* ---- initial credential codec ---- */
+
+static int
+ic_valid(const struct cmfdb_initcred *c)
+{
+	const struct cmf_initcred *ic = &c->ic;
+
+	return strnlen(ic->ref, sizeof(ic->ref)) == CMF_INITCRED_REF_LEN &&
+	    store_hex_valid(ic->ref, CMF_INITCRED_REF_LEN) &&
+	    (ic->kind == CMF_IC_TOKEN || ic->kind == CMF_IC_CERT) &&
+	    cmfdb_id_valid(ic->entity) && cmfdb_certtype_valid(ic->certtype) &&
+	    (ic->claimed == 0 || ic->claimed == 1) &&
+	    (ic->claimed || c->claimed_at == 0);
+}
+
+int
+cmfdb_ic_encode(const struct cmfdb_initcred *c, uint8_t **buf, size_t *len)
+{
+	struct store_wr w;
+
+	*buf = NULL;
+	*len = 0;
+	if (c == NULL || !ic_valid(c))
+		return CAP_ERR_INVALID;
+	store_wr_init(&w, 160, IC_REC_MAX);
+	store_wr_u8(&w, CMF_FMT);
+	store_wr_bytes(&w, c->ic.ref, CMF_INITCRED_REF_LEN);
+	store_wr_u8(&w, (uint8_t)c->ic.kind);
+	store_wr_str(&w, 1, c->ic.entity);
+	store_wr_str(&w, 1, c->ic.certtype);
+	store_wr_u64(&w, c->ic.expires);
+	store_wr_u8(&w, (uint8_t)c->ic.claimed);
+	store_wr_u64(&w, c->claimed_at);
+	store_wr_u64(&w, c->created);
+	if (c->ic.kind == CMF_IC_CERT)
+		store_wr_bytes(&w, c->cert_hash, CMFDB_HASH_LEN);
+	return store_wr_finish(&w, buf, len);
+}
+
+int
+cmfdb_ic_decode(const uint8_t *buf, size_t len, struct cmfdb_initcred *out)
+{
+	struct store_rd r;
+	uint8_t fmt, v;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	store_rd_init(&r, buf, len);
+	if (buf == NULL || len > IC_REC_MAX ||
+	    store_rd_u8(&r, &fmt) != 0 || fmt != CMF_FMT)
+		goto bad;
+	store_rd_bytes(&r, out->ic.ref, CMF_INITCRED_REF_LEN);
+	store_rd_u8(&r, &v);
+	out->ic.kind = (enum cmf_initcred_kind)v;
+	store_rd_text(&r, 1, 1, CMF_ID_MAX, out->ic.entity, NULL);
+	store_rd_text(&r, 1, 1, CMF_CERTTYPE_MAX, out->ic.certtype, NULL);
+	store_rd_u64(&r, &out->ic.expires);
+	store_rd_u8(&r, &v);
+	out->ic.claimed = v;
+	store_rd_u64(&r, &out->claimed_at);
+	store_rd_u64(&r, &out->created);
+	if (r.err == 0 && out->ic.kind == CMF_IC_CERT)
+		store_rd_bytes(&r, out->cert_hash, CMFDB_HASH_LEN);
+	if (store_rd_end(&r) != 0 || !ic_valid(out))
+		goto bad;
+	return 0;
+ bad:
+	ret = store_rd_fail(&r);
+	memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+/* ---- certificate reference codec ---- */
+
+static int
+certref_valid(const struct cmfdb_certref *c)
+{
+	return cmfdb_id_valid(c->entity) && cert_id_ok(c->cert_id) &&
+	    cmfdb_certtype_valid(c->certtype);
+}
+
+static int
+certref_encode(const struct cmfdb_certref *c, uint8_t **buf, size_t *len)
+{
+	struct store_wr w;
+
+	*buf = NULL;
+	*len = 0;
+	if (!certref_valid(c))
+		return CAP_ERR_INVALID;
+	store_wr_init(&w, 128, CREF_REC_MAX);
+	store_wr_u8(&w, CMF_FMT);
+	store_wr_str(&w, 1, c->entity);
+	store_wr_str(&w, 1, c->cert_id);
+	store_wr_str(&w, 1, c->certtype);
+	return store_wr_finish(&w, buf, len);
+}
+
+int
+cmfdb_certref_decode(const uint8_t *buf, size_t len, struct cmfdb_certref *out)
+{
+	struct store_rd r;
+	uint8_t fmt;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	store_rd_init(&r, buf, len);
+	if (buf == NULL || len > CREF_REC_MAX ||
+	    store_rd_u8(&r, &fmt) != 0 || fmt != CMF_FMT)
+		goto bad;
+	store_rd_text(&r, 1, 1, CMF_ID_MAX, out->entity, NULL);
+	store_rd_text(&r, 1, CERTDB_ID_LEN, CERTDB_ID_LEN, out->cert_id, NULL);
+	store_rd_text(&r, 1, 1, CMF_CERTTYPE_MAX, out->certtype, NULL);
+	if (store_rd_end(&r) != 0 || !certref_valid(out))
+		goto bad;
+	return 0;
+ bad:
+	ret = store_rd_fail(&r);
+	memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+/* ---- LCM occurrence codec ---- */
+
+void
+cmfdb_lcm_clear(struct cmfdb_lcm *rec)
+{
+	if (rec == NULL)
+		return;
+	free(rec->summary);
+	memset(rec, 0, sizeof(*rec));
+}
+
+static int
+lcm_valid(const struct cmfdb_lcm *c)
+{
+	return text_ok(c->id, CMFDB_LCM_ID_MAX, 0) &&
+	    text_ok(c->vnf_instance_id, CMF_ID_MAX, 1) &&
+	    text_ok(c->operation, CMFDB_LCM_OP_MAX, 1) &&
+	    c->summarylen <= CMFDB_LCM_SUMMARY_MAX &&
+	    (c->summarylen == 0 || (c->summary != NULL &&
+	    memchr(c->summary, '\0', c->summarylen) == NULL));
+}
+
+int
+cmfdb_lcm_encode(const struct cmfdb_lcm *c, uint8_t **buf, size_t *len)
+{
+	struct store_wr w;
+
+	*buf = NULL;
+	*len = 0;
+	if (c == NULL || !lcm_valid(c))
+		return CAP_ERR_INVALID;
+	store_wr_init(&w, 256 + c->summarylen, CMFDB_LCM_MAX);
+	store_wr_u8(&w, CMF_FMT);
+	store_wr_str(&w, 1, c->id);
+	store_wr_u64(&w, c->time);
+	store_wr_str(&w, 1, c->vnf_instance_id);
+	store_wr_str(&w, 1, c->operation);
+	store_wr_lv(&w, 2, c->summary, c->summarylen);
+	return store_wr_finish(&w, buf, len);
+}
+
+int
+cmfdb_lcm_decode(const uint8_t *buf, size_t len, struct cmfdb_lcm *out)
+{
+	struct store_rd r;
+	uint8_t fmt;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	store_rd_init(&r, buf, len);
+	if (buf == NULL || len > CMFDB_LCM_MAX ||
+	    store_rd_u8(&r, &fmt) != 0 || fmt != CMF_FMT)
+		goto bad;
+	store_rd_text(&r, 1, 1, CMFDB_LCM_ID_MAX, out->id, NULL);
+	store_rd_u64(&r, &out->time);
+	store_rd_text(&r, 1, 0, CMF_ID_MAX, out->vnf_instance_id, NULL);
+	store_rd_text(&r, 1, 0, CMFDB_LCM_OP_MAX, out->operation, NULL);
+	if (r.err == 0 && store_rd_strdup(&r, 2, 0, CMFDB_LCM_SUMMARY_MAX,
+	    &out->summary, &out->summarylen) != 0)
+		goto bad;
+	if (store_rd_end(&r) != 0 || !lcm_valid(out))
+		goto bad;
+	return 0;
+ bad:
+	ret = store_rd_fail(&r);
+	cmfdb_lcm_clear(out);
+	return ret;
+}
+
+/* ---- entities in the store ---- */
+
+static size_t
+par_key(uint8_t out[PARKEY_MAX], const char *parent, const char *id)
+{
+	size_t p = strlen(parent), n = strlen(id);
+
+	memcpy(out, parent, p);
+	out[p] = '\0';
+	memcpy(out + p + 1, id, n);
+	return p + 1 + n;
+}
+
+static int
+ent_read(store *s, MDB_txn *txn, const char *id, struct cmf_entity *out)
+{
+	MDB_val d;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = store_get(txn, s->dbi_cmf_ents, id, strlen(id), &d,
+	    "mdb_get cmf_ents")) != 0)
+		return r;
+	if ((r = cmfdb_entity_decode(d.mv_data, d.mv_size, out)) != 0)
+		log_error("store: entity record %s does not parse", id);
+	return r;
+}
+
+static int
+ent_write(store *s, MDB_txn *txn, const struct cmf_entity *old,
+    const struct cmf_entity *e)
+{
+	uint8_t pk[PARKEY_MAX], *buf = NULL;
+	size_t len;
+	int r;
+
+	if ((r = cmfdb_entity_encode(e, &buf, &len)) != 0)
+		return r;
+	if (old != NULL && strcmp(old->parent, e->parent) != 0) {
+		r = store_del(txn, s->dbi_cmf_ents_par, pk,
+		    par_key(pk, old->parent, old->id), "mdb_del cmf_ents_par");
+		if (r != 0 && r != CAP_ERR_NOT_FOUND)
+			goto out;
+	}
+	if ((r = store_put(txn, s->dbi_cmf_ents, e->id, strlen(e->id), buf,
+	    len, 0, "mdb_put cmf_ents")) != 0)
+		goto out;
+	r = store_put(txn, s->dbi_cmf_ents_par, pk,
+	    par_key(pk, e->parent, e->id), NULL, 0, 0, "mdb_put cmf_ents_par");
+ out:
+	free(buf);
+	return r;
+}
+
+struct ent_put_arg {
+	const struct cmf_entity	*e;
+	int			 excl;
+};
+
+static int
+ent_put_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ent_put_arg *a = arg;
+	struct cmf_entity *old;
+	int r;
+
+	if ((old = malloc(sizeof(*old))) == NULL)
+		return CAP_ERR_NOMEM;
+	r = ent_read(s, txn, a->e->id, old);
+	if (r == 0 && a->excl)
+		r = CAP_ERR_EXISTS;
+	else if (r == 0 || r == CAP_ERR_NOT_FOUND)
+		r = ent_write(s, txn, r == 0 ? old : NULL, a->e);
+	free(old);
+	return r;
+}
+
+int
+cmfdb_entity_put(store *s, const struct cmf_entity *e, int excl)
+{
+	struct ent_put_arg a = { e, excl };
+
+	if (s == NULL || e == NULL || !entity_valid(e))
+		return CAP_ERR_INVALID;
+	return store_txn_write(s, ent_put_txn, &a);
+}
+
+struct ent_get_arg {
+	const char		*id;
+	struct cmf_entity	*e;
+};
+
+static int
+ent_get_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ent_get_arg *a = arg;
+
+	return ent_read(s, txn, a->id, a->e);
+}
+
+int
+cmfdb_entity_get(store *s, const char *id, struct cmf_entity *out)
+{
+	struct ent_get_arg a = { id, out };
+
+	if (s == NULL || out == NULL || !cmfdb_id_valid(id))
+		return CAP_ERR_INVALID;
+	return store_txn_read(s, ent_get_txn, &a);
+}
+
+struct ent_upd_arg {
+	const char		*id;
+	cmfdb_entity_fn		 fn;
+	void			*arg;
+};
+
+static int
+ent_upd_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ent_upd_arg *a = arg;
+	struct cmf_entity *old = NULL, *cur = NULL;
+	int r;
+
+	if ((old = malloc(sizeof(*old))) == NULL ||
+	    (cur = malloc(sizeof(*cur))) == NULL) {
+		r = CAP_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = ent_read(s, txn, a->id, old)) != 0)
+		goto out;
+	memcpy(cur, old, sizeof(*cur));
+	if ((r = a->fn(cur, a->arg)) != 0)
+		goto out;
+	if (strcmp(cur->id, old->id) != 0) {
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	r = ent_write(s, txn, old, cur);
+ out:
+	free(old);
+	free(cur);
+	return r;
+}
+
+int
+cmfdb_entity_update(store *s, const char *id, cmfdb_entity_fn fn, void *arg)
+{
+	struct ent_upd_arg a = { id, fn, arg };
+
+	if (s == NULL || fn == NULL || !cmfdb_id_valid(id))
+		return CAP_ERR_INVALID;
+	return store_txn_write(s, ent_upd_txn, &a);
+}
+
+static int
+ent_del_txn(store *s, MDB_txn *txn, void *arg)
+{
+	const char *id = arg;
+	struct cmf_entity *old;
+	uint8_t pk[PARKEY_MAX];
+	int r;
+
+	if ((old = malloc(sizeof(*old))) == NULL)
+		return CAP_ERR_NOMEM;
+	if ((r = ent_read(s, txn, id, old)) != 0)
+		goto out;
+	r = store_del(txn, s->dbi_cmf_ents_par, pk,
+	    par_key(pk, old->parent, old->id), "mdb_del cmf_ents_par");
+	if (r != 0 && r != CAP_ERR_NOT_FOUND)
+		goto out;
+	r = store_del(txn, s->dbi_cmf_ents, id, strlen(id), "mdb_del cmf_ents");
+ out:
+	free(old);
+	return r;
+}
+
+int
+cmfdb_entity_delete(store *s, const char *id)
+{
+	if (s == NULL || !cmfdb_id_valid(id))
+		return CAP_ERR_INVALID;
+	return store_txn_write(s, ent_del_txn, (void *)id);
+}
+
+struct ids_arg {
+	size_t		 skip;	/* bytes of key prefix before the id */
+	char		**ids;
+	size_t		 n, cap;
+};
+
+static int
+ids_one(void *arg, const MDB_val *k, const MDB_val *d)
+{
+	struct ids_arg *a = arg;
+	char id[CMF_ID_MAX + 1];
+	size_t n;
+
+	(void)d;
+	if (k->mv_size <= a->skip || k->mv_size - a->skip > CMF_ID_MAX)
+		return CAP_ERR_CORRUPT;
+	n = k->mv_size - a->skip;
+	memcpy(id, (const uint8_t *)k->mv_data + a->skip, n);
+	id[n] = '\0';
+	if (!cmfdb_id_valid(id))
+		return CAP_ERR_CORRUPT;
+	return store_names_push(&a->ids, &a->n, &a->cap, id, n);
+}
+
+struct list_arg {
+	const char	*parent;
+	struct ids_arg	 ia;
+};
+
+static int
+ent_list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct list_arg *a = arg;
+	uint8_t pk[PARKEY_MAX];
+	size_t plen;
+
+	if (a->parent == NULL) {
+		a->ia.skip = 0;
+		return store_walk(txn, s->dbi_cmf_ents, NULL, 0, ids_one,
+		    &a->ia);
+	}
+	plen = strlen(a->parent);
+	memcpy(pk, a->parent, plen);
+	pk[plen++] = '\0';
+	a->ia.skip = plen;
+	return store_walk(txn, s->dbi_cmf_ents_par, pk, plen, ids_one, &a->ia);
+}
+
+int
+cmfdb_entity_list(store *s, const char *parent, char ***ids, size_t *n)
+{
+	struct list_arg a;
+	int r;
+
+	if (ids != NULL)
+		*ids = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (s == NULL || ids == NULL || n == NULL ||
+	    (parent != NULL && parent[0] != '\0' && !cmfdb_id_valid(parent)))
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.parent = parent;
+	if ((r = store_txn_read(s, ent_list_txn, &a)) != 0) {
+		store_names_free(a.ia.ids, a.ia.n);
+		return r;
+	}
+	*ids = a.ia.ids;	/* transferred */
+	*n = a.ia.n;
+	return 0;
+}
+
+/* ---- initial credentials in the store ---- */
+
+static int
+ref_ok(const char *ref)
+{
+	return ref != NULL &&
+	    strnlen(ref, CMF_INITCRED_REF_LEN + 1) == CMF_INITCRED_REF_LEN &&
+	    store_hex_valid(ref, CMF_INITCRED_REF_LEN);
+}
+
+static int
+ic_read(store *s, MDB_txn *txn, const char *ref, struct cmfdb_initcred *out)
+{
+	MDB_val d;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = store_get(txn, s->dbi_cmf_ics, ref, CMF_INITCRED_REF_LEN, &d,
+	    "mdb_get cmf_ics")) != 0)
+		return r;
+	if ((r = cmfdb_ic_decode(d.mv_data, d.mv_size, out)) != 0)
+		log_error("store: initial credential record does not parse");
+	return r;
+}
+
+static int
+ic_write(store *s, MDB_txn *txn, const struct cmfdb_initcred *c)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	if ((r = cmfdb_ic_encode(c, &buf, &len)) != 0)
+		return r;
+	r = store_put(txn, s->dbi_cmf_ics, c->ic.ref, CMF_INITCRED_REF_LEN,
+	    buf, len, 0, "mdb_put cmf_ics");
+	free(buf);
+	if (r == 0 && c->ic.kind == CMF_IC_CERT)
+		r = store_put(txn, s->dbi_cmf_ics_cert, c->cert_hash,
+		    CMFDB_HASH_LEN, c->ic.ref, CMF_INITCRED_REF_LEN, 0,
+		    "mdb_put cmf_ics_cert");
+	return r;
+}
+
+struct ic_put_arg {
+	const struct cmfdb_initcred	*c;
+	int				 excl;
+};
+
+static int
+ic_put_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ic_put_arg *a = arg;
+	struct cmfdb_initcred old;
+	int r;
+
+	r = ic_read(s, txn, a->c->ic.ref, &old);
+	if (r == 0 && a->excl)
+		return CAP_ERR_EXISTS;
+	if (r != 0 && r != CAP_ERR_NOT_FOUND)
+		return r;
+	return ic_write(s, txn, a->c);
+}
+
+int
+cmfdb_ic_put(store *s, const struct cmfdb_initcred *c, int excl)
+{
+	struct ic_put_arg a = { c, excl };
+
+	if (s == NULL || c == NULL || !ic_valid(c))
+		return CAP_ERR_INVALID;
+	return store_txn_write(s, ic_put_txn, &a);
+}
+
+struct ic_get_arg {
+	const char		*ref;
+	const uint8_t		*hash;
+	struct cmfdb_initcred	*out;
+};
+
+static int
+ic_get_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ic_get_arg *a = arg;
+	char ref[CMF_INITCRED_REF_LEN + 1];
+	MDB_val d;
+	int r;
+
+	if (a->hash != NULL) {
+		if ((r = store_get(txn, s->dbi_cmf_ics_cert, a->hash,
+		    CMFDB_HASH_LEN, &d, "mdb_get cmf_ics_cert")) != 0)
+			return r;
+		if (d.mv_size != CMF_INITCRED_REF_LEN)
+			return CAP_ERR_CORRUPT;
+		memcpy(ref, d.mv_data, CMF_INITCRED_REF_LEN);
+		ref[CMF_INITCRED_REF_LEN] = '\0';
+		return ic_read(s, txn, ref, a->out);
+	}
+	return ic_read(s, txn, a->ref, a->out);
+}
+
+int
+cmfdb_ic_get(store *s, const char *ref, struct cmfdb_initcred *out)
+{
+	struct ic_get_arg a = { ref, NULL, out };
+
+	if (s == NULL || out == NULL || !ref_ok(ref))
+		return CAP_ERR_INVALID;
+	return store_txn_read(s, ic_get_txn, &a);
+}
+
+int
+cmfdb_ic_find_cert(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    struct cmfdb_initcred *out)
+{
+	struct ic_get_arg a = { NULL, hash, out };
+
+	if (s == NULL || out == NULL || hash == NULL)
+		return CAP_ERR_INVALID;
+	return store_txn_read(s, ic_get_txn, &a);
+}
+
+struct ic_claim_arg {
+	const char		*ref;
+	uint64_t		 now, stale;
+	int			 release;
+	struct cmfdb_initcred	 c;
+};
+
+/* Read, check and mark inside one write transaction: one winner. */
+static int
+ic_claim_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct ic_claim_arg *a = arg;
+	int r;
+
+	if ((r = ic_read(s, txn, a->ref, &a->c)) != 0)
+		return r;
+	if (a->release) {
+		a->c.ic.claimed = 0;
+		a->c.claimed_at = 0;
+		return ic_write(s, txn, &a->c);
+	}
+	if (a->c.ic.expires <= a->now)
+		return CAP_ERR_GONE;
+	if (a->c.ic.claimed && a->c.claimed_at + a->stale > a->now)
+		return CAP_ERR_CONFLICT;
+	a->c.ic.claimed = 1;
+	a->c.claimed_at = a->now;
+	return ic_write(s, txn, &a->c);
+}
+
+int
+cmfdb_ic_claim(store *s, const char *ref, uint64_t now, uint64_t stale,
+    struct cmfdb_initcred *out)
+{
+	struct ic_claim_arg a;
+	int r;
+
+	if (s == NULL || !ref_ok(ref))
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.ref = ref;
+	a.now = now;
+	a.stale = stale;
+	if ((r = store_txn_write(s, ic_claim_txn, &a)) == 0 && out != NULL)
+		*out = a.c;
+	return r;
+}
+
+int
+cmfdb_ic_release(store *s, const char *ref)
+{
+	struct ic_claim_arg a;
+
+	if (s == NULL || !ref_ok(ref))
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.ref = ref;
+	a.release = 1;
+	return store_txn_write(s, ic_claim_txn, &a);
+}
+
+static int
+ic_del_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct cmfdb_initcred old;
+	int r;
+
+	if ((r = ic_read(s, txn, arg, &old)) != 0)
+		return r;
+	if (old.ic.kind == CMF_IC_CERT) {
+		r = store_del(txn, s->dbi_cmf_ics_cert, old.cert_hash,
+		    CMFDB_HASH_LEN, "mdb_del cmf_ics_cert");
+		if (r != 0 && r != CAP_ERR_NOT_FOUND)
+			return r;
+	}
+	return store_del(txn, s->dbi_cmf_ics, arg, CMF_INITCRED_REF_LEN,
+	    "mdb_del cmf_ics");
+}
+
+int
+cmfdb_ic_delete(store *s, const char *ref)
+{
+	if (s == NULL || !ref_ok(ref))
+		return CAP_ERR_INVALID;
+	return store_txn_write(s, ic_del_txn, (void *)ref);
+}
+
+struct ic_list_arg {
+	const char		*entity;
+	struct cmfdb_initcred	*v;
+	size_t			 n, cap;
+};
+
+static int
+ic_list_one(void *arg, const MDB_val *k, const MDB_val *d)
+{
+	struct ic_list_arg *a = arg;
+	struct cmfdb_initcred c, *nv;
+
+	(void)k;
+	if (cmfdb_ic_decode(d->mv_data, d->mv_size, &c) != 0)
+		return CAP_ERR_CORRUPT;
+	if (a->entity != NULL && strcmp(a->entity, c.ic.entity) != 0)
+		return 0;
+	if ((nv = store_vec_grow(a->v, &a->cap, a->n, sizeof(*nv))) == NULL)
+		return CAP_ERR_NOMEM;
+	a->v = nv;
+	a->v[a->n++] = c;
+	return 0;
+}
+
+static int
+ic_list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	return store_walk(txn, s->dbi_cmf_ics, NULL, 0, ic_list_one, arg);
+}
+
+int
+cmfdb_ic_list(store *s, const char *id, struct cmfdb_initcred **out,
+    size_t *n)
+{
+	struct ic_list_arg a;
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (s == NULL || out == NULL || n == NULL ||
+	    (id != NULL && !cmfdb_id_valid(id)))
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.entity = id;
+	if ((r = store_txn_read(s, ic_list_txn, &a)) != 0) {
+		free(a.v);
+		return r;
+	}
+	*out = a.v;	/* transferred */
+	*n = a.n;
+	return 0;
+}
+
+/* ---- certificate index ---- */
+
+int
+cmfdb_cert_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    const struct cmfdb_certref *ref)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	if (s == NULL || hash == NULL || ref == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = certref_encode(ref, &buf, &len)) != 0)
+		return r;
+	r = store_put_one(s, s->dbi_cmf_certs, hash, CMFDB_HASH_LEN, buf, len,
+	    0, "mdb_put cmf_certs");
+	free(buf);
+	return r;
+}
+
+struct cref_get_arg {
+	const uint8_t		*hash;
+	struct cmfdb_certref	*out;
+};
+
+static int
+cref_get_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct cref_get_arg *a = arg;
+	MDB_val d;
+	int r;
+
+	if ((r = store_get(txn, s->dbi_cmf_certs, a->hash, CMFDB_HASH_LEN, &d,
+	    "mdb_get cmf_certs")) != 0)
+		return r;
+	return cmfdb_certref_decode(d.mv_data, d.mv_size, a->out);
+}
+
+int
+cmfdb_cert_get(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    struct cmfdb_certref *out)
+{
+	struct cref_get_arg a = { hash, out };
+
+	if (s == NULL || hash == NULL || out == NULL)
+		return CAP_ERR_INVALID;
+	return store_txn_read(s, cref_get_txn, &a);
+}
+
+int
+cmfdb_cert_delete(store *s, const uint8_t hash[CMFDB_HASH_LEN])
+{
+	if (s == NULL || hash == NULL)
+		return CAP_ERR_INVALID;
+	return store_del_one(s, s->dbi_cmf_certs, hash, CMFDB_HASH_LEN,
+	    "mdb_del cmf_certs");
+}
+
+/* ---- P2 shared keys ---- */
+
+static int
+sh_key(uint8_t out[SHKEY_MAX], const char *vnfc, const char *certtype,
+    size_t *len)
+{
+	size_t a, b;
+
+	if (!cmfdb_id_valid(vnfc) || !cmfdb_certtype_valid(certtype))
+		return CAP_ERR_INVALID;
+	a = strlen(vnfc);
+	b = strlen(certtype);
+	memcpy(out, vnfc, a);
+	out[a] = '\0';
+	memcpy(out + a + 1, certtype, b);
+	*len = a + 1 + b;
+	return 0;
+}
+
+int
+cmfdb_shared_put(store *s, const char *vnfc, const char *certtype,
+    const char key_id[CERTDB_ID_LEN + 1])
+{
+	uint8_t k[SHKEY_MAX];
+	size_t klen;
+	int r;
+
+	if (s == NULL || key_id == NULL || !cert_id_ok(key_id))
+		return CAP_ERR_INVALID;
+	if ((r = sh_key(k, vnfc, certtype, &klen)) != 0)
+		return r;
+	return store_put_one(s, s->dbi_cmf_shared, k, klen, key_id,
+	    CERTDB_ID_LEN, MDB_NOOVERWRITE, "mdb_put cmf_shared");
+}
+
+struct sh_get_arg {
+	const uint8_t	*k;
+	size_t		 klen;
+	char		*out;
+};
+
+static int
+sh_get_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct sh_get_arg *a = arg;
+	MDB_val d;
+	int r;
+
+	if ((r = store_get(txn, s->dbi_cmf_shared, a->k, a->klen, &d,
+	    "mdb_get cmf_shared")) != 0)
+		return r;
+	if (d.mv_size != CERTDB_ID_LEN ||
+	    !store_hex_valid(d.mv_data, CERTDB_ID_LEN))
+		return CAP_ERR_CORRUPT;
+	memcpy(a->out, d.mv_data, CERTDB_ID_LEN);
+	a->out[CERTDB_ID_LEN] = '\0';
+	return 0;
+}
+
+int
+cmfdb_shared_get(store *s, const char *vnfc, const char *certtype,
+    char key_id[CERTDB_ID_LEN + 1])
+{
+	uint8_t k[SHKEY_MAX];
+	struct sh_get_arg a;
+	int r;
+
+	if (s == NULL || key_id == NULL)
+		return CAP_ERR_INVALID;
+	key_id[0] = '\0';
+	if ((r = sh_key(k, vnfc, certtype, &a.klen)) != 0)
+		return r;
+	a.k = k;
+	a.out = key_id;
+	return store_txn_read(s, sh_get_txn, &a);
+}
+
+int
+cmfdb_shared_delete(store *s, const char *vnfc, const char *certtype)
+{
+	uint8_t k[SHKEY_MAX];
+	size_t klen;
+	int r;
+
+	if (s == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = sh_key(k, vnfc, certtype, &klen)) != 0)
+		return r;
+	return store_del_one(s, s->dbi_cmf_shared, k, klen,
+	    "mdb_del cmf_shared");
+}
+
+/* ---- LCM occurrence log ---- */
+
+int
+cmfdb_lcm_put(store *s, const struct cmfdb_lcm *rec)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	if (s == NULL || rec == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = cmfdb_lcm_encode(rec, &buf, &len)) != 0)
+		return r;
+	r = store_put_one(s, s->dbi_cmf_lcm, rec->id, strlen(rec->id), buf,
+	    len, MDB_NOOVERWRITE, "mdb_put cmf_lcm");
+	free(buf);
+	return r;
+}
+
+struct lcm_get_arg {
+	const char		*id;
+	struct cmfdb_lcm	*out;
+};
+
+static int
+lcm_get_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct lcm_get_arg *a = arg;
+	MDB_val d;
+	int r;
+
+	if ((r = store_get(txn, s->dbi_cmf_lcm, a->id, strlen(a->id), &d,
+	    "mdb_get cmf_lcm")) != 0)
+		return r;
+	return cmfdb_lcm_decode(d.mv_data, d.mv_size, a->out);
+}
+
+int
+cmfdb_lcm_get(store *s, const char *id, struct cmfdb_lcm *out)
+{
+	struct lcm_get_arg a = { id, out };
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (s == NULL || out == NULL || id == NULL ||
+	    !text_ok(id, CMFDB_LCM_ID_MAX, 0))
+		return CAP_ERR_INVALID;
+	return store_txn_read(s, lcm_get_txn, &a);
+}
+
+int
+cmfdb_lcm_delete(store *s, const char *id)
+{
+	if (s == NULL || id == NULL || !text_ok(id, CMFDB_LCM_ID_MAX, 0))
+		return CAP_ERR_INVALID;
+	return store_del_one(s, s->dbi_cmf_lcm, id, strlen(id),
+	    "mdb_del cmf_lcm");
+}
