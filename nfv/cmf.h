@@ -289,6 +289,14 @@ int cmf_initcred_delete(cmf *c, const char *ref)
 /* ---- lifecycle notifications (nfv/lcm.c) ---- */
 
 /*
+ * cmf_env_of gives the environment c was made with (borrowed; valid while
+ * c lives), for nfv/lcm.c: the store of the occurrence log and of the
+ * certificate records, the token and store to destroy the key of one
+ * healed certificate, and the audit log.  Implemented in nfv/cmf.c.
+ */
+const struct cmf_env *cmf_env_of(const cmf *c);
+
+/*
  * cmf_lcm_notify acts on one VnfLcmOperationOccurrenceNotification (a
  * JSON document of ETSI SOL 003 shape, len bytes).  Only COMPLETED
  * occurrences act; others are recorded and ignored.  Idempotent on the
