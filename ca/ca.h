@@ -54,6 +54,9 @@ struct ca_request {
 	X509		*old_cert;	/* renewal: the certificate replaced */
 	const char	*old_key_uri;	/* renewal: its private key */
 	const char	*pending_id;	/* poll: the id a CA_PENDING gave */
+	int		 pop_verified;	/* csr's proof of possession was
+					   checked by the caller (an RA);
+					   its signature may not verify */
 };
 
 struct ca_result {

@@ -11,8 +11,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "ca/certsvc.h"
 #include "ca/certstatus.h"
@@ -54,6 +59,7 @@ struct job {
 	size_t		 spkilen;
 	char		 key_id[CERTDB_ID_LEN + 1];
 	int		 key_generated;	/* destroy the key on failure */
+	int		 pop_verified;	/* see certsvc_enroll_csr */
 	X509		*old_cert;
 	char		*old_key_uri;
 	char		 profile[CERTDB_PROFILE_MAX + 1];
@@ -327,6 +333,7 @@ job_run(struct flow_job *fj)
 	req.old_cert = j->old_cert;
 	req.old_key_uri = j->old_key_uri;
 	req.pending_id = j->pending_id[0] != '\0' ? j->pending_id : NULL;
+	req.pop_verified = j->pop_verified;
 	if (req.pending_id != NULL && ca.ops->poll != NULL)
 		r = ca.ops->poll(ca.state, &req, &res);
 	else if (j->op == CERTDB_OP_RENEW && ca.ops->renew != NULL)
@@ -617,6 +624,207 @@ certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *rq,
 	return r;
 }
 
+/* The DER SubjectPublicKeyInfo of a request. */
+static int
+csr_spki(X509_REQ *req, uint8_t **der, size_t *len)
+{
+	X509_PUBKEY *pk;
+	int n;
+
+	*der = NULL;
+	*len = 0;
+	if ((pk = X509_REQ_get_X509_PUBKEY(req)) == NULL ||
+	    (n = i2d_X509_PUBKEY(pk, der)) <= 0)
+		return CAP_ERR_CRYPTO;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* The record's subject text: RFC 2253 order reversed to "CN=a,O=b". */
+static int
+csr_subject_text(X509_REQ *req, char *out, size_t outsz)
+{
+	X509_NAME *name = X509_REQ_get_subject_name(req);
+	BIO *b = NULL;
+	int n, r = CAP_ERR_INVALID;
+
+	out[0] = '\0';
+	if (name == NULL || X509_NAME_entry_count(name) == 0)
+		return CAP_ERR_INVALID;
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return CAP_ERR_NOMEM;
+	if (X509_NAME_print_ex(b, name, 0,
+	    (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | XN_FLAG_DN_REV) < 0)
+		goto out;
+	if ((n = BIO_read(b, out, (int)outsz - 1)) <= 0 ||
+	    (size_t)n > CERTDB_SUBJECT_MAX || BIO_pending(b) > 0)
+		goto out;
+	out[n] = '\0';
+	r = 0;
+ out:
+	if (r != 0)
+		out[0] = '\0';
+	BIO_free(b);
+	return r;
+}
+
+/* The DNS and IP SANs of a request, as "DNS:x" / "IP:y" strings. */
+static int
+csr_sans_text(X509_REQ *req, struct certdb_cert *c)
+{
+	STACK_OF(X509_EXTENSION) *exts;
+	GENERAL_NAMES *gens = NULL;
+	const GENERAL_NAME *g;
+	char ip[64];
+	int i, r = 0;
+
+	c->nsans = 0;
+	if ((exts = X509_REQ_get_extensions(req)) == NULL)
+		return 0;
+	gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		g = sk_GENERAL_NAME_value(gens, i);
+		if (c->nsans == CERTDB_SAN_MAX) {
+			r = CAP_ERR_TOO_LARGE;
+			break;
+		}
+		if (g->type == GEN_DNS) {
+			const ASN1_IA5STRING *d = g->d.dNSName;
+
+			if (d->length <= 0 || d->length > CERTDB_SAN_LEN - 4 ||
+			    memchr(d->data, '\0', (size_t)d->length) != NULL) {
+				r = CAP_ERR_INVALID;
+				break;
+			}
+			snprintf(c->sans[c->nsans++], CERTDB_SAN_LEN + 1,
+			    "DNS:%.*s", d->length, (const char *)d->data);
+		} else if (g->type == GEN_IPADD) {
+			const ASN1_OCTET_STRING *o = g->d.iPAddress;
+			int af = o->length == 4 ? AF_INET :
+			    o->length == 16 ? AF_INET6 : -1;
+
+			if (af < 0 || inet_ntop(af, o->data, ip,
+			    sizeof(ip)) == NULL) {
+				r = CAP_ERR_INVALID;
+				break;
+			}
+			snprintf(c->sans[c->nsans++], CERTDB_SAN_LEN + 1,
+			    "IP:%s", ip);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	for (i = 0; r == 0 && i < (int)c->nsans; i++) {
+		const char *q;
+
+		for (q = c->sans[i]; *q != '\0'; q++)
+			if (*q <= 0x20 || *q >= 0x7f) {
+				r = CAP_ERR_INVALID;
+				break;
+			}
+	}
+	return r;
+}
+
+int
+certsvc_enroll_csr(certsvc *svc, const char *caname, const char *profile,
+    uint64_t validity, const uint8_t *csr, size_t csrlen, unsigned flags,
+    certsvc_done_fn done, void *arg, char id_out[CERTDB_ID_LEN + 1],
+    uint32_t *retry_after, char *err, size_t errlen)
+{
+	struct certsvc_ca ca;
+	struct certdb_cert *c = NULL;
+	struct job *j = NULL;
+	const unsigned char *p;
+	EVP_PKEY *pub;
+	int r, stored = 0;
+
+	id_out[0] = '\0';
+	*retry_after = 0;
+	memset(&ca, 0, sizeof(ca));
+	copy_str(err, errlen, "");
+	if (caname == NULL || !cap_name_valid(caname) || csr == NULL ||
+	    csrlen == 0 || csrlen > CERTDB_DER_MAX ||
+	    (profile != NULL && strlen(profile) > CERTDB_PROFILE_MAX) ||
+	    (flags & ~(unsigned)CERTSVC_POP_VERIFIED) != 0) {
+		copy_str(err, errlen, "ca, a request of at most 16 KiB and a "
+		    "profile of at most 64 bytes");
+		return CAP_ERR_INVALID;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (c = certdb_cert_new()) == NULL) {
+		r = CAP_ERR_NOMEM;
+		goto out;
+	}
+	p = csr;
+	if ((j->csr = d2i_X509_REQ(NULL, &p, (long)csrlen)) == NULL ||
+	    p != csr + csrlen) {
+		copy_str(err, errlen, "the request is not a PKCS#10 structure");
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	if ((flags & CERTSVC_POP_VERIFIED) == 0 &&
+	    ((pub = X509_REQ_get0_pubkey(j->csr)) == NULL ||
+	    X509_REQ_verify(j->csr, pub) != 1)) {
+		copy_str(err, errlen, "the request's signature does not verify");
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	if ((r = csr_spki(j->csr, &j->spki, &j->spkilen)) != 0) {
+		copy_str(err, errlen, "the request has no usable public key");
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	if (csr_subject_text(j->csr, c->subject, sizeof(c->subject)) != 0 ||
+	    csr_sans_text(j->csr, c) != 0) {
+		copy_str(err, errlen, "the request's subject (1..512 bytes) or "
+		    "subjectAltName (at most 16) is not usable");
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	if ((r = svc->lookup(svc->lookup_arg, caname, &ca)) != 0) {
+		copy_str(err, errlen, "no such CA");
+		goto out;
+	}
+	j->svc = svc;
+	j->op = CERTDB_OP_ENROLL;
+	j->done = done;
+	j->arg = arg;
+	j->validity = validity;
+	j->pop_verified = (flags & CERTSVC_POP_VERIFIED) != 0;
+	copy_str(j->ca, sizeof(j->ca), caname);
+	copy_str(j->profile, sizeof(j->profile), profile);
+	certdb_id_new(j->id);
+	copy_str(c->id, sizeof(c->id), j->id);
+	copy_str(c->ca, sizeof(c->ca), caname);
+	copy_str(c->profile, sizeof(c->profile), profile);
+	c->created = cap_now();
+	c->validity = validity;
+	c->status = CERTDB_PENDING;
+	c->auto_renew = 0;
+	if ((r = certdb_pending_set(c, CERTDB_OP_ENROLL, csr, csrlen, "")) != 0)
+		goto out;
+	if (j->pop_verified)
+		c->pending.flags = CERTDB_PENDING_POP_VERIFIED;
+	if ((r = certdb_put(svc->s, c, 1)) != 0)
+		goto out;
+	stored = 1;
+	copy_str(id_out, CERTDB_ID_LEN + 1, j->id);
+	if ((r = job_submit(svc, j, &ca, 0, retry_after)) != 0)
+		goto out;
+	j = NULL;	/* transferred to the flow */
+	r = 0;
+ out:
+	if (r != 0 && stored && certdb_delete(svc->s, c->id) != 0)
+		log_warn("certs: cannot remove refused request %s", c->id);
+	if (r != 0)
+		id_out[0] = '\0';
+	certdb_cert_free(c);
+	job_free(j);
+	ca_put(&ca);
+	return r;
+}
+
 struct renew_arg {
 	struct job	*j;
 	const uint8_t	*csr;
@@ -708,7 +916,9 @@ certsvc_renew(certsvc *svc, const char *id, int new_key,
 	memset(&ca, 0, sizeof(ca));
 	if ((r = certdb_get(svc->s, id, &c)) != 0)
 		goto out;
-	if (c->status != CERTDB_ISSUED && c->status != CERTDB_EXPIRED) {
+	/* a certificate of an external request has no key here to renew */
+	if ((c->status != CERTDB_ISSUED && c->status != CERTDB_EXPIRED) ||
+	    c->key_id[0] == '\0') {
 		r = CAP_ERR_CONFLICT;
 		goto out;
 	}
@@ -937,7 +1147,12 @@ resume_one(certsvc *svc, const struct certdb_cert *c)
 		r = CAP_ERR_CORRUPT;
 		goto out;
 	}
-	if ((r = job_key(svc, j, &priv, &type)) != 0)
+	j->pop_verified = (c->pending.flags & CERTDB_PENDING_POP_VERIFIED) != 0;
+	if (j->key_id[0] == '\0')
+		r = csr_spki(j->csr, &j->spki, &j->spkilen);
+	else
+		r = job_key(svc, j, &priv, &type);
+	if (r != 0)
 		goto out;
 	if (j->op == CERTDB_OP_RENEW && c->der != NULL) {
 		p = c->der;

@@ -88,6 +88,24 @@ int certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *req,
     __attribute__((warn_unused_result));
 
 /*
+ * certsvc_enroll_csr queues an externally made PKCS#10 request (DER, at
+ * most CERTDB_DER_MAX bytes): no token key, the record's key_id stays
+ * empty and auto_renew off, and the issued certificate must certify the
+ * request's public key.  The request's signature is checked unless flags
+ * has CERTSVC_POP_VERIFIED (the caller, a registration authority, checked
+ * the proof of possession itself; the flag is kept with the pending
+ * request and reaches the connector as ca_request.pop_verified).  Subject
+ * and DNS/IP SANs of the record come from the request.  Results as
+ * certsvc_enroll.
+ */
+#define CERTSVC_POP_VERIFIED	0x1
+int certsvc_enroll_csr(certsvc *svc, const char *ca, const char *profile,
+    uint64_t validity, const uint8_t *csr, size_t csrlen, unsigned flags,
+    certsvc_done_fn done, void *arg, char id_out[CERTDB_ID_LEN + 1],
+    uint32_t *retry_after, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/*
  * certsvc_renew renews certificate id (new key unless new_key is 0);
  * the record keeps its id, the old serial and key go to its history.
  * Same results as certsvc_enroll, and CAP_ERR_CONFLICT when the

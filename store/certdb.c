@@ -20,7 +20,9 @@
  *   u8   history count (0..32), each u64 time, u8 kind (1..6), u64 detail,
  *        s8 serial (hex), s8 key_id (empty or 32 hex)
  *   u8   pending op (0..2); unless 0: b32 csr (1..16 KiB), s8 key_id,
- *        s8 pending_id (0..127), u32 attempts, u64 next_try
+ *        s8 pending_id (0..127), u32 attempts, u64 next_try, and only
+ *        when not zero, u8 flags (CERTDB_PENDING_*), so records written
+ *        before flags existed still decode
  * where sN is an N-bit length then that many bytes (no control
  * characters) and b32 a u32 length then bytes.
  *
@@ -311,7 +313,10 @@ cert_valid(const struct certdb_cert *c)
 		if (n > CERTDB_PENDING_ID_MAX ||
 		    !store_text_valid(c->pending.pending_id, n))
 			return 0;
-	}
+		if ((c->pending.flags & ~CERTDB_PENDING_FLAGS) != 0)
+			return 0;
+	} else if (c->pending.flags != 0)
+		return 0;
 	return 1;
 }
 
@@ -366,6 +371,8 @@ certdb_record_encode(const struct certdb_cert *c, uint8_t **buf, size_t *len)
 		store_wr_str(&w, 1, c->pending.pending_id);
 		store_wr_u32(&w, c->pending.attempts);
 		store_wr_u64(&w, c->pending.next_try);
+		if (c->pending.flags != 0)
+			store_wr_u8(&w, c->pending.flags);
 	}
 	return store_wr_finish(&w, buf, len);
 }
@@ -440,6 +447,10 @@ certdb_record_decode(const uint8_t *buf, size_t len, struct certdb_cert *out)
 		    out->pending.pending_id, NULL);
 		store_rd_u32(&r, &out->pending.attempts);
 		store_rd_u64(&r, &out->pending.next_try);
+		if (store_rd_left(&r) > 0 &&
+		    (store_rd_u8(&r, &out->pending.flags) != 0 ||
+		    out->pending.flags == 0))
+			goto bad;
 	}
 	if (store_rd_end(&r) != 0 || !cert_valid(out))
 		goto bad;

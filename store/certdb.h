@@ -80,7 +80,12 @@ struct certdb_pending {
 	char		pending_id[CERTDB_PENDING_ID_MAX + 1];	/* CA's */
 	uint32_t	attempts;
 	uint64_t	next_try;
+	uint8_t		flags;		/* CERTDB_PENDING_* */
 };
+
+/* The caller verified the request's proof of possession (an RA). */
+#define CERTDB_PENDING_POP_VERIFIED	0x1
+#define CERTDB_PENDING_FLAGS		CERTDB_PENDING_POP_VERIFIED
 
 struct certdb_cert {
 	char		id[CERTDB_ID_LEN + 1];
