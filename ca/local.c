@@ -729,9 +729,14 @@ issue(struct local_ca *ca, const struct ca_request *req, struct ca_result *res)
 	uint64_t validity, cap, now = cap_now();
 	int r;
 
+	/*
+	 * A registration authority that checked the proof of possession
+	 * itself (a CMP server after a CRMF POPO) sends an unsigned request:
+	 * only then is the self-signature not checked.
+	 */
 	if (req == NULL || req->csr == NULL ||
 	    (pub = X509_REQ_get0_pubkey(req->csr)) == NULL ||
-	    X509_REQ_verify(req->csr, pub) != 1) {
+	    (!req->pop_verified && X509_REQ_verify(req->csr, pub) != 1)) {
 		ERR_clear_error();
 		res->status = CA_REJECTED;
 		say(res->reason, sizeof(res->reason), "the CSR's signature "
