@@ -292,7 +292,7 @@ int cmf_initcred_delete(cmf *c, const char *ref)
  * cmf_env_of gives the environment c was made with (borrowed; valid while
  * c lives), for nfv/lcm.c: the store of the occurrence log and of the
  * certificate records, the token and store to destroy the key of one
- * healed certificate, and the audit log.  Implemented in nfv/cmf.c.
+ * healed certificate, and the audit log.  Implemented in nfv/lcm.c.
  */
 const struct cmf_env *cmf_env_of(const cmf *c);
 
