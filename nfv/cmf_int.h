@@ -1,0 +1,52 @@
+/*
+ * cmf_int.h - what the files of the CMF (nfv/cmf*.c) share; not part of
+ * the contract.
+ */
+#ifndef CAP_NFV_CMF_INT_H
+#define CAP_NFV_CMF_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nfv/cmf.h"
+#include "store/cmfdb.h"
+
+/* The vault domain of bootstrap token secrets, made on first use. */
+#define CMF_VAULT_DOMAIN	"_cmf"
+/* A claim older than this was abandoned (its enrollment died). */
+#define CMF_CLAIM_STALE_S	(2 * CMF_ISSUE_TIMEOUT_S)
+
+struct cmf {
+	struct cmf_env	 env;
+	pthread_mutex_t	 mtx;	/* P2 shared keys, the vault domain */
+	int		 domain_ready;
+};
+
+void cmf_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The certificate type name of entity e, or NULL. */
+const struct cmf_certtype *cmf_type_find(const struct cmf_entity *e,
+    const char *name);
+
+/* SHA-256 of a DER certificate. */
+void cmf_hash(const uint8_t *der, size_t len, uint8_t out[CMFDB_HASH_LEN]);
+
+/*
+ * cmf_issue_from_csr checks csr (DER) against entity e and issues it
+ * through certsvc for type t, blocking until the CA answers.  validity
+ * 0: the CA's.  formal: record the certificate as held by e (and index
+ * it); an initial certificate is not.
+ */
+int cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
+    const struct cmf_certtype *t, const uint8_t *csr, size_t csrlen,
+    unsigned flags, uint64_t validity, int formal, struct cmf_issued *out,
+    char *err, size_t errlen);
+
+/* cmf_initcred_drop removes a credential and its secret. */
+int cmf_initcred_drop(cmf *c, const char *ref);
+/* cmf_initcred_spent drops the credentials of e for certtype. */
+void cmf_initcred_spent(cmf *c, const char *entity, const char *certtype);
+
+#endif
