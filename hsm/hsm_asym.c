@@ -182,6 +182,10 @@ hsm_key_generate(hsm *h, hsm_key_type type, const char *label,
 		} else
 			pubt[npub++] = (CK_ATTRIBUTE)ATTR(CKA_EC_PARAMS,
 			    params, plen);
+		/* ECDH for CMS key agreement recipients (crypto/pkg_cms.c) */
+		if (type == HSM_KEY_EC_P256 || type == HSM_KEY_EC_P384)
+			privt[npriv++] = (CK_ATTRIBUTE)ATTR(CKA_DERIVE, &t,
+			    sizeof(t));
 	}
 
 	/*
