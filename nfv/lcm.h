@@ -8,8 +8,9 @@
  *
  * Only the fields the CMF uses are read; unknown fields are ignored.  The
  * document is at most LCM_JSON_MAX bytes and names at most LCM_VNFCS_MAX
- * affected VNFC instances.  Identifiers (the notification's id,
- * vnfLcmOpOccId, subscriptionId) are 1..LCM_ID_MAX characters of
+ * affected VNFC instances.  The notification's id is a name of
+ * cap_name_valid (it is a path segment of the occurrence log's URL);
+ * vnfLcmOpOccId and subscriptionId are 1..LCM_ID_MAX characters of
  * [A-Za-z0-9._:-]; vnfInstanceId, affected VNFC instance ids and vduIds
  * are CMF entity ids (1..CMF_ID_MAX of the same characters).
  */

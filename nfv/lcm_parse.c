@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "common/err.h"
+#include "common/util.h"
 #include "nfv/lcm.h"
 
 static const char *const state_names[] = {
@@ -251,8 +252,16 @@ lcm_notification_parse(const char *json, size_t len,
 		    "VnfLcmOperationOccurrenceNotification", "notificationType");
 		goto out;
 	}
-	if ((r = get_id(o, "id", 1, out->id, LCM_ID_MAX, err, errlen)) != 0 ||
-	    (r = get_id(o, "subscriptionId", 0, out->subscription_id,
+	if ((r = get_id(o, "id", 1, out->id, LCM_ID_MAX, err, errlen)) != 0)
+		goto out;
+	/* The id is also a path segment: /cmf/v1/lcm-notifications/{id}. */
+	if (!cap_name_valid(out->id)) {
+		set_err(err, errlen, "%s must be made of [A-Za-z0-9._-], not "
+		    "starting with '.' or '-'", "id");
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	if ((r = get_id(o, "subscriptionId", 0, out->subscription_id,
 	    LCM_ID_MAX, err, errlen)) != 0 ||
 	    (r = get_id(o, "vnfLcmOpOccId", 1, out->op_occ_id, LCM_ID_MAX,
 	    err, errlen)) != 0 ||

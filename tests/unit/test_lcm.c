@@ -145,6 +145,9 @@ test_refusals(void)
 	refuse("{\"id\":\"a/b\",\"notificationType\":"
 	    "\"VnfLcmOperationOccurrenceNotification\"}", "id with a slash "
 	    "refused", "id");
+	refuse("{\"id\":\"a:b\",\"notificationType\":"
+	    "\"VnfLcmOperationOccurrenceNotification\"}", "id with a colon "
+	    "refused (it is a path segment)", "id");
 	refuse("{\"id\":7,\"notificationType\":"
 	    "\"VnfLcmOperationOccurrenceNotification\"}", "numeric id refused",
 	    "id");
