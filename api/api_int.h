@@ -22,6 +22,7 @@
 struct evhttp_request;
 struct certsvc;
 struct ca_conns;
+struct cmf;
 
 #define API_VERSION		"0.1.0"
 #define API_SUBJECT_MAX		512	/* longest subject kept, bytes */
@@ -42,6 +43,7 @@ struct api_deps {
 	audit			*audit;	/* the audit log, or NULL (unit tests) */
 	struct certsvc		*certs;	/* certificate engine, or NULL */
 	struct ca_conns		*conns;	/* CA connectors, or NULL */
+	struct cmf		*cmf;	/* NFV CMF (nfv/cmf.h), or NULL */
 };
 
 /* How the caller proved who it is. */

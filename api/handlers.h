@@ -70,4 +70,8 @@ void api_h_cert_revoke(struct api_ctx *ctx);
 void api_h_cert_status(struct api_ctx *ctx);
 void api_h_sys_metrics(struct api_ctx *ctx);
 
+/* handlers_lcm.c */
+void api_h_lcm_notify(struct api_ctx *ctx);
+void api_h_lcm_get(struct api_ctx *ctx);
+
 #endif

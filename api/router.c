@@ -55,6 +55,8 @@ const struct api_route api_routes[] = {
 	{ API_M_POST,	"/v1/certs/:n/revoke",			api_h_cert_revoke },
 	{ API_M_GET,	"/v1/certs/:n/status",			api_h_cert_status },
 	{ API_M_GET,	"/v1/sys/metrics",			api_h_sys_metrics },
+	{ API_M_POST,	"/cmf/v1/lcm-notifications",		api_h_lcm_notify },
+	{ API_M_GET,	"/cmf/v1/lcm-notifications/:n",		api_h_lcm_get },
 	{ 0, NULL, NULL },
 };
 
