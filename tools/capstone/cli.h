@@ -52,6 +52,13 @@ extern const struct cli_cmd cli_cmds_audit[];
 extern const struct cli_cmd cli_cmds_key[];		/* cmd_key.c */
 extern const struct cli_cmd cli_cmds_cert[];		/* cmd_cert.c */
 extern const struct cli_cmd cli_cmds_ca[];		/* cmd_ca.c */
+extern const struct cli_cmd cli_cmds_pkg[];		/* cmd_pkg.c */
+
+/* cmd_pkg_crypt.c: the encrypt and decrypt subverbs of cli_cmds_pkg. */
+int cmd_pkg_encrypt(struct cli *cli, const struct cli_cmd *cmd, int argc,
+    char **argv);
+int cmd_pkg_decrypt(struct cli *cli, const struct cli_cmd *cmd, int argc,
+    char **argv);
 
 /* cmd_authtoken.c: bearer-token subverbs, listed in cli_cmds_token. */
 int cli_token_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
