@@ -36,6 +36,7 @@
 #include <sodium.h>
 
 #include "api/api_int.h"
+#include "api/enrol.h"
 #include "api/reply.h"
 #include "api/request.h"
 #include "api/router.h"
@@ -56,6 +57,8 @@ struct worker {
 	struct event_base		*base;
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bound;
+	struct evhttp			*ehttp;		/* enrolment listener */
+	struct evhttp_bound_socket	*ebound;
 	pthread_t			 thread;
 	int				 started;
 };
@@ -66,6 +69,8 @@ struct api_server {
 	size_t			 max_body;
 	pthread_mutex_t		 tls_mtx;
 	SSL_CTX			*tls;		/* current context */
+	int			 efd;		/* enrolment socket, or -1 */
+	SSL_CTX			*etls;		/* its context (tls_mtx) */
 	unsigned		 nworkers;
 	struct worker		*workers;
 	int			 running;
@@ -194,6 +199,24 @@ bev_new(struct event_base *base, void *arg)
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
+/* New connection on the enrolment listener. */
+static struct bufferevent *
+ebev_new(struct event_base *base, void *arg)
+{
+	struct worker *w = arg;
+	SSL *ssl;
+
+	pthread_mutex_lock(&w->srv->tls_mtx);
+	ssl = SSL_new(w->srv->etls);
+	pthread_mutex_unlock(&w->srv->tls_mtx);
+	if (ssl == NULL) {
+		log_error("enrol: SSL_new failed");
+		return NULL;
+	}
+	return bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
 static void
 route_error(struct api_ctx *ctx, enum api_route_result rr)
 {
@@ -291,6 +314,88 @@ handle(struct evhttp_request *req, void *arg)
 	atomic_fetch_sub(&srv->inflight, 1);
 }
 
+/*
+ * Every request of the enrolment listener: body, route (its own table;
+ * "/pkix/" is "/pkix"), handler, access log.  No identity here: the
+ * handlers find it in the request (enrol.h).
+ */
+static void
+handle_enrol(struct evhttp_request *req, void *arg)
+{
+	struct worker *w = arg;
+	api_server *srv = w->srv;
+	struct api_ctx *ctx = NULL;
+	const struct evhttp_uri *uri;
+	const char *path = NULL;
+	char norm[API_PATH_MAX + 1];
+	enum api_route_result rr;
+	unsigned method;
+	uint64_t t0 = cap_now_ms();
+	uint8_t rid[8];
+	size_t plen;
+	int r;
+
+	atomic_fetch_add(&srv->inflight, 1);
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		goto done;
+	}
+	ctx->deps = &srv->deps;
+	ctx->req = req;
+	ctx->start_us = api_now_us();
+	ctx->closing = atomic_load(&srv->stopping);
+	randombytes_buf(rid, sizeof(rid));
+	sodium_bin2hex(ctx->rid, sizeof(ctx->rid), rid, sizeof(rid));
+	method = (unsigned)evhttp_request_get_command(req);
+	if ((uri = evhttp_request_get_evhttp_uri(req)) != NULL)
+		path = evhttp_uri_get_path(uri);
+	if ((r = api_body_read(req, srv->max_body, &ctx->body,
+	    &ctx->body_len)) != 0) {
+		ctx->closing = 1;
+		if (r == CAP_ERR_TOO_LARGE)
+			api_reply_status(ctx, 413,
+			    "the request body is over max_body");
+		else
+			api_reply_err(ctx, r, "read body");
+		goto log;
+	}
+	if (path != NULL && (plen = strlen(path)) > 1 &&
+	    plen <= API_PATH_MAX && path[plen - 1] == '/') {
+		memcpy(norm, path, plen - 1);
+		norm[plen - 1] = '\0';
+		path = norm;
+	}
+	if ((rr = api_route_match(api_enrol_routes, method, path,
+	    &ctx->match)) != API_ROUTE_OK) {
+		route_error(ctx, rr);
+		goto log;
+	}
+	if (api_query_parse(uri != NULL ? evhttp_uri_get_query(uri) : NULL,
+	    &ctx->query) != 0) {
+		api_reply_status(ctx, 400, "malformed query string");
+		goto log;
+	}
+	ctx->base = w->base;
+	ctx->server = srv;
+	ctx->match.route->fn(ctx);
+	if (ctx->deferred && ctx->status == 0)
+		return;		/* api_defer_finish ends it */
+	if (ctx->status == 0) {
+		log_error("enrol: request %s: handler sent no reply", ctx->rid);
+		api_reply_status(ctx, 500, NULL);
+	}
+ log:
+	log_info("enrol %s %.256s %d %llums %.256s rid=%s",
+	    api_method_name(method), path != NULL ? path : "-", ctx->status,
+	    (unsigned long long)(cap_now_ms() - t0),
+	    ctx->id.kind != API_ID_NONE ? ctx->id.subject : "-", ctx->rid);
+	api_body_free(ctx->body, ctx->body_len);
+	sodium_memzero(ctx, sizeof(*ctx));
+	free(ctx);
+ done:
+	atomic_fetch_sub(&srv->inflight, 1);
+}
+
 static void
 defer_closed(struct evhttp_connection *evcon, void *arg)
 {
@@ -369,6 +474,30 @@ worker_init(api_server *srv, struct worker *w)
 		log_error("api: cannot accept on the listening socket");
 		return CAP_ERR_IO;
 	}
+	if (srv->efd == -1)
+		return 0;
+	/* The enrolment listener: same base, its own TLS and entry. */
+	if ((w->ehttp = evhttp_new(w->base)) == NULL)
+		return CAP_ERR_NOMEM;
+	evhttp_set_max_body_size(w->ehttp, limit);
+	evhttp_set_max_headers_size(w->ehttp, HEADERS_MAX);
+	evhttp_set_timeout(w->ehttp, IO_TIMEOUT_S);
+	evhttp_set_allowed_methods(w->ehttp, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_flags(w->ehttp, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_bevcb(w->ehttp, ebev_new, w);
+	evhttp_set_gencb(w->ehttp, handle_enrol, w);
+	if ((fd = dup(srv->efd)) == -1) {
+		log_error("enrol: dup: %s", strerror(errno));
+		return CAP_ERR_IO;
+	}
+	if ((w->ebound = evhttp_accept_socket_with_handle(w->ehttp,
+	    fd)) == NULL) {
+		close(fd);
+		log_error("enrol: cannot accept on the listening socket");
+		return CAP_ERR_IO;
+	}
 	return 0;
 }
 
@@ -396,6 +525,7 @@ api_server_new(const struct cap_config *cfg, hsm *h, envelope *e, store *s,
 		goto out;
 	}
 	srv->fd = -1;
+	srv->efd = -1;
 	srv->deps.cfg = cfg;
 	srv->deps.h = h;
 	srv->deps.e = e;
@@ -420,6 +550,15 @@ api_server_new(const struct cap_config *cfg, hsm *h, envelope *e, store *s,
 		goto out;
 	if ((r = bind_listen(cfg->listen, &srv->fd)) != 0)
 		goto out;
+	if (cfg->enrol_listen != NULL && cfg->enrol_listen[0] != '\0') {
+		if ((r = api_enrol_tls_ctx_new(cfg, &srv->etls)) != 0 ||
+		    (r = api_enrol_new(cfg, srv->etls,
+		    &srv->deps.enrol)) != 0 ||
+		    (r = bind_listen(cfg->enrol_listen, &srv->efd)) != 0)
+			goto out;
+		log_info("enrol: EST and CMP listening on %s",
+		    cfg->enrol_listen);
+	}
 	if ((srv->workers = calloc(srv->nworkers,
 	    sizeof(*srv->workers))) == NULL) {
 		r = CAP_ERR_NOMEM;
@@ -507,6 +646,18 @@ api_server_reload_tls(api_server *srv)
 	pthread_mutex_unlock(&srv->tls_mtx);
 	/* Connections made with the old context hold their own reference. */
 	SSL_CTX_free(old);
+	/*
+	 * The enrolment listener follows; CMP answers keep being signed
+	 * with the key loaded at start-up.
+	 */
+	if (srv->efd != -1 && api_enrol_tls_ctx_new(srv->deps.cfg,
+	    &fresh) == 0) {
+		pthread_mutex_lock(&srv->tls_mtx);
+		old = srv->etls;
+		srv->etls = fresh;
+		pthread_mutex_unlock(&srv->tls_mtx);
+		SSL_CTX_free(old);
+	}
 	log_info("api: TLS certificate and key reloaded");
 	return 0;
 }
@@ -522,6 +673,10 @@ unlisten_cb(evutil_socket_t fd, short what, void *arg)
 	if (w->bound != NULL) {
 		evhttp_del_accept_socket(w->http, w->bound);
 		w->bound = NULL;
+	}
+	if (w->ebound != NULL) {
+		evhttp_del_accept_socket(w->ehttp, w->ebound);
+		w->ebound = NULL;
 	}
 }
 
@@ -571,13 +726,19 @@ api_server_free(api_server *srv)
 	for (i = 0; srv->workers != NULL && i < srv->nworkers; i++) {
 		if (srv->workers[i].http != NULL)
 			evhttp_free(srv->workers[i].http);
+		if (srv->workers[i].ehttp != NULL)
+			evhttp_free(srv->workers[i].ehttp);
 		if (srv->workers[i].base != NULL)
 			event_base_free(srv->workers[i].base);
 	}
 	free(srv->workers);
 	if (srv->fd != -1)
 		close(srv->fd);
+	if (srv->efd != -1)
+		close(srv->efd);
 	SSL_CTX_free(srv->tls);
+	SSL_CTX_free(srv->etls);
+	api_enrol_free(srv->deps.enrol);
 	api_authz_free(srv->deps.authz);
 	pthread_mutex_destroy(&srv->tls_mtx);
 	free(srv);

@@ -324,6 +324,23 @@ static const struct config_key config_keys[] = {
 		    "CAs).  Empty: alerts go to the log only.",
 	},
 	{
+		.section = "enrol", .name = "listen", .type = KT_STRING,
+		.offset = OFF(enrol_listen), .flags = KF_OPTIONAL,
+		.check = check_listen, .example = "0.0.0.0:8444",
+		.help = "host:port of the enrolment server for workloads: EST\n"
+		    "(/.well-known/est/) and CMP (/pkix/) over TLS with the\n"
+		    "[server] certificate; client certificates optional.\n"
+		    "Empty: no enrolment server.",
+	},
+	{
+		.section = "enrol", .name = "ca", .type = KT_STRING,
+		.offset = OFF(enrol_ca), .flags = KF_OPTIONAL,
+		.example = "op",
+		.help = "CA connector whose chain /cacerts and CMP genm give\n"
+		    "when the request names no CA (/.well-known/est/CA/...,\n"
+		    "/pkix/CA).",
+	},
+	{
 		.section = "log", .name = "target", .type = KT_ENUM,
 		.offset = OFF(log_syslog), .def = "stderr", .enums = log_targets,
 		.help = "stderr or syslog (facility daemon).",

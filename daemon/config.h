@@ -60,6 +60,9 @@ struct cap_config {
 	int		 certs_renew_new_key;
 	char		*certs_alert_thresholds;	/* "30d,7d,1d" */
 	char		*certs_webhook;		/* NULL: no webhook */
+	/* [enrol] */
+	char		*enrol_listen;	/* "host:port", NULL: no enrolment server */
+	char		*enrol_ca;	/* default CA connector, NULL: none */
 	/* [log] */
 	int		 log_syslog;
 	int		 log_level;	/* enum log_level */

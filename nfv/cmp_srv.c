@@ -241,6 +241,7 @@ cmp_crm_to_csr(const OSSL_CRMF_MSG *crm, uint8_t **der, size_t *len)
 /* One transaction: the state the callbacks share. */
 struct txn {
 	cmp_srv			*srv;
+	cmf			*c;
 	OSSL_CMP_SRV_CTX	*sctx;
 	STACK_OF(X509)		*chain;		/* borrowed, per request */
 	char			 ref[CMF_INITCRED_REF_LEN + 1];	/* MAC */
@@ -252,7 +253,6 @@ struct txn {
 };
 
 struct cmp_srv {
-	cmf			*c;
 	X509			*cert;
 	EVP_PKEY		*key;
 	pthread_mutex_t		 mtx;
@@ -324,7 +324,7 @@ identify(struct txn *t, struct who *w, char *why, size_t whylen)
 
 	memset(w, 0, sizeof(*w));
 	if (t->ref[0] != '\0') {
-		if ((r = cmf_initcred_claim(t->srv->c, t->ref, &ic)) != 0) {
+		if ((r = cmf_initcred_claim(t->c, t->ref, &ic)) != 0) {
 			snprintf(why, whylen, "the initial credential is "
 			    "unknown, used or expired");
 			return r;
@@ -340,10 +340,10 @@ identify(struct txn *t, struct who *w, char *why, size_t whylen)
 	}
 	if ((r = der_of(t->signer, &der, &len)) != 0)
 		return r;
-	if ((r = cmf_cert_lookup(t->srv->c, der, len, w->entity, cert_id,
+	if ((r = cmf_cert_lookup(t->c, der, len, w->entity, cert_id,
 	    w->certtype)) == 0)
 		w->current = 1;
-	else if ((r = cmf_initcred_claim_cert(t->srv->c, der, len,
+	else if ((r = cmf_initcred_claim_cert(t->c, der, len,
 	    &ic)) == 0) {
 		snprintf(w->entity, sizeof(w->entity), "%s", ic.entity);
 		snprintf(w->certtype, sizeof(w->certtype), "%s", ic.certtype);
@@ -418,10 +418,10 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 			goto fail;
 		}
 		if ((r = der_of(t->signer, &cur, &curlen)) != 0 ||
-		    (r = cmf_renew_csr(t->srv->c, cur, curlen, csr, csrlen,
+		    (r = cmf_renew_csr(t->c, cur, curlen, csr, csrlen,
 		    flags, &is, why, sizeof(why))) != 0)
 			goto fail;
-	} else if ((r = cmf_issue_csr(t->srv->c, w.entity, w.certtype, csr,
+	} else if ((r = cmf_issue_csr(t->c, w.entity, w.certtype, csr,
 	    csrlen, flags, w.initcred[0] != '\0' ? w.initcred : NULL, &is,
 	    why, sizeof(why))) != 0) {
 		w.initcred[0] = '\0';	/* released by the CMF */
@@ -439,7 +439,7 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 	goto out;
  fail:
 	if (w.initcred[0] != '\0')
-		cmf_initcred_release(t->srv->c, w.initcred);
+		cmf_initcred_release(t->c, w.initcred);
 	log_info("cmp server: refused a certificate request: %s",
 	    cap_strerror(r));
 	si = refuse(fail_bit_of(r), why[0] != '\0' ? why :
@@ -468,7 +468,7 @@ cb_rr(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 	if ((r = identify(t, &w, why, sizeof(why))) != 0)
 		return refuse(fail_bit_of(r), why);
 	if (w.initcred[0] != '\0') {
-		cmf_initcred_release(t->srv->c, w.initcred);
+		cmf_initcred_release(t->c, w.initcred);
 		return refuse(OSSL_CMP_PKIFAILUREINFO_notAuthorized,
 		    "revocation needs the certificate as signer");
 	}
@@ -479,7 +479,7 @@ cb_rr(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 		return refuse(OSSL_CMP_PKIFAILUREINFO_notAuthorized,
 		    "only the holder of a certificate may revoke it");
 	if ((r = der_of(t->signer, &der, &len)) == 0)
-		r = cmf_revoke_cert(t->srv->c, der, len, 0, why, sizeof(why));
+		r = cmf_revoke_cert(t->c, der, len, 0, why, sizeof(why));
 	OPENSSL_free(der);
 	if (r != 0)
 		return refuse(fail_bit_of(r), why[0] != '\0' ? why :
@@ -609,16 +609,15 @@ cb_pollreq(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req, int certReqId,
 }
 
 int
-cmp_srv_new(cmf *c, X509 *cert, EVP_PKEY *key, cmp_srv **out)
+cmp_srv_new(X509 *cert, EVP_PKEY *key, cmp_srv **out)
 {
 	cmp_srv *s;
 
 	*out = NULL;
-	if (c == NULL || cert == NULL || key == NULL)
+	if (cert == NULL || key == NULL)
 		return CAP_ERR_INVALID;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return CAP_ERR_NOMEM;
-	s->c = c;
 	X509_up_ref(cert);
 	s->cert = cert;
 	EVP_PKEY_up_ref(key);
@@ -710,7 +709,7 @@ name_text(const X509_NAME *n, char *out, size_t outsz)
 
 /* A fresh transaction for a request that opens one. */
 static int
-txn_new(cmp_srv *s, const struct cmp_peek *pk, struct txn **out)
+txn_new(cmp_srv *s, cmf *c, const struct cmp_peek *pk, struct txn **out)
 {
 	struct cmf_initcred ic;
 	OSSL_CMP_CTX *ctx;
@@ -724,6 +723,7 @@ txn_new(cmp_srv *s, const struct cmp_peek *pk, struct txn **out)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto out;
 	t->srv = s;
+	t->c = c;
 	memcpy(t->tid, pk->tid, pk->tidlen);
 	t->tidlen = pk->tidlen;
 	if ((t->sctx = OSSL_CMP_SRV_CTX_new(NULL, NULL)) == NULL ||
@@ -746,7 +746,7 @@ txn_new(cmp_srv *s, const struct cmp_peek *pk, struct txn **out)
 		 * An unknown, used or expired reference gives no secret:
 		 * OpenSSL then refuses the MAC with an error message.
 		 */
-		if (cmf_initcred_secret(s->c, pk->ref, &secret, &seclen,
+		if (cmf_initcred_secret(c, pk->ref, &secret, &seclen,
 		    &ic) == 0) {
 			if (OSSL_CMP_CTX_set1_secretValue(ctx, secret,
 			    (int)seclen) != 1 ||
@@ -778,7 +778,7 @@ txn_new(cmp_srv *s, const struct cmp_peek *pk, struct txn **out)
 }
 
 int
-cmp_srv_process(cmp_srv *s, const uint8_t *der, size_t len,
+cmp_srv_process(cmp_srv *s, cmf *c, const uint8_t *der, size_t len,
     STACK_OF(X509) *chain, uint8_t **resp, size_t *resplen,
     char ident[CMP_IDENT_MAX])
 {
@@ -803,7 +803,7 @@ cmp_srv_process(cmp_srv *s, const uint8_t *der, size_t len,
 	}
 	if (pk.body == CMP_BODY_CERTCONF || pk.body == CMP_BODY_POLLREQ)
 		t = txn_take(s, pk.tid, pk.tidlen);
-	if (t == NULL && (r = txn_new(s, &pk, &t)) != 0)
+	if (t == NULL && (r = txn_new(s, c, &pk, &t)) != 0)
 		goto out;
 	t->chain = chain;
 	r = CAP_ERR_INTERNAL;

@@ -96,23 +96,24 @@ int cmp_crm_to_csr(const OSSL_CRMF_MSG *crm, uint8_t **der, size_t *len)
 typedef struct cmp_srv cmp_srv;
 
 /*
- * cmp_srv_new makes a server over c (borrowed) that signs its answers to
- * signed requests with cert and key (references taken).
+ * cmp_srv_new makes a server that signs its answers to signed requests
+ * with cert and key (references taken).
  */
-int cmp_srv_new(cmf *c, X509 *cert, EVP_PKEY *key, cmp_srv **out)
+int cmp_srv_new(X509 *cert, EVP_PKEY *key, cmp_srv **out)
     __attribute__((warn_unused_result));
 /* cmp_srv_free drops every kept transaction (wiping their secrets). */
 void cmp_srv_free(cmp_srv *s);
 
 /*
- * cmp_srv_process answers one DER request.  chain (borrowed, may be
+ * cmp_srv_process answers one DER request through the CMF c (borrowed;
+ * the same one for every call on s).  chain (borrowed, may be
  * NULL) is the CA chain given in genm answers and as caPubs of an ip.
  * *resp (malloc'd DER) is the answer, a CMP error message included;
  * ident receives who asked ("initcred:REF", the signer's subject, or "").
  * CAP_ERR_INVALID when der is not a CMP message (no answer),
  * CAP_ERR_TOO_LARGE over CMP_MSG_MAX, CAP_ERR_NOMEM, CAP_ERR_INTERNAL.
  */
-int cmp_srv_process(cmp_srv *s, const uint8_t *der, size_t len,
+int cmp_srv_process(cmp_srv *s, cmf *c, const uint8_t *der, size_t len,
     STACK_OF(X509) *chain, uint8_t **resp, size_t *resplen,
     char ident[CMP_IDENT_MAX]) __attribute__((warn_unused_result));
 
