@@ -74,4 +74,9 @@ void api_h_sys_metrics(struct api_ctx *ctx);
 void api_h_lcm_notify(struct api_ctx *ctx);
 void api_h_lcm_get(struct api_ctx *ctx);
 
+/* handlers_pkg.c */
+void api_h_pkg_sign(struct api_ctx *ctx);
+void api_h_pkg_verify(struct api_ctx *ctx);
+void api_h_pkg_encrypt(struct api_ctx *ctx);
+void api_h_pkg_decrypt(struct api_ctx *ctx);
 #endif
