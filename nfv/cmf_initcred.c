@@ -135,7 +135,7 @@ secret_get(cmf *c, const char *ref, uint8_t **out, size_t *outlen)
 	if ((r = vault_secret_get(c->env.v, CMF_VAULT_DOMAIN, name, 0, &data,
 	    &len, NULL)) != 0)
 		return r;
-	if (len != 7 + CMF_INITCRED_SECRET_LEN ||
+	if (len != 8 + CMF_INITCRED_SECRET_LEN ||
 	    memcmp(data, "{\"s\":\"", 6) != 0 || data[len - 2] != '"' ||
 	    data[len - 1] != '}') {
 		r = CAP_ERR_CORRUPT;

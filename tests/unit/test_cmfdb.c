@@ -1,0 +1,623 @@
+/*
+ * test_cmfdb.c - the CMF's records and the CMF itself: codec round trips
+ * and strict rejection, the parent and certificate indexes, the atomic
+ * claim and expiry of initial credentials, the LCM log; then, against a
+ * SoftHSM token and a local CA, CSR and delegated issuance, subject
+ * rules, P2 key sharing, lookup, bootstrap token claims and entity
+ * removal.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+
+#include "ca/certsvc.h"
+#include "ca/conns.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "crypto/envelope.h"
+#include "crypto/keys.h"
+#include "crypto/vault.h"
+#include "hsm/hsm.h"
+#include "nfv/cmf.h"
+#include "store/cmfdb.h"
+#include "store/keydb.h"
+#include "store/store.h"
+#include "tests/unit/harness.h"
+
+static void
+mk_entity(struct cmf_entity *e, const char *id, const char *parent)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	snprintf(e->parent, sizeof(e->parent), "%s", parent);
+	e->type = parent[0] == '\0' ? CMF_VNF_INSTANCE : CMF_VNFC;
+	snprintf(e->vnfc_id, sizeof(e->vnfc_id), "vdu1");
+	snprintf(e->fqdns[0], sizeof(e->fqdns[0]), "%s.example", id);
+	e->nfqdns = 1;
+	snprintf(e->ips[0], sizeof(e->ips[0]), "10.0.0.1");
+	e->nips = 1;
+	snprintf(e->types[0].name, sizeof(e->types[0].name), "VNFCI_CERT");
+	snprintf(e->types[0].ca, sizeof(e->types[0].ca), "op");
+	e->types[0].binding = CMF_P1;
+	e->ntypes = 1;
+	e->binding = CMF_P1;
+	e->created = 1700000000;
+}
+
+static void
+test_codecs(void)
+{
+	struct cmf_entity e, d;
+	struct cmfdb_initcred ic, icd;
+	struct cmfdb_lcm l, ld;
+	uint8_t *buf = NULL;
+	size_t len = 0, i;
+	int r, bad = 0;
+
+	mk_entity(&e, "vnf-1", "");
+	snprintf(e.certs[0].cert_id, sizeof(e.certs[0].cert_id),
+	    "0123456789abcdef0123456789abcdef");
+	snprintf(e.certs[0].certtype, sizeof(e.certs[0].certtype),
+	    "VNFCI_CERT");
+	e.certs[0].shared = 1;
+	e.ncerts = 1;
+	r = cmfdb_entity_encode(&e, &buf, &len);
+	TH_EQ_INT(r, 0, "cmfdb: entity encodes");
+	r = cmfdb_entity_decode(buf, len, &d);
+	th_check(r == 0 && memcmp(&e, &d, sizeof(e)) == 0,
+	    "cmfdb: entity round trip", "got %d", r);
+	for (i = 0; i < len; i++)
+		if (cmfdb_entity_decode(buf, i, &d) == 0)
+			bad++;
+	TH_EQ_INT(bad, 0, "cmfdb: every truncated entity record is refused");
+	buf[0] = 2;
+	TH_EQ_INT(cmfdb_entity_decode(buf, len, &d), CAP_ERR_CORRUPT,
+	    "cmfdb: unknown entity format is refused");
+	free(buf);
+	e.type = 9;
+	TH_EQ_INT(cmfdb_entity_encode(&e, &buf, &len), CAP_ERR_INVALID,
+	    "cmfdb: an unknown entity type does not encode");
+	e.type = CMF_VNFC;
+	snprintf(e.id, sizeof(e.id), "bad id");
+	TH_EQ_INT(cmfdb_entity_encode(&e, &buf, &len), CAP_ERR_INVALID,
+	    "cmfdb: an id with a space does not encode");
+
+	memset(&ic, 0, sizeof(ic));
+	snprintf(ic.ic.ref, sizeof(ic.ic.ref),
+	    "00112233445566778899aabbccddeeff");
+	ic.ic.kind = CMF_IC_CERT;
+	snprintf(ic.ic.entity, sizeof(ic.ic.entity), "vnfc-1");
+	snprintf(ic.ic.certtype, sizeof(ic.ic.certtype), "VNFCI_CERT");
+	ic.ic.expires = 1700003600;
+	ic.created = 1700000000;
+	memset(ic.cert_hash, 0xab, sizeof(ic.cert_hash));
+	r = cmfdb_ic_encode(&ic, &buf, &len);
+	TH_EQ_INT(r, 0, "cmfdb: initial credential encodes");
+	r = cmfdb_ic_decode(buf, len, &icd);
+	th_check(r == 0 && memcmp(&ic, &icd, sizeof(ic)) == 0,
+	    "cmfdb: initial credential round trip", "got %d", r);
+	TH_EQ_INT(cmfdb_ic_decode(buf, len - 1, &icd), CAP_ERR_CORRUPT,
+	    "cmfdb: a truncated initial credential is refused");
+	free(buf);
+	ic.claimed_at = 5;
+	TH_EQ_INT(cmfdb_ic_encode(&ic, &buf, &len), CAP_ERR_INVALID,
+	    "cmfdb: a claim time without a claim does not encode");
+
+	memset(&l, 0, sizeof(l));
+	snprintf(l.id, sizeof(l.id), "notif-1");
+	l.time = 1700000000;
+	snprintf(l.vnf_instance_id, sizeof(l.vnf_instance_id), "vnf-1");
+	snprintf(l.operation, sizeof(l.operation), "INSTANTIATE");
+	l.summary = strdup("{\"issued\":[],\n\"revoked\":[]}");
+	l.summarylen = strlen(l.summary);
+	r = cmfdb_lcm_encode(&l, &buf, &len);
+	TH_EQ_INT(r, 0, "cmfdb: LCM record encodes");
+	r = cmfdb_lcm_decode(buf, len, &ld);
+	th_check(r == 0 && ld.summarylen == l.summarylen &&
+	    memcmp(ld.summary, l.summary, l.summarylen) == 0 &&
+	    strcmp(ld.operation, "INSTANTIATE") == 0,
+	    "cmfdb: LCM record round trip", "got %d", r);
+	cmfdb_lcm_clear(&ld);
+	free(buf);
+	free(l.summary);
+}
+
+static void
+test_store(store *s)
+{
+	struct cmf_entity e, d;
+	struct cmfdb_initcred ic, got, *v = NULL;
+	struct cmfdb_certref ref, rg;
+	struct cmfdb_lcm l, lg;
+	uint8_t hash[CMFDB_HASH_LEN];
+	char **ids = NULL, key[CERTDB_ID_LEN + 1];
+	size_t n = 0;
+	int r;
+
+	mk_entity(&e, "vnf-1", "");
+	TH_EQ_INT(cmfdb_entity_put(s, &e, 1), 0, "cmfdb: entity stored");
+	TH_EQ_INT(cmfdb_entity_put(s, &e, 1), CAP_ERR_EXISTS,
+	    "cmfdb: an exclusive put of a taken id is refused");
+	mk_entity(&e, "vnfc-a", "vnf-1");
+	TH_EQ_INT(cmfdb_entity_put(s, &e, 1), 0, "cmfdb: child a stored");
+	mk_entity(&e, "vnfc-b", "vnf-1");
+	TH_EQ_INT(cmfdb_entity_put(s, &e, 1), 0, "cmfdb: child b stored");
+	r = cmfdb_entity_list(s, "vnf-1", &ids, &n);
+	th_check(r == 0 && n == 2 && strcmp(ids[0], "vnfc-a") == 0 &&
+	    strcmp(ids[1], "vnfc-b") == 0, "cmfdb: children by parent",
+	    "got %d, %zu", r, n);
+	store_names_free(ids, n);
+	r = cmfdb_entity_list(s, "", &ids, &n);
+	th_check(r == 0 && n == 1 && strcmp(ids[0], "vnf-1") == 0,
+	    "cmfdb: top-level entities", "got %d, %zu", r, n);
+	store_names_free(ids, n);
+	r = cmfdb_entity_list(s, NULL, &ids, &n);
+	th_check(r == 0 && n == 3, "cmfdb: every entity", "got %zu", n);
+	store_names_free(ids, n);
+	TH_EQ_INT(cmfdb_entity_delete(s, "vnfc-a"), 0, "cmfdb: child deleted");
+	r = cmfdb_entity_list(s, "vnf-1", &ids, &n);
+	th_check(r == 0 && n == 1 && strcmp(ids[0], "vnfc-b") == 0,
+	    "cmfdb: a deleted child leaves the parent index", "got %zu", n);
+	store_names_free(ids, n);
+	TH_EQ_INT(cmfdb_entity_get(s, "vnfc-a", &d), CAP_ERR_NOT_FOUND,
+	    "cmfdb: a deleted entity is gone");
+
+	/* initial credentials: claim once, expiry, release, stale claims */
+	memset(&ic, 0, sizeof(ic));
+	snprintf(ic.ic.ref, sizeof(ic.ic.ref),
+	    "00112233445566778899aabbccddeeff");
+	ic.ic.kind = CMF_IC_CERT;
+	snprintf(ic.ic.entity, sizeof(ic.ic.entity), "vnfc-b");
+	snprintf(ic.ic.certtype, sizeof(ic.ic.certtype), "VNFCI_CERT");
+	ic.ic.expires = 2000;
+	memset(ic.cert_hash, 0x42, sizeof(ic.cert_hash));
+	TH_EQ_INT(cmfdb_ic_put(s, &ic, 1), 0, "cmfdb: credential stored");
+	r = cmfdb_ic_find_cert(s, ic.cert_hash, &got);
+	th_check(r == 0 && strcmp(got.ic.ref, ic.ic.ref) == 0,
+	    "cmfdb: credential found by its certificate hash", "got %d", r);
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1000, 60, &got), 0,
+	    "cmfdb: first claim wins");
+	th_check(got.ic.claimed == 1 && got.claimed_at == 1000,
+	    "cmfdb: the claim is recorded", "claimed %d at %llu",
+	    got.ic.claimed, (unsigned long long)got.claimed_at);
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1001, 60, NULL),
+	    CAP_ERR_CONFLICT, "cmfdb: a second claim is refused");
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1061, 60, NULL), 0,
+	    "cmfdb: an abandoned claim is taken over");
+	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref), 0, "cmfdb: claim released");
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1100, 60, NULL), 0,
+	    "cmfdb: a released credential can be claimed again");
+	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref), 0, "cmfdb: released again");
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 2000, 60, NULL), CAP_ERR_GONE,
+	    "cmfdb: an expired credential cannot be claimed");
+	r = cmfdb_ic_list(s, "vnfc-b", &v, &n);
+	th_check(r == 0 && n == 1, "cmfdb: credentials of an entity",
+	    "got %d, %zu", r, n);
+	free(v);
+	r = cmfdb_ic_list(s, "vnf-1", &v, &n);
+	th_check(r == 0 && n == 0, "cmfdb: no credentials of another entity",
+	    "got %zu", n);
+	free(v);
+	TH_EQ_INT(cmfdb_ic_delete(s, ic.ic.ref), 0, "cmfdb: credential deleted");
+	TH_EQ_INT(cmfdb_ic_find_cert(s, ic.cert_hash, &got), CAP_ERR_NOT_FOUND,
+	    "cmfdb: deleting a credential drops its certificate index");
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1000, 60, NULL),
+	    CAP_ERR_NOT_FOUND, "cmfdb: a deleted credential cannot be claimed");
+
+	/* certificate index and shared keys */
+	memset(hash, 7, sizeof(hash));
+	memset(&ref, 0, sizeof(ref));
+	snprintf(ref.entity, sizeof(ref.entity), "vnfc-b");
+	snprintf(ref.cert_id, sizeof(ref.cert_id),
+	    "0123456789abcdef0123456789abcdef");
+	snprintf(ref.certtype, sizeof(ref.certtype), "VNF_OM_CERT");
+	TH_EQ_INT(cmfdb_cert_put(s, hash, &ref), 0, "cmfdb: certificate indexed");
+	r = cmfdb_cert_get(s, hash, &rg);
+	th_check(r == 0 && memcmp(&ref, &rg, sizeof(ref)) == 0,
+	    "cmfdb: certificate index round trip", "got %d", r);
+	TH_EQ_INT(cmfdb_cert_delete(s, hash), 0, "cmfdb: certificate unindexed");
+	TH_EQ_INT(cmfdb_shared_put(s, "vnfc-b", "VNFCI_CERT",
+	    "0123456789abcdef0123456789abcdef"), 0, "cmfdb: shared key stored");
+	TH_EQ_INT(cmfdb_shared_put(s, "vnfc-b", "VNFCI_CERT",
+	    "fedcba9876543210fedcba9876543210"), CAP_ERR_EXISTS,
+	    "cmfdb: a second shared key for one VNFC and type is refused");
+	r = cmfdb_shared_get(s, "vnfc-b", "VNFCI_CERT", key);
+	th_check(r == 0 && strcmp(key, "0123456789abcdef0123456789abcdef") == 0,
+	    "cmfdb: shared key read back", "got %d", r);
+
+	/* LCM log: first put wins */
+	memset(&l, 0, sizeof(l));
+	snprintf(l.id, sizeof(l.id), "occ-1");
+	snprintf(l.operation, sizeof(l.operation), "TERMINATE");
+	TH_EQ_INT(cmfdb_lcm_put(s, &l), 0, "cmfdb: LCM occurrence recorded");
+	TH_EQ_INT(cmfdb_lcm_put(s, &l), CAP_ERR_EXISTS,
+	    "cmfdb: a replayed notification id is refused");
+	r = cmfdb_lcm_get(s, "occ-1", &lg);
+	th_check(r == 0 && strcmp(lg.operation, "TERMINATE") == 0 &&
+	    lg.summary == NULL, "cmfdb: LCM occurrence read back", "got %d", r);
+	cmfdb_lcm_clear(&lg);
+}
+
+/* ---- the CMF over a real token and a local CA ---- */
+
+static EVP_PKEY *
+mk_key(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+static int
+mk_csr(EVP_PKEY *k, const char *cn, const char *san, uint8_t **der,
+    size_t *len)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *nm = X509_NAME_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *ex = NULL;
+	int n, r = -1;
+
+	*der = NULL;
+	if (req == NULL || nm == NULL || exts == NULL ||
+	    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    X509_REQ_set_subject_name(req, nm) != 1 ||
+	    X509_REQ_set_pubkey(req, k) != 1)
+		goto out;
+	if (san != NULL) {
+		if ((ex = X509V3_EXT_conf_nid(NULL, NULL,
+		    NID_subject_alt_name, san)) == NULL ||
+		    !sk_X509_EXTENSION_push(exts, ex) ||
+		    X509_REQ_add_extensions(req, exts) != 1)
+			goto out;
+	}
+	if (X509_REQ_sign(req, k, EVP_sha256()) <= 0 ||
+	    (n = i2d_X509_REQ(req, der)) <= 0)
+		goto out;
+	*len = (size_t)n;
+	r = 0;
+ out:
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(nm);
+	X509_REQ_free(req);
+	return r;
+}
+
+static int
+cert_der(X509 *x, uint8_t **der, size_t *len)
+{
+	int n;
+
+	*der = NULL;
+	if ((n = i2d_X509(x, der)) <= 0)
+		return -1;
+	*len = (size_t)n;
+	return 0;
+}
+
+struct race {
+	cmf		*c;
+	const char	*ref;
+	const char	*secret;
+	int		 wins;
+	pthread_mutex_t	 m;
+};
+
+static void *
+race_one(void *arg)
+{
+	struct race *a = arg;
+
+	if (cmf_initcred_claim_secret(a->c, a->ref, a->secret,
+	    strlen(a->secret), NULL) == 0) {
+		pthread_mutex_lock(&a->m);
+		a->wins++;
+		pthread_mutex_unlock(&a->m);
+	}
+	return NULL;
+}
+
+static void
+test_cmf(cmf *c, hsm *h, store *s)
+{
+	struct cmf_entity *e = calloc(1, sizeof(*e)), *list = NULL;
+	struct cmf_issued is, is2, is3;
+	struct cmf_initcred cred, got, *creds = NULL;
+	struct key_info ki;
+	char err[256], secret[CMF_INITCRED_SECRET_LEN + 1];
+	char ent[CMF_ID_MAX + 1], cid[CERTDB_ID_LEN + 1];
+	char ct[CMF_CERTTYPE_MAX + 1];
+	uint8_t *csr = NULL, *der = NULL, *sec = NULL;
+	size_t csrlen = 0, derlen = 0, n = 0, seclen = 0;
+	EVP_PKEY *k = mk_key();
+	struct race ra;
+	pthread_t th[4];
+	int r, i;
+
+	memset(&is, 0, sizeof(is));
+	memset(&is2, 0, sizeof(is2));
+	memset(&is3, 0, sizeof(is3));
+	if (e == NULL || k == NULL) {
+		th_check(0, "cmf: set-up", "out of memory");
+		goto out;
+	}
+	mk_entity(e, "vnf-x", "");
+	e->ntypes = 0;
+	e->nips = 0;
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	th_check(r == 0, "cmf: VNF instance created", "got %d %s", r, err);
+	mk_entity(e, "vnfc-p2", "vnf-x");
+	e->binding = CMF_P2;
+	e->types[0].binding = 0;
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	th_check(r == 0, "cmf: P2 VNFC created", "got %d %s", r, err);
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "vnfc-p2-0");
+	snprintf(e->parent, sizeof(e->parent), "vnfc-p2");
+	e->type = CMF_VNFC_INSTANCE;
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	th_check(r == 0 && e->ntypes == 1 && e->binding == CMF_P2 &&
+	    strcmp(e->vnf_instance_id, "vnf-x") == 0 &&
+	    strcmp(e->vnfc_id, "vdu1") == 0,
+	    "cmf: a VNFC instance inherits types, policy and ids",
+	    "got %d %s", r, err);
+	snprintf(e->id, sizeof(e->id), "vnfc-p2-1");
+	e->ntypes = 0;
+	e->binding = 0;
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	TH_EQ_INT(r, 0, "cmf: a second instance created");
+	mk_entity(e, "orphan", "nobody");
+	TH_EQ_INT(cmf_entity_create(c, e, err, sizeof(err)), CAP_ERR_NOT_FOUND,
+	    "cmf: an unknown parent is refused");
+	mk_entity(e, "badca", "");
+	snprintf(e->types[0].ca, sizeof(e->types[0].ca), "nosuch");
+	TH_EQ_INT(cmf_entity_create(c, e, err, sizeof(err)), CAP_ERR_NOT_FOUND,
+	    "cmf: an unknown CA is refused");
+	r = cmf_entity_list(c, "vnfc-p2", &list, &n);
+	th_check(r == 0 && n == 2, "cmf: instances listed under their VNFC",
+	    "got %d, %zu", r, n);
+	free(list);
+
+	/* delegated P2: one key for both instances */
+	r = cmf_issue_delegated(c, "vnfc-p2-0", "VNFCI_CERT", &is, err,
+	    sizeof(err));
+	th_check(r == 0 && is.cert != NULL && is.key_id[0] != '\0' &&
+	    sk_X509_num(is.chain) >= 1, "cmf: delegated P2 certificate issued",
+	    "got %d %s", r, err);
+	r = cmf_issue_delegated(c, "vnfc-p2-1", "VNFCI_CERT", &is2, err,
+	    sizeof(err));
+	th_check(r == 0 && strcmp(is.key_id, is2.key_id) == 0,
+	    "cmf: P2 instances share one key", "got %d %s / %s", r, is.key_id,
+	    is2.key_id);
+	th_check(keys_get(h, s, is.key_id, &ki, NULL, NULL) == 0,
+	    "cmf: the shared key is in the token", "not found");
+
+	/* lookup and revocation */
+	if (cert_der(is2.cert, &der, &derlen) == 0) {
+		r = cmf_cert_lookup(c, der, derlen, ent, cid, ct);
+		th_check(r == 0 && strcmp(ent, "vnfc-p2-1") == 0 &&
+		    strcmp(cid, is2.cert_id) == 0 &&
+		    strcmp(ct, "VNFCI_CERT") == 0,
+		    "cmf: an issued certificate is found", "got %d %s", r, ent);
+		r = cmf_revoke_cert(c, der, derlen, 4, err, sizeof(err));
+		th_check(r == 0, "cmf: revoke a certificate it issued",
+		    "got %d %s", r, err);
+		TH_EQ_INT(cmf_cert_lookup(c, der, derlen, ent, cid, ct),
+		    CAP_ERR_NOT_FOUND, "cmf: a revoked certificate is not found");
+		OPENSSL_free(der);
+		der = NULL;
+	}
+
+	/* CSR mode: subject rules */
+	mk_entity(e, "vnfc-p1", "vnf-x");
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	TH_EQ_INT(r, 0, "cmf: P1 VNFC created");
+	if (mk_csr(k, "vnfc-p1.example", "DNS:vnfc-p1.example,IP:10.0.0.1",
+	    &csr, &csrlen) == 0) {
+		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
+		    NULL, &is3, err, sizeof(err));
+		th_check(r == 0 && is3.cert != NULL && is3.key_id[0] == '\0',
+		    "cmf: certificate issued from a CSR", "got %d %s", r, err);
+		r = cmf_issue_csr(c, "vnfc-p1", "NO_SUCH", csr, csrlen, 0,
+		    NULL, &is, err, sizeof(err));
+		TH_EQ_INT(r, CAP_ERR_INVALID, "cmf: an unknown type is refused");
+		csr[csrlen - 1] ^= 1;
+		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
+		    NULL, &is, err, sizeof(err));
+		TH_EQ_INT(r, CAP_ERR_INVALID,
+		    "cmf: a CSR whose signature fails is refused");
+		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen / 2,
+		    0, NULL, &is, err, sizeof(err));
+		TH_EQ_INT(r, CAP_ERR_INVALID, "cmf: a truncated CSR is refused");
+		OPENSSL_free(csr);
+		csr = NULL;
+	}
+	if (mk_csr(k, "vnfc-p1.example", "DNS:evil.example", &csr,
+	    &csrlen) == 0) {
+		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
+		    NULL, &is, err, sizeof(err));
+		th_check(r == CAP_ERR_DENIED && strstr(err, "evil.example"),
+		    "cmf: a foreign DNS name is denied and named",
+		    "got %d %s", r, err);
+		OPENSSL_free(csr);
+		csr = NULL;
+	}
+	if (mk_csr(k, "other", NULL, &csr, &csrlen) == 0) {
+		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
+		    NULL, &is, err, sizeof(err));
+		th_check(r == CAP_ERR_DENIED && strstr(err, "CN=other"),
+		    "cmf: a foreign CN is denied and named", "got %d %s", r,
+		    err);
+		OPENSSL_free(csr);
+		csr = NULL;
+	}
+
+	/* bootstrap token: one use */
+	r = cmf_initcred_create(c, "vnfc-p1", "VNFCI_CERT", 3600, NULL, 0,
+	    &cred, secret, NULL, err, sizeof(err));
+	th_check(r == 0 && strlen(secret) == CMF_INITCRED_SECRET_LEN &&
+	    strlen(cred.ref) == CMF_INITCRED_REF_LEN,
+	    "cmf: bootstrap token created", "got %d %s", r, err);
+	r = cmf_initcred_list(c, "vnfc-p1", &creds, &n);
+	th_check(r == 0 && n == 1 && strcmp(creds[0].ref, cred.ref) == 0,
+	    "cmf: bootstrap token listed", "got %d, %zu", r, n);
+	free(creds);
+	r = cmf_initcred_secret(c, cred.ref, &sec, &seclen, NULL);
+	th_check(r == 0 && seclen == CMF_INITCRED_SECRET_LEN &&
+	    sodium_memcmp(sec, secret, seclen) == 0,
+	    "cmf: the secret comes back for a MAC check", "got %d", r);
+	if (sec != NULL)
+		sodium_free(sec);
+	TH_EQ_INT(cmf_initcred_claim_secret(c, cred.ref, "wrong", 5, NULL),
+	    CAP_ERR_UNAUTH, "cmf: a wrong secret is refused");
+	memset(&ra, 0, sizeof(ra));
+	ra.c = c;
+	ra.ref = cred.ref;
+	ra.secret = secret;
+	pthread_mutex_init(&ra.m, NULL);
+	for (i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, race_one, &ra);
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&ra.m);
+	TH_EQ_INT(ra.wins, 1, "cmf: of four concurrent claims one wins");
+	cmf_initcred_release(c, cred.ref);
+	r = cmf_initcred_claim_secret(c, cred.ref, secret, strlen(secret),
+	    &got);
+	th_check(r == 0 && strcmp(got.entity, "vnfc-p1") == 0,
+	    "cmf: a released token can be claimed", "got %d", r);
+	if (mk_csr(k, "vnfc-p1.example", NULL, &csr, &csrlen) == 0) {
+		cmf_issued_clear(&is);
+		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
+		    cred.ref, &is, err, sizeof(err));
+		th_check(r == 0, "cmf: enrollment with a claimed token",
+		    "got %d %s", r, err);
+		OPENSSL_free(csr);
+		csr = NULL;
+	}
+	TH_EQ_INT(cmf_initcred_claim_secret(c, cred.ref, secret,
+	    strlen(secret), NULL), CAP_ERR_UNAUTH,
+	    "cmf: a used token cannot be used again");
+	r = cmf_initcred_list(c, "vnfc-p1", &creds, &n);
+	th_check(r == 0 && n == 0, "cmf: a used token is gone", "got %zu", n);
+	free(creds);
+	r = cmf_initcred_create(c, "vnfc-p1", "VNFCI_CERT", 1, NULL, 0,
+	    &cred, secret, NULL, err, sizeof(err));
+	TH_EQ_INT(r, 0, "cmf: short-lived token created");
+	{
+		uint64_t until = cap_now() + 3;
+
+		while (cap_now() < until &&
+		    cmf_initcred_claim(c, cred.ref, NULL) != CAP_ERR_UNAUTH)
+			cmf_initcred_release(c, cred.ref);
+	}
+	TH_EQ_INT(cmf_initcred_claim_secret(c, cred.ref, secret,
+	    strlen(secret), NULL), CAP_ERR_UNAUTH,
+	    "cmf: an expired token is refused");
+	sodium_memzero(secret, sizeof(secret));
+
+	/* removal: keys destroyed, the shared one with its last holder */
+	TH_EQ_INT(cmf_entity_delete(c, "vnfc-p2-0"), 0,
+	    "cmf: one P2 instance removed");
+	th_check(keys_get(h, s, is2.key_id, &ki, NULL, NULL) == 0,
+	    "cmf: the shared key stays while an instance holds it", "gone");
+	TH_EQ_INT(cmf_entity_delete(c, "vnf-x"), 0,
+	    "cmf: the VNF and its descendants removed");
+	TH_EQ_INT(keys_get(h, s, is2.key_id, &ki, NULL, NULL),
+	    CAP_ERR_NOT_FOUND, "cmf: the shared key goes with its last holder");
+	TH_EQ_INT(cmf_entity_get(c, "vnfc-p1", e), CAP_ERR_NOT_FOUND,
+	    "cmf: descendants are gone");
+ out:
+	cmf_issued_clear(&is);
+	cmf_issued_clear(&is2);
+	cmf_issued_clear(&is3);
+	EVP_PKEY_free(k);
+	free(e);
+}
+
+int
+main(void)
+{
+	const char *uri = NULL, *pin = NULL, *dir;
+	char path[512], err[256];
+	hsm *h = NULL;
+	hsm_mk_kind kind = HSM_MK_NONE;
+	store *s = NULL, *s2 = NULL;
+	envelope *env = NULL;
+	vault *v = NULL;
+	ca_conns *cs = NULL;
+	certsvc *svc = NULL;
+	cmf *c = NULL;
+	struct ca_env cae;
+	struct cmf_env ce;
+	json_t *set;
+	int r;
+
+	log_init("test_cmfdb", 0, LOG_LVL_ERROR);
+	if (sodium_init() < 0)
+		return 1;
+	test_codecs();
+	dir = th_tmpdir();
+	snprintf(path, sizeof(path), "%s/plain", dir);
+	if (store_open(path, 0, 1, &s2) == 0) {
+		test_store(s2);
+		store_free(s2);
+	} else
+		th_check(0, "cmfdb: store opens", "failed");
+
+	if (!th_check(th_softhsm_token(&uri, &pin) == 0, "cmf: SoftHSM token",
+	    "could not create a token"))
+		return th_done();
+	snprintf(path, sizeof(path), "%s/cmf", dir);
+	if (hsm_open(uri, NULL, pin, 4, &h) != 0 ||
+	    hsm_mk_init(h, &kind) != 0 || store_open(path, 0, 1, &s) != 0 ||
+	    envelope_new(h, SEAL_MEMORY, &env) != 0 ||
+	    vault_new(env, s, &v) != 0) {
+		th_check(0, "cmf: token, store and vault", "failed");
+		goto out;
+	}
+	memset(&cae, 0, sizeof(cae));
+	cae.h = h;
+	cae.s = s;
+	cae.v = v;
+	cae.token_pin = pin;
+	if (ca_conns_new(&cae, &cs) != 0) {
+		th_check(0, "cmf: CA registry", "failed");
+		goto out;
+	}
+	set = json_pack("{s:s, s:{s:s}, s:s}", "subject", "CN=CMF Test Root",
+	    "key", "type", "ec-p256", "validity", "3650d");
+	r = ca_conns_add(cs, "op", "local", set, NULL, err, sizeof(err));
+	json_decref(set);
+	if (!th_check(r == 0, "cmf: local CA op", "got %d %s", r, err))
+		goto out;
+	if (certsvc_new(h, s, certsvc_conns_lookup, cs, &svc) != 0) {
+		th_check(0, "cmf: certsvc", "failed");
+		goto out;
+	}
+	memset(&ce, 0, sizeof(ce));
+	ce.h = h;
+	ce.s = s;
+	ce.v = v;
+	ce.certs = svc;
+	ce.conns = cs;
+	if (!TH_EQ_INT(cmf_new(&ce, &c), 0, "cmf: created"))
+		goto out;
+	test_cmf(c, h, s);
+ out:
+	cmf_free(c);
+	certsvc_free(svc);
+	ca_conns_free(cs);
+	vault_free(v);
+	envelope_free(env);
+	store_free(s);
+	hsm_free(h);
+	return th_done();
+}
