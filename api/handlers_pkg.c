@@ -503,8 +503,6 @@ api_h_pkg_decrypt(struct api_ctx *ctx)
 		    "give exactly one of \"key_id\" and \"cert\"");
 		goto out;
 	}
-	if (cms_field(ctx, j, &cms) != 0)
-		goto out;
 	if (id != NULL) {
 		if (cert_key_load(ctx, id, 0, &c, &k, &priv, &pub) != 0)
 			goto out;
@@ -529,6 +527,8 @@ api_h_pkg_decrypt(struct api_ctx *ctx)
 		api_reply_status(ctx, 400, "this key type cannot decrypt");
 		goto out;
 	}
+	if (cms_field(ctx, j, &cms) != 0)
+		goto out;
 	if ((r = keys_public_der(ctx->deps->h, pub, &spki, &spki_len)) != 0) {
 		api_reply_err(ctx, r, "packages decrypt");
 		goto out;
