@@ -212,6 +212,12 @@ int pkg_zipw_new(const char *path, pkg_zipw **out)
 /* pkg_zipw_add_file adds the file at fspath under name. */
 int pkg_zipw_add_file(pkg_zipw *w, const char *name, const char *fspath)
     __attribute__((warn_unused_result));
+/*
+ * pkg_zipw_add_file_stored: the same, never compressed (the .csar of a
+ * signed package, so that it can be read through the outer zip).
+ */
+int pkg_zipw_add_file_stored(pkg_zipw *w, const char *name,
+    const char *fspath) __attribute__((warn_unused_result));
 /* pkg_zipw_add_src adds entry i of s (which must outlive the close). */
 int pkg_zipw_add_src(pkg_zipw *w, const char *name, pkg_src *s, size_t i)
     __attribute__((warn_unused_result));

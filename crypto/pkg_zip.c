@@ -793,6 +793,19 @@ pkg_zipw_add_file(pkg_zipw *w, const char *name, const char *fspath)
 }
 
 int
+pkg_zipw_add_file_stored(pkg_zipw *w, const char *name, const char *fspath)
+{
+	zip_source_t *zs;
+	struct stat st;
+
+	if (stat(fspath, &st) != 0 || !S_ISREG(st.st_mode))
+		return CAP_ERR_IO;
+	if ((zs = zip_source_file(w->zip, fspath, 0, -1)) == NULL)
+		return CAP_ERR_IO;
+	return zipw_add(w, name, zs, UINT64_MAX);
+}
+
+int
 pkg_zipw_add_src(pkg_zipw *w, const char *name, pkg_src *s, size_t i)
 {
 	zip_source_t *zs;

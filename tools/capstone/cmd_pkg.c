@@ -614,7 +614,7 @@ pkg_sign(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 			goto done;
 		}
 		snprintf(name, sizeof(name), "%s.csar", base);
-		if (pkg_zipw_add_file(w, name, tmp) != 0) {
+		if (pkg_zipw_add_file_stored(w, name, tmp) != 0) {
 			cli_err("cannot add %s", name);
 			goto done;
 		}

@@ -1,0 +1,779 @@
+/*
+ * test_pkg.c - VNF packages: the manifest round trip and its parser's
+ * limits, zips written and read back (and unsafe ones refused), and the
+ * verification outcomes of packages signed here with a file key through
+ * OpenSSL's CMS: valid manifest, signed-CSAR and per-artifact forms; a
+ * changed, missing and extra artifact; a manifest edited after signing;
+ * a signer from another root, an expired signer, a revoked signer, a
+ * signer whose key may not sign.
+ */
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/cms.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <zip.h>
+
+#include "common/err.h"
+#include "crypto/pkg.h"
+#include "tests/unit/harness.h"
+
+#define DAY	86400L
+
+/* ---- certificates ---- */
+
+static int
+add_ext(X509 *c, X509V3_CTX *ctx, int nid, const char *val)
+{
+	X509_EXTENSION *e;
+	int ok;
+
+	if (val == NULL)
+		return 1;
+	if ((e = X509V3_EXT_conf_nid(NULL, ctx, nid, val)) == NULL)
+		return 0;
+	ok = X509_add_ext(c, e, -1);
+	X509_EXTENSION_free(e);
+	return ok;
+}
+
+static X509 *
+mkcert(const char *cn, X509 *issuer, EVP_PKEY *ikey, EVP_PKEY *key, int ca,
+    const char *ku, const char *eku, long nb, long na)
+{
+	static long serial = 100;
+	X509V3_CTX ctx;
+	X509_NAME *n;
+	X509 *c;
+
+	if ((c = X509_new()) == NULL)
+		return NULL;
+	X509_set_version(c, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(c), serial++);
+	n = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(c, n);
+	X509_NAME_free(n);
+	X509_set_issuer_name(c, X509_get_subject_name(issuer != NULL ?
+	    issuer : c));
+	X509_time_adj_ex(X509_getm_notBefore(c), 0, nb, NULL);
+	X509_time_adj_ex(X509_getm_notAfter(c), 0, na, NULL);
+	X509_set_pubkey(c, key);
+	X509V3_set_ctx(&ctx, issuer != NULL ? issuer : c, c, NULL, NULL, 0);
+	if (!add_ext(c, &ctx, NID_basic_constraints, ca ? "critical,CA:TRUE" :
+	    "CA:FALSE") || !add_ext(c, &ctx, NID_key_usage, ku) ||
+	    !add_ext(c, &ctx, NID_ext_key_usage, eku) ||
+	    !add_ext(c, &ctx, NID_subject_key_identifier, "hash") ||
+	    !add_ext(c, &ctx, NID_authority_key_identifier, "keyid:always") ||
+	    X509_sign(c, ikey != NULL ? ikey : key, EVP_sha256()) <= 0) {
+		X509_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static EVP_PKEY *
+eckey(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+struct pki {
+	EVP_PKEY	*rkey, *okey, *skey;
+	X509		*root, *other, *signer, *expired, *nosign, *revoked;
+	X509_CRL	*crl;
+	STACK_OF(X509)	*roots;
+	STACK_OF(X509_CRL) *crls;
+};
+
+static X509_CRL *
+mkcrl(X509 *issuer, EVP_PKEY *ikey, X509 *rev)
+{
+	X509_CRL *crl = X509_CRL_new();
+	X509_REVOKED *r = X509_REVOKED_new();
+	ASN1_TIME *t = ASN1_TIME_new();
+
+	X509_CRL_set_version(crl, 1);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer));
+	X509_gmtime_adj(t, 0);
+	X509_CRL_set1_lastUpdate(crl, t);
+	X509_gmtime_adj(t, DAY);
+	X509_CRL_set1_nextUpdate(crl, t);
+	X509_gmtime_adj(t, -60);
+	X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(rev));
+	X509_REVOKED_set_revocationDate(r, t);
+	X509_CRL_add0_revoked(crl, r);
+	X509_CRL_sort(crl);
+	X509_CRL_sign(crl, ikey, EVP_sha256());
+	ASN1_TIME_free(t);
+	return crl;
+}
+
+static int
+pki_make(struct pki *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->rkey = eckey();
+	p->okey = eckey();
+	p->skey = eckey();
+	p->root = mkcert("Package Root", NULL, NULL, p->rkey, 1,
+	    "critical,keyCertSign,cRLSign", NULL, -DAY, 30 * DAY);
+	p->other = mkcert("Other Root", NULL, NULL, p->okey, 1,
+	    "critical,keyCertSign,cRLSign", NULL, -DAY, 30 * DAY);
+	p->signer = mkcert("Package Signer", p->root, p->rkey, p->skey, 0,
+	    "critical,digitalSignature", "codeSigning", -DAY, 10 * DAY);
+	p->expired = mkcert("Expired Signer", p->root, p->rkey, p->skey, 0,
+	    "critical,digitalSignature", "codeSigning", -10 * DAY, -DAY);
+	p->nosign = mkcert("TLS Only", p->root, p->rkey, p->skey, 0,
+	    "critical,keyEncipherment", "serverAuth", -DAY, 10 * DAY);
+	p->revoked = mkcert("Revoked Signer", p->root, p->rkey, p->skey, 0,
+	    "critical,digitalSignature", NULL, -DAY, 10 * DAY);
+	if (p->root == NULL || p->other == NULL || p->signer == NULL ||
+	    p->expired == NULL || p->nosign == NULL || p->revoked == NULL)
+		return -1;
+	p->crl = mkcrl(p->root, p->rkey, p->revoked);
+	p->roots = sk_X509_new_null();
+	sk_X509_push(p->roots, p->root);
+	X509_up_ref(p->root);
+	p->crls = sk_X509_CRL_new_null();
+	sk_X509_CRL_push(p->crls, p->crl);
+	X509_CRL_up_ref(p->crl);
+	return 0;
+}
+
+static void
+pki_free(struct pki *p)
+{
+	EVP_PKEY_free(p->rkey);
+	EVP_PKEY_free(p->okey);
+	EVP_PKEY_free(p->skey);
+	X509_free(p->root);
+	X509_free(p->other);
+	X509_free(p->signer);
+	X509_free(p->expired);
+	X509_free(p->nosign);
+	X509_free(p->revoked);
+	X509_CRL_free(p->crl);
+	sk_X509_pop_free(p->roots, X509_free);
+	sk_X509_CRL_pop_free(p->crls, X509_CRL_free);
+}
+
+/* A detached CMS signature over buf (or the file at path) as PEM. */
+static char *
+cms_sign(X509 *cert, EVP_PKEY *key, const void *buf, size_t len,
+    const char *path)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *in, *out;
+	BUF_MEM *bm;
+	char *pem = NULL;
+
+	in = path != NULL ? BIO_new_file(path, "rb") :
+	    BIO_new_mem_buf(buf, (int)len);
+	out = BIO_new(BIO_s_mem());
+	if (in != NULL && out != NULL &&
+	    (cms = CMS_sign(cert, key, NULL, in, CMS_BINARY |
+	    CMS_DETACHED)) != NULL && PEM_write_bio_CMS(out, cms) == 1) {
+		BIO_get_mem_ptr(out, &bm);
+		pem = strndup(bm->data, bm->length);
+	}
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	BIO_free(out);
+	return pem;
+}
+
+static char *
+cert_pem(X509 *c)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	BUF_MEM *bm;
+	char *s = NULL;
+
+	if (b != NULL && PEM_write_bio_X509(b, c) == 1) {
+		BIO_get_mem_ptr(b, &bm);
+		s = strndup(bm->data, bm->length);
+	}
+	BIO_free(b);
+	return s;
+}
+
+/* ---- files ---- */
+
+/* One temporary directory for the whole test. */
+static const char *
+tmp_root(void)
+{
+	static const char *root;
+
+	if (root == NULL)
+		root = th_tmpdir();
+	return root != NULL ? root : "/nonexistent";
+}
+
+static int
+put(const char *dir, const char *rel, const void *data, size_t len)
+{
+	char path[4096], *s;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	for (s = path + strlen(dir) + 1; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		mkdir(path, 0700);
+		*s = '/';
+	}
+	if ((f = fopen(path, "wb")) == NULL)
+		return -1;
+	ok = fwrite(data, 1, len, f) == len;
+	return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static int
+puts_file(const char *dir, const char *rel, const char *s)
+{
+	return put(dir, rel, s, strlen(s));
+}
+
+static const char *
+mkpkgdir(const char *name)
+{
+	static char path[4][4096];
+	static int k;
+	char *p = path[k++ % 4];
+
+	snprintf(p, 4096, "%s/%s", tmp_root(), name);
+	mkdir(p, 0700);
+	return p;
+}
+
+/*
+ * Makes a CSAR directory with TOSCA.meta, a definition and two files,
+ * and its manifest signed by cert (NULL: unsigned).
+ */
+static int
+make_pkg(const char *dir, X509 *cert, EVP_PKEY *key)
+{
+	pkg_manifest *m = NULL;
+	pkg_src *s = NULL;
+	char *text = NULL, *sig = NULL, *full = NULL;
+	uint8_t dg[64];
+	size_t len, dlen, i;
+	int r = -1;
+
+	if (puts_file(dir, PKG_TOSCA_META, "TOSCA-Meta-File-Version: 1.0\n"
+	    "CSAR-Version: 1.1\nCreated-By: test\n"
+	    "Entry-Definitions: Definitions/main.yaml\n"
+	    "ETSI-Entry-Manifest: main.mf\n") != 0 ||
+	    puts_file(dir, "Definitions/main.yaml",
+	    "tosca_definitions_version: tosca_simple_yaml_1_3\n") != 0 ||
+	    puts_file(dir, "Files/image.bin", "not really an image\n") != 0 ||
+	    puts_file(dir, "Files/scripts/install.sh", "#!/bin/sh\n") != 0)
+		goto out;
+	if (pkg_src_open(dir, &s, NULL, 0) != 0 || pkg_manifest_new(&m) != 0)
+		goto out;
+	if (pkg_manifest_set_meta(m, "vnf_provider_id", "ACME") != 0 ||
+	    pkg_manifest_set_meta(m, "vnf_product_name", "vFW") != 0 ||
+	    pkg_manifest_set_meta(m, "vnf_release_date_time",
+	    "2024-05-01T00:00:00Z") != 0 ||
+	    pkg_manifest_set_meta(m, "vnf_package_version", "1.0") != 0)
+		goto out;
+	for (i = 0; i < pkg_src_count(s); i++) {
+		if (strcmp(pkg_src_name(s, i), "main.mf") == 0)
+			continue;
+		if (pkg_src_digest(s, i, "SHA-256", dg, &dlen) != 0 ||
+		    pkg_manifest_add(m, pkg_src_name(s, i), "SHA-256", dg,
+		    dlen) != 0)
+			goto out;
+	}
+	if (pkg_manifest_text(m, &text, &len) != 0)
+		goto out;
+	if (cert != NULL && (sig = cms_sign(cert, key, text, len,
+	    NULL)) == NULL)
+		goto out;
+	if (asprintf(&full, "%s%s", text, sig != NULL ? sig : "") < 0) {
+		full = NULL;
+		goto out;
+	}
+	r = puts_file(dir, "main.mf", full);
+ out:
+	free(full);
+	free(sig);
+	free(text);
+	pkg_manifest_free(m);
+	pkg_src_free(s);
+	return r;
+}
+
+static struct pkg_report *
+verify_path(const char *path, STACK_OF(X509) *roots,
+    STACK_OF(X509_CRL) *crls)
+{
+	struct pkg_verify_opts o;
+	struct pkg_report *rep = NULL;
+	pkg_src *s = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.roots = roots;
+	o.crls = crls;
+	if (pkg_src_open(path, &s, NULL, 0) != 0)
+		return NULL;
+	if (pkg_verify(s, &o, &rep) != 0)
+		rep = NULL;
+	pkg_src_free(s);
+	return rep;
+}
+
+/* Checks that rep holds an issue (code, path); valid when code NULL. */
+static void
+expect(const char *name, struct pkg_report *rep, const char *code,
+    const char *path)
+{
+	size_t i;
+
+	if (rep == NULL) {
+		th_check(0, name, "no report");
+		return;
+	}
+	if (code == NULL) {
+		th_check(rep->nissues == 0, name, "expected valid, got %zu "
+		    "issues, first %s: %s", rep->nissues, rep->nissues ?
+		    rep->issues[0].code : "", rep->nissues ?
+		    rep->issues[0].message : "");
+	} else {
+		for (i = 0; i < rep->nissues; i++)
+			if (strcmp(rep->issues[i].code, code) == 0 &&
+			    (path == NULL || (rep->issues[i].path != NULL &&
+			    strcmp(rep->issues[i].path, path) == 0)))
+				break;
+		th_check(i < rep->nissues, name, "expected %s on %s, got "
+		    "%zu issues, first %s: %s", code, path ? path : "-",
+		    rep->nissues, rep->nissues ? rep->issues[0].code : "-",
+		    rep->nissues ? rep->issues[0].message : "-");
+	}
+	pkg_report_free(rep);
+}
+
+/* Zips every file of dir (stored) into path. */
+static int
+zip_dir(const char *dir, const char *path)
+{
+	pkg_src *s = NULL;
+	pkg_zipw *w = NULL;
+	size_t i;
+	int r = -1;
+
+	if (pkg_src_open(dir, &s, NULL, 0) != 0 ||
+	    pkg_zipw_new(path, &w) != 0)
+		goto out;
+	for (i = 0; i < pkg_src_count(s); i++)
+		if (pkg_zipw_add_src(w, pkg_src_name(s, i), s, i) != 0)
+			goto out;
+	r = pkg_zipw_close(w);
+ out:
+	pkg_zipw_free(w);
+	pkg_src_free(s);
+	return r;
+}
+
+/* ---- tests ---- */
+
+static void
+test_manifest(void)
+{
+	pkg_manifest *m = NULL, *p = NULL;
+	struct pkg_mf_entry e;
+	char *text = NULL, *text2 = NULL, *cms = NULL, reason[256], *big;
+	uint8_t dg[32];
+	size_t len, len2, slen, clen, i;
+	int r;
+
+	memset(dg, 0xab, sizeof(dg));
+	if (pkg_manifest_new(&m) != 0)
+		return;
+	TH_EQ_INT(pkg_manifest_set_meta(m, "vnf_provider_id", "ACME"), 0,
+	    "manifest: metadata set");
+	TH_EQ_INT(pkg_manifest_set_meta(m, "bad key", "x"), CAP_ERR_INVALID,
+	    "manifest: metadata key with a space refused");
+	TH_EQ_INT(pkg_manifest_set_meta(m, "k", "a\nb"), CAP_ERR_INVALID,
+	    "manifest: metadata value with a line break refused");
+	TH_EQ_INT(pkg_manifest_add(m, "Files/a.bin", "SHA-256", dg, 32), 0,
+	    "manifest: entry added");
+	TH_EQ_INT(pkg_manifest_add(m, "https://example.com/img.qcow2",
+	    "SHA-256", dg, 32), 0, "manifest: external URI added");
+	TH_EQ_INT(pkg_manifest_add(m, "Files/a.bin", "SHA-256", dg, 32),
+	    CAP_ERR_EXISTS, "manifest: duplicate source refused");
+	TH_EQ_INT(pkg_manifest_add(m, "../etc/passwd", "SHA-256", dg, 32),
+	    CAP_ERR_INVALID, "manifest: '..' source refused");
+	TH_EQ_INT(pkg_manifest_add(m, "Files/b", "SHA-384", dg, 32),
+	    CAP_ERR_INVALID, "manifest: digest of the wrong length refused");
+	if (pkg_manifest_text(m, &text, &len) != 0)
+		goto out;
+	r = pkg_manifest_parse(text, len, &p, &slen, &cms, &clen, reason,
+	    sizeof(reason));
+	TH_EQ_INT(r, 0, "manifest: own text parses");
+	if (r != 0)
+		goto out;
+	th_check(slen == len && cms == NULL, "manifest: unsigned text has no "
+	    "signature", "signed_len %zu of %zu", slen, len);
+	TH_EQ_INT(pkg_manifest_count(p), 2, "manifest: two entries back");
+	pkg_manifest_entry(p, 0, &e);
+	th_check(strcmp(e.source, "Files/a.bin") == 0 && e.digest_len == 32 &&
+	    memcmp(e.digest, dg, 32) == 0, "manifest: entry round trip",
+	    "got %s", e.source);
+	th_check(pkg_manifest_meta(p, "vnf_provider_id") != NULL &&
+	    strcmp(pkg_manifest_meta(p, "vnf_provider_id"), "ACME") == 0,
+	    "manifest: metadata round trip", "lost");
+	if (pkg_manifest_text(p, &text2, &len2) == 0)
+		th_check(len2 == len && memcmp(text, text2, len) == 0,
+		    "manifest: serialisation is stable", "differs");
+	pkg_manifest_free(p);
+	p = NULL;
+
+	/* a signature block is split off */
+	free(text2);
+	if (asprintf(&text2, "%s-----BEGIN CMS-----\nAAAA\n-----END CMS-----"
+	    "\n", text) < 0)
+		goto out;
+	r = pkg_manifest_parse(text2, strlen(text2), &p, &slen, &cms, &clen,
+	    NULL, 0);
+	th_check(r == 0 && slen == len && cms != NULL &&
+	    strncmp(cms, "-----BEGIN CMS-----", 19) == 0,
+	    "manifest: signature block split off", "r %d slen %zu", r, slen);
+	pkg_manifest_free(p);
+	p = NULL;
+	free(cms);
+	cms = NULL;
+	free(text2);
+	if (asprintf(&text2, "%s-----BEGIN CMS-----\nAAAA\n-----END CMS-----"
+	    "\nSource: x\n", text) < 0) {
+		text2 = NULL;
+		goto out;
+	}
+	TH_EQ_INT(pkg_manifest_parse(text2, strlen(text2), &p, NULL, NULL,
+	    NULL, NULL, 0), CAP_ERR_INVALID,
+	    "manifest: text after the signature refused");
+
+	/* limits and malformed input */
+	if ((big = malloc(PKG_MANIFEST_MAX + 2)) != NULL) {
+		memset(big, '#', PKG_MANIFEST_MAX + 1);
+		TH_EQ_INT(pkg_manifest_parse(big, PKG_MANIFEST_MAX + 1, &p,
+		    NULL, NULL, NULL, NULL, 0), CAP_ERR_TOO_LARGE,
+		    "manifest: over 4 MiB refused");
+		memset(big, 'a', PKG_LINE_MAX + 1);
+		TH_EQ_INT(pkg_manifest_parse(big, PKG_LINE_MAX + 1, &p,
+		    NULL, NULL, NULL, reason, sizeof(reason)),
+		    CAP_ERR_INVALID, "manifest: overlong line refused");
+		free(big);
+	}
+	{
+		static const struct {
+			const char *text, *name;
+		} bad[] = {
+			{ "Source: a\nAlgorithm: SHA-256\nHash: zz\n",
+			    "manifest: non-hex hash refused" },
+			{ "Source: a\nAlgorithm: MD5\nHash: 00\n",
+			    "manifest: unknown algorithm refused" },
+			{ "Source: a\nHash: 00\n",
+			    "manifest: block without Algorithm refused" },
+			{ "Source: /etc/passwd\nAlgorithm: SHA-256\nHash: "
+			    "0000000000000000000000000000000000000000000000"
+			    "000000000000000000\n",
+			    "manifest: absolute source refused" },
+			{ "Bogus line\n", "manifest: line without key refused" },
+			{ "-----BEGIN CMS-----\nAAAA\n",
+			    "manifest: unterminated signature refused" },
+		};
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			TH_EQ_INT(pkg_manifest_parse(bad[i].text,
+			    strlen(bad[i].text), &p, NULL, NULL, NULL, NULL, 0),
+			    CAP_ERR_INVALID, bad[i].name);
+	}
+ out:
+	free(cms);
+	free(text);
+	free(text2);
+	pkg_manifest_free(p);
+	pkg_manifest_free(m);
+}
+
+static void
+test_paths_meta(void)
+{
+	struct pkg_tosca_meta tm;
+	const char *t = "TOSCA-Meta-File-Version: 1.0\nCSAR-Version: 1.1\n"
+	    "Entry-Definitions: Definitions/a.yaml\n"
+	    "ETSI-Entry-Manifest: a.mf\nETSI-Entry-Certificate: Files/a.cert\n";
+	const char *evil = "ETSI-Entry-Manifest: ../a.mf\n";
+
+	th_check(pkg_path_ok("Files/a.bin") && !pkg_path_ok("/etc/passwd") &&
+	    !pkg_path_ok("a/../b") && !pkg_path_ok("..") &&
+	    !pkg_path_ok("a//b") && !pkg_path_ok("a\\b") &&
+	    !pkg_path_ok("./a") && !pkg_path_ok(""),
+	    "paths: safe and unsafe names told apart", "mismatch");
+	th_check(pkg_tosca_meta_parse(t, strlen(t), &tm) == 0 &&
+	    tm.entry_manifest != NULL && strcmp(tm.entry_manifest,
+	    "a.mf") == 0 && tm.entry_certificate != NULL &&
+	    strcmp(tm.entry_definitions, "Definitions/a.yaml") == 0,
+	    "tosca.meta: entries read", "missing");
+	pkg_tosca_meta_clear(&tm);
+	TH_EQ_INT(pkg_tosca_meta_parse(evil, strlen(evil), &tm),
+	    CAP_ERR_INVALID, "tosca.meta: '..' manifest path refused");
+}
+
+static void
+test_zip(void)
+{
+	const char *dir = mkpkgdir("zipsrc");
+	char zpath[4096], evil[4096], big[4096];
+	pkg_src *s = NULL;
+	pkg_zipw *w = NULL;
+	uint8_t *buf = NULL, dg[64];
+	size_t len, dlen;
+	zip_t *z;
+	zip_source_t *zs;
+	int err, r;
+
+	snprintf(zpath, sizeof(zpath), "%s/t.zip", tmp_root());
+	puts_file(dir, "on-disk.txt", "from a file\n");
+	if (pkg_zipw_new(zpath, &w) != 0)
+		return;
+	snprintf(big, sizeof(big), "%s/on-disk.txt", dir);
+	th_check(pkg_zipw_add_buf(w, "b/mem.txt", "in memory", 9) == 0 &&
+	    pkg_zipw_add_file(w, "a.txt", big) == 0,
+	    "zip: entries added", "failed");
+	TH_EQ_INT(pkg_zipw_add_buf(w, "../x", "x", 1), CAP_ERR_INVALID,
+	    "zip: writer refuses an unsafe name");
+	TH_EQ_INT(pkg_zipw_close(w), 0, "zip: written");
+	pkg_zipw_free(w);
+	if ((r = pkg_src_open(zpath, &s, NULL, 0)) != 0) {
+		th_check(0, "zip: read back", "open %d", r);
+		return;
+	}
+	th_check(pkg_src_count(s) == 2 &&
+	    strcmp(pkg_src_name(s, 0), "a.txt") == 0 &&
+	    strcmp(pkg_src_name(s, 1), "b/mem.txt") == 0,
+	    "zip: names read back sorted", "count %zu", pkg_src_count(s));
+	th_check(pkg_src_load(s, 1, 100, &buf, &len) == 0 && len == 9 &&
+	    memcmp(buf, "in memory", 9) == 0, "zip: entry content", "differs");
+	free(buf);
+	buf = NULL;
+	TH_EQ_INT(pkg_src_load(s, 1, 4, &buf, &len), CAP_ERR_TOO_LARGE,
+	    "zip: load limit applies to the bytes read");
+	th_check(pkg_src_digest(s, 0, "SHA-256", dg, &dlen) == 0 &&
+	    dlen == 32, "zip: entry digest", "failed");
+	pkg_src_free(s);
+	s = NULL;
+
+	/* zip-slip: names written raw with libzip, refused on open */
+	snprintf(evil, sizeof(evil), "%s/evil.zip", tmp_root());
+	if ((z = zip_open(evil, ZIP_CREATE | ZIP_TRUNCATE, &err)) != NULL) {
+		zs = zip_source_buffer(z, "x", 1, 0);
+		if (zip_file_add(z, "../../etc/cron.d/x", zs, 0) < 0)
+			zip_source_free(zs);
+		zip_close(z);
+	}
+	th_check(pkg_src_open(evil, &s, NULL, 0) == CAP_ERR_INVALID,
+	    "zip: '..' entry refused", "accepted");
+	pkg_src_free(s);
+	s = NULL;
+	if ((z = zip_open(evil, ZIP_CREATE | ZIP_TRUNCATE, &err)) != NULL) {
+		zs = zip_source_buffer(z, "x", 1, 0);
+		if (zip_file_add(z, "/etc/passwd", zs, 0) < 0)
+			zip_source_free(zs);
+		zip_close(z);
+	}
+	th_check(pkg_src_open(evil, &s, NULL, 0) == CAP_ERR_INVALID,
+	    "zip: absolute entry refused", "accepted");
+	pkg_src_free(s);
+	s = NULL;
+	puts_file(tmp_root(), "notzip", "hello");
+	snprintf(evil, sizeof(evil), "%s/notzip", tmp_root());
+	th_check(pkg_src_open(evil, &s, NULL, 0) == CAP_ERR_INVALID,
+	    "zip: a non-zip file refused", "accepted");
+	pkg_src_free(s);
+}
+
+static void
+test_verify(struct pki *p)
+{
+	const char *d;
+	char path[4096], outer[4096], csar[4096], *sig, *pem, *two;
+	pkg_zipw *w = NULL;
+	STACK_OF(X509) *other;
+
+	/* the manifest form */
+	d = mkpkgdir("good");
+	if (make_pkg(d, p->signer, p->skey) != 0) {
+		th_check(0, "verify: package made", "failed");
+		return;
+	}
+	expect("verify: signed manifest package (directory) is valid",
+	    verify_path(d, p->roots, p->crls), NULL, NULL);
+	snprintf(csar, sizeof(csar), "%s/good.csar", tmp_root());
+	if (zip_dir(d, csar) == 0)
+		expect("verify: signed manifest package (CSAR) is valid",
+		    verify_path(csar, p->roots, NULL), NULL, NULL);
+
+	/* the signed-CSAR form: NAME.csar, NAME.cms, NAME.cert */
+	snprintf(outer, sizeof(outer), "%s/signed.zip", tmp_root());
+	if ((sig = cms_sign(p->signer, p->skey, NULL, 0, csar)) != NULL &&
+	    (pem = cert_pem(p->signer)) != NULL &&
+	    pkg_zipw_new(outer, &w) == 0 &&
+	    pkg_zipw_add_file_stored(w, "vfw.csar", csar) == 0 &&
+	    pkg_zipw_add_buf(w, "vfw.cms", sig, strlen(sig)) == 0 &&
+	    pkg_zipw_add_buf(w, "vfw.cert", pem, strlen(pem)) == 0 &&
+	    pkg_zipw_close(w) == 0) {
+		struct pkg_report *rep = verify_path(outer, p->roots, NULL);
+
+		th_check(rep != NULL && rep->form == PKG_FORM_SIGNED_CSAR &&
+		    rep->signatures == 2 && rep->artifacts == 4,
+		    "verify: signed-CSAR form recognised, both signatures "
+		    "checked", "form %d sigs %zu", rep ? (int)rep->form : -1,
+		    rep ? rep->signatures : 0);
+		expect("verify: signed CSAR is valid", rep, NULL, NULL);
+		free(pem);
+	}
+	pkg_zipw_free(w);
+	w = NULL;
+	free(sig);
+	/* the same signature over another CSAR */
+	snprintf(outer, sizeof(outer), "%s/swapped.zip", tmp_root());
+	if ((sig = cms_sign(p->signer, p->skey, "other", 5, NULL)) != NULL &&
+	    pkg_zipw_new(outer, &w) == 0 &&
+	    pkg_zipw_add_file_stored(w, "vfw.csar", csar) == 0 &&
+	    pkg_zipw_add_buf(w, "vfw.cms", sig, strlen(sig)) == 0 &&
+	    pkg_zipw_close(w) == 0)
+		expect("verify: signed CSAR with a foreign signature fails",
+		    verify_path(outer, p->roots, NULL), "signature",
+		    "vfw.csar");
+	pkg_zipw_free(w);
+	w = NULL;
+	free(sig);
+
+	/* changed, missing, extra */
+	d = mkpkgdir("changed");
+	make_pkg(d, p->signer, p->skey);
+	puts_file(d, "Files/image.bin", "tampered\n");
+	expect("verify: changed artifact named", verify_path(d, p->roots,
+	    NULL), "changed", "Files/image.bin");
+	d = mkpkgdir("missing");
+	make_pkg(d, p->signer, p->skey);
+	snprintf(path, sizeof(path), "%s/Files/scripts/install.sh", d);
+	unlink(path);
+	expect("verify: missing artifact named", verify_path(d, p->roots,
+	    NULL), "missing", "Files/scripts/install.sh");
+	d = mkpkgdir("extra");
+	make_pkg(d, p->signer, p->skey);
+	puts_file(d, "Files/backdoor.sh", "#!/bin/sh\n");
+	expect("verify: extra artifact named", verify_path(d, p->roots,
+	    NULL), "extra", "Files/backdoor.sh");
+
+	/* the manifest edited after signing */
+	d = mkpkgdir("edited");
+	make_pkg(d, p->signer, p->skey);
+	{
+		uint8_t *buf = NULL;
+		size_t len;
+		pkg_src *s = NULL;
+		char *q;
+
+		if (pkg_src_open(d, &s, NULL, 0) == 0 &&
+		    pkg_src_load(s, (size_t)pkg_src_find(s, "main.mf"),
+		    PKG_MANIFEST_MAX, &buf, &len) == 0 &&
+		    (q = strstr((char *)buf, "vFW")) != NULL) {
+			q[1] = 'X';
+			put(d, "main.mf", buf, len);
+		}
+		free(buf);
+		pkg_src_free(s);
+	}
+	expect("verify: manifest edited after signing fails", verify_path(d,
+	    p->roots, NULL), "signature", "main.mf");
+
+	/* unsigned manifest */
+	d = mkpkgdir("unsigned");
+	make_pkg(d, NULL, NULL);
+	expect("verify: unsigned manifest fails", verify_path(d, p->roots,
+	    NULL), "signature", "main.mf");
+
+	/* signer checks */
+	d = mkpkgdir("good2");
+	make_pkg(d, p->signer, p->skey);
+	other = sk_X509_new_null();
+	sk_X509_push(other, p->other);
+	expect("verify: signer from an untrusted root fails", verify_path(d,
+	    other, NULL), "untrusted", "main.mf");
+	sk_X509_free(other);
+	d = mkpkgdir("expired");
+	make_pkg(d, p->expired, p->skey);
+	expect("verify: expired signer fails", verify_path(d, p->roots,
+	    NULL), "expired", "main.mf");
+	d = mkpkgdir("revoked");
+	make_pkg(d, p->revoked, p->skey);
+	expect("verify: revoked signer valid without a CRL",
+	    verify_path(d, p->roots, NULL), NULL, NULL);
+	expect("verify: revoked signer fails with the CRL",
+	    verify_path(d, p->roots, p->crls), "revoked", "main.mf");
+	d = mkpkgdir("nosign");
+	make_pkg(d, p->nosign, p->skey);
+	expect("verify: signer without digitalSignature fails",
+	    verify_path(d, p->roots, NULL), "key_usage", "main.mf");
+
+	/* per-artifact signature next to an artifact */
+	d = mkpkgdir("artifact");
+	snprintf(path, sizeof(path), "%s/Files/image.bin", d);
+	puts_file(d, "Files/image.bin", "not really an image\n");
+	if ((sig = cms_sign(p->signer, p->skey, NULL, 0, path)) != NULL &&
+	    (pem = cert_pem(p->signer)) != NULL) {
+		puts_file(d, "Files/image.bin.cms", sig);
+		puts_file(d, "Files/image.bin.cert", pem);
+		make_pkg(d, p->signer, p->skey);
+		{
+			struct pkg_report *rep = verify_path(d, p->roots,
+			    NULL);
+
+			th_check(rep != NULL && rep->signatures == 2,
+			    "verify: artifact signature checked too",
+			    "signatures %zu", rep ? rep->signatures : 0);
+			expect("verify: package with artifact signature valid",
+			    rep, NULL, NULL);
+		}
+		if (asprintf(&two, "%s", "changed\n") > 0) {
+			puts_file(d, "Files/image.bin", two);
+			free(two);
+		}
+		expect("verify: changed signed artifact fails its signature",
+		    verify_path(d, p->roots, NULL), "signature",
+		    "Files/image.bin");
+		free(pem);
+	}
+	free(sig);
+}
+
+int
+main(void)
+{
+	struct pki p;
+
+	test_manifest();
+	test_paths_meta();
+	test_zip();
+	if (pki_make(&p) != 0)
+		th_check(0, "pki: certificates made", "failed");
+	else
+		test_verify(&p);
+	pki_free(&p);
+	return th_done();
+}
