@@ -70,6 +70,17 @@ void api_h_cert_revoke(struct api_ctx *ctx);
 void api_h_cert_status(struct api_ctx *ctx);
 void api_h_sys_metrics(struct api_ctx *ctx);
 
+/* handlers_cmf.c */
+void api_h_cmf_entity_create(struct api_ctx *ctx);
+void api_h_cmf_entity_list(struct api_ctx *ctx);
+void api_h_cmf_entity_get(struct api_ctx *ctx);
+void api_h_cmf_entity_delete(struct api_ctx *ctx);
+void api_h_cmf_cert_issue(struct api_ctx *ctx);
+void api_h_cmf_cert_list(struct api_ctx *ctx);
+void api_h_cmf_ic_create(struct api_ctx *ctx);
+void api_h_cmf_ic_list(struct api_ctx *ctx);
+void api_h_cmf_ic_delete(struct api_ctx *ctx);
+
 /* handlers_lcm.c */
 void api_h_lcm_notify(struct api_ctx *ctx);
 void api_h_lcm_get(struct api_ctx *ctx);

@@ -598,6 +598,13 @@ api_server_set_cas(api_server *srv, struct ca_conns *conns)
 		srv->deps.conns = conns;
 }
 
+void
+api_server_set_cmf(api_server *srv, struct cmf *c)
+{
+	if (srv != NULL && !srv->running)
+		srv->deps.cmf = c;
+}
+
 static void *
 worker_main(void *arg)
 {

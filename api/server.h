@@ -56,6 +56,14 @@ void api_server_set_certs(api_server *srv, struct certsvc *cs);
 struct ca_conns;
 void api_server_set_cas(api_server *srv, struct ca_conns *conns);
 
+/*
+ * api_server_set_cmf gives the /cmf/v1 routes the NFV certificate
+ * management function (borrowed; it must outlive the server).  Without
+ * it they answer 503.
+ */
+struct cmf;
+void api_server_set_cmf(api_server *srv, struct cmf *c);
+
 /* api_server_start spawns the worker threads. */
 int api_server_start(api_server *srv) __attribute__((warn_unused_result));
 

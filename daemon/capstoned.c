@@ -36,6 +36,7 @@
 #include "daemon/scheduler.h"
 #include "daemon/version.h"
 #include "hsm/hsm.h"
+#include "nfv/cmf.h"
 #include "store/auth.h"
 #include "store/store.h"
 
@@ -212,6 +213,8 @@ main(int argc, char **argv)
 	vault *v = NULL;
 	ca_conns *cas = NULL;
 	certsvc *certs = NULL;
+	cmf *cm = NULL;
+	struct cmf_env cmfenv;
 	scheduler *sched = NULL;
 	struct sched_config schedcfg;
 	struct ca_env caenv;
@@ -392,6 +395,20 @@ main(int argc, char **argv)
 		goto out;
 	}
 	api_server_set_certs(srv, certs);
+	/* The NFV CMF issues through the engine and the connectors. */
+	memset(&cmfenv, 0, sizeof(cmfenv));
+	cmfenv.h = h;
+	cmfenv.s = st;
+	cmfenv.v = v;
+	cmfenv.certs = certs;
+	cmfenv.conns = cas;
+	cmfenv.audit = aud;
+	if ((r = cmf_new(&cmfenv, &cm)) != 0) {
+		log_error("cannot start the certificate management function: "
+		    "%s", cap_strerror(r));
+		goto out;
+	}
+	api_server_set_cmf(srv, cm);
 	if ((r = certsvc_resume(certs)) != 0) {
 		log_error("cannot resume pending certificate requests: %s",
 		    cap_strerror(r));
@@ -433,6 +450,7 @@ main(int argc, char **argv)
 	 * a request finishing at a CA posts its completion to one of them.
 	 */
 	sched_free(sched);
+	cmf_free(cm);
 	certsvc_free(certs);
 	api_server_free(srv);
 	ca_conns_free(cas);
