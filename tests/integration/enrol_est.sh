@@ -12,7 +12,8 @@ set -eu
 
 t_prepare
 EPORT=$(t_free_port) || t_die "no free port"
-printf '\n[enrol]\nlisten = 127.0.0.1:%s\nca = op\n' "$EPORT" >>"$T_DIR/capstoned.conf"
+# "listen=" without blanks: t_start_daemon reads the API port from "listen = "
+printf '\n[enrol]\nlisten=127.0.0.1:%s\nca = op\n' "$EPORT" >>"$T_DIR/capstoned.conf"
 t_start_daemon "$T_DIR" || t_die "capstoned did not start"
 E=https://127.0.0.1:$EPORT/.well-known/est
 W=$T_TMP/w
