@@ -1,14 +1,32 @@
 /*
- * test_lcm.c - the parser of VNF lifecycle notifications (nfv/lcm.h): a
+ * test_lcm.c - VNF lifecycle notifications.  The parser (nfv/lcm.h): a
  * full SOL 003 document, optional and unknown fields, and every refusal
- * (shape, identifiers, enumerations, limits, duplicates).
+ * (shape, identifiers, enumerations, limits, duplicates).  Then
+ * cmf_lcm_notify over a SoftHSM token and a local CA: INSTANTIATE, SCALE
+ * out and in, HEAL and TERMINATE of a VNF with a P1 and a P2 VNFC, with
+ * the issued certificates and certificate keys counted after each step,
+ * replays, ignored states and refusals that change nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <sodium.h>
+
+#include "ca/certsvc.h"
+#include "ca/conns.h"
 #include "common/err.h"
+#include "common/log.h"
+#include "crypto/envelope.h"
+#include "crypto/keys.h"
+#include "crypto/vault.h"
+#include "hsm/hsm.h"
+#include "nfv/cmf.h"
 #include "nfv/lcm.h"
+#include "store/certdb.h"
+#include "store/keydb.h"
+#include "store/store.h"
 #include "tests/unit/harness.h"
 
 #define HEAD	"{\"id\":\"n-1\",\"notificationType\":" \
@@ -220,9 +238,274 @@ test_refusals(void)
 	}
 }
 
+/* ---- cmf_lcm_notify over a token and a local CA ---- */
+
+static void
+mk_entity(struct cmf_entity *e, const char *id, int type, const char *parent,
+    const char *fqdn, int binding, const char *certtype)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->type = (enum cmf_entity_type)type;
+	snprintf(e->parent, sizeof(e->parent), "%s", parent);
+	snprintf(e->vnf_instance_id, sizeof(e->vnf_instance_id), "vnf-1");
+	if (type == CMF_VNFC)
+		snprintf(e->vnfc_id, sizeof(e->vnfc_id), "%s", id);
+	snprintf(e->fqdns[0], sizeof(e->fqdns[0]), "%s", fqdn);
+	e->nfqdns = 1;
+	snprintf(e->types[0].name, sizeof(e->types[0].name), "%s", certtype);
+	snprintf(e->types[0].ca, sizeof(e->types[0].ca), "op");
+	e->ntypes = 1;
+	e->binding = (enum cmf_binding)binding;
+}
+
+/* Issued certificates of op and certificate keys of the token. */
+static void
+counts(store *s, size_t *ncerts, size_t *nkeys)
+{
+	struct certdb_filter f = { "op", CERTDB_ISSUED, 0 };
+	struct key_info *k = NULL;
+	char **ids = NULL;
+	size_t n = 0, i;
+
+	*ncerts = *nkeys = (size_t)-1;
+	if (certdb_list(s, &f, &ids, &n) == 0) {
+		*ncerts = n;
+		store_names_free(ids, n);
+	}
+	if (keys_list(s, STORE_KEY_OWNER_CERT, &k, &n) == 0) {
+		*nkeys = 0;
+		for (i = 0; i < n; i++)
+			(*nkeys)++;
+		free(k);
+	}
+}
+
+static char *
+doc(const char *id, const char *vnf, const char *op, const char *state,
+    const char *vnfcs)
+{
+	char *d = NULL;
+
+	if (asprintf(&d, "{\"id\":\"%s\",\"notificationType\":"
+	    "\"VnfLcmOperationOccurrenceNotification\",\"notificationStatus\":"
+	    "\"RESULT\",\"operationState\":\"%s\",\"vnfInstanceId\":\"%s\","
+	    "\"operation\":\"%s\",\"vnfLcmOpOccId\":\"o-%s\","
+	    "\"affectedVnfcs\":[%s]}", id, state, vnf, op, id, vnfcs) < 0)
+		return NULL;
+	return d;
+}
+
+/* Sends one notification; returns its result, summary in *sum. */
+static int
+notify(cmf *c, const char *id, const char *vnf, const char *op,
+    const char *state, const char *vnfcs, int *replayed, json_t **sum,
+    char *err, size_t errlen)
+{
+	char *d = doc(id, vnf, op, state, vnfcs), *text = NULL;
+	int r;
+
+	*sum = NULL;
+	if (d == NULL)
+		return CAP_ERR_NOMEM;
+	r = cmf_lcm_notify(c, d, strlen(d), replayed, &text, err, errlen);
+	if (r == 0 && text != NULL)
+		*sum = json_loads(text, 0, NULL);
+	free(text);
+	free(d);
+	return r;
+}
+
+#define V(i, vdu, ch) "{\"id\":\"" i "\",\"vduId\":\"" vdu "\"," \
+	"\"changeType\":\"" ch "\"}"
+
+static void
+step(cmf *c, store *s, const char *name, const char *id, const char *op,
+    const char *vnfcs, size_t want_certs, size_t want_keys)
+{
+	char err[256] = "", tn[128];
+	json_t *sum = NULL;
+	size_t nc, nk;
+	int r, rep = -1;
+
+	r = notify(c, id, "vnf-1", op, "COMPLETED", vnfcs, &rep, &sum, err,
+	    sizeof(err));
+	snprintf(tn, sizeof(tn), "lcm %s: acted", name);
+	th_check(r == 0 && rep == 0 && json_is_true(json_object_get(sum,
+	    "acted")), tn, "got %d replayed %d: %s", r, rep, err);
+	json_decref(sum);
+	counts(s, &nc, &nk);
+	snprintf(tn, sizeof(tn), "lcm %s: %zu certificates, %zu keys", name,
+	    want_certs, want_keys);
+	th_check(nc == want_certs && nk == want_keys, tn, "got %zu and %zu",
+	    nc, nk);
+	r = notify(c, id, "vnf-1", op, "COMPLETED", vnfcs, &rep, &sum, err,
+	    sizeof(err));
+	counts(s, &nc, &nk);
+	snprintf(tn, sizeof(tn), "lcm %s: a replay changes nothing", name);
+	th_check(r == 0 && rep == 1 && nc == want_certs && nk == want_keys,
+	    tn, "got %d replayed %d, %zu and %zu", r, rep, nc, nk);
+	json_decref(sum);
+}
+
+static void
+test_scenario(cmf *c, store *s)
+{
+	struct cmf_entity *e = calloc(1, sizeof(*e));
+	char err[256], a0[CERTDB_ID_LEN + 1] = "";
+	json_t *sum = NULL;
+	size_t nc, nk, i;
+	int r, rep;
+
+	if (e == NULL)
+		return;
+	mk_entity(e, "vnf-1", CMF_VNF_INSTANCE, "", "vnf1.example", CMF_P1,
+	    "VNF_OM_CERT");
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	th_check(r == 0, "lcm: VNF instance registered", "got %d %s", r, err);
+	mk_entity(e, "vnfc-a", CMF_VNFC, "vnf-1", "a.vnf1.example", CMF_P1,
+	    "VNFCI_CERT");
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	th_check(r == 0, "lcm: P1 VNFC registered", "got %d %s", r, err);
+	mk_entity(e, "vnfc-b", CMF_VNFC, "vnf-1", "b.vnf1.example", CMF_P2,
+	    "VNFCI_CERT");
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	th_check(r == 0, "lcm: P2 VNFC registered", "got %d %s", r, err);
+
+	r = notify(c, "n-s", "vnf-1", "INSTANTIATE", "STARTING",
+	    V("a-0", "vnfc-a", "ADDED"), &rep, &sum, err, sizeof(err));
+	counts(s, &nc, &nk);
+	th_check(r == 0 && !json_is_true(json_object_get(sum, "acted")) &&
+	    nc == 0 && nk == 0, "lcm: STARTING is recorded and ignored",
+	    "got %d, %zu certificates", r, nc);
+	json_decref(sum);
+	r = notify(c, "n-x", "vnf-9", "INSTANTIATE", "COMPLETED",
+	    V("a-0", "vnfc-a", "ADDED"), &rep, &sum, err, sizeof(err));
+	th_check(r == CAP_ERR_NOT_FOUND && strstr(err, "vnf-9") != NULL,
+	    "lcm: unknown VNF instance", "got %d %s", r, err);
+	r = notify(c, "n-y", "vnf-1", "INSTANTIATE", "COMPLETED",
+	    V("a-0", "vnfc-a", "ADDED") "," V("z-0", "vnfc-z", "ADDED"), &rep,
+	    &sum, err, sizeof(err));
+	counts(s, &nc, &nk);
+	th_check(r == CAP_ERR_INVALID && strstr(err, "vnfc-z") != NULL &&
+	    nc == 0 && nk == 0 && cmf_entity_get(c, "a-0", e) ==
+	    CAP_ERR_NOT_FOUND, "lcm: unknown vduId refused, nothing done",
+	    "got %d %s, %zu certificates", r, err, nc);
+	r = notify(c, "n-y2", "vnf-1", "INSTANTIATE", "COMPLETED",
+	    V("vnfc-b", "vnfc-a", "ADDED"), &rep, &sum, err, sizeof(err));
+	th_check(r == CAP_ERR_INVALID, "lcm: an instance id taken by a VNFC "
+	    "refused", "got %d %s", r, err);
+
+	step(c, s, "INSTANTIATE", "n-1", "INSTANTIATE",
+	    V("a-0", "vnfc-a", "ADDED") "," V("a-1", "vnfc-a", "ADDED") ","
+	    V("b-0", "vnfc-b", "ADDED"), 4, 4);
+	r = cmf_entity_get(c, "a-0", e);
+	th_check(r == 0 && e->type == CMF_VNFC_INSTANCE &&
+	    strcmp(e->parent, "vnfc-a") == 0 &&
+	    strcmp(e->fqdns[0], "a-0.a.vnf1.example") == 0,
+	    "lcm: a-0 is a VNFC instance under vnfc-a", "got %d %s", r,
+	    e->fqdns[0]);
+	for (i = 0; r == 0 && i < e->ncerts; i++)
+		if (strcmp(e->certs[i].certtype, "VNFCI_CERT") == 0)
+			memcpy(a0, e->certs[i].cert_id, sizeof(a0));
+	step(c, s, "SCALE out (P2)", "n-2", "SCALE",
+	    V("b-1", "vnfc-b", "ADDED"), 5, 4);
+	step(c, s, "SCALE in (P1)", "n-3", "SCALE",
+	    V("a-1", "vnfc-a", "REMOVED"), 4, 3);
+	step(c, s, "SCALE in (P2, not the last)", "n-4", "SCALE",
+	    V("b-0", "vnfc-b", "REMOVED"), 3, 3);
+	step(c, s, "HEAL", "n-5", "HEAL", V("a-0", "vnfc-a", "MODIFIED"), 3,
+	    3);
+	r = cmf_entity_get(c, "a-0", e);
+	for (i = 0; r == 0 && i < e->ncerts; i++)
+		th_check(strcmp(e->certs[i].cert_id, a0) != 0,
+		    "lcm: HEAL dropped the old certificate of a-0",
+		    "still held");
+	th_check(r == 0 && e->ncerts == 1, "lcm: a-0 holds one certificate "
+	    "after HEAL", "got %d, %zu", r, e->ncerts);
+	step(c, s, "SCALE in (P2, the last)", "n-6", "SCALE",
+	    V("b-1", "vnfc-b", "REMOVED"), 2, 2);
+	step(c, s, "TERMINATE", "n-7", "TERMINATE", "", 0, 0);
+	th_check(cmf_entity_get(c, "vnf-1", e) == CAP_ERR_NOT_FOUND &&
+	    cmf_entity_get(c, "vnfc-a", e) == CAP_ERR_NOT_FOUND,
+	    "lcm: TERMINATE removed the VNF instance and its VNFCs",
+	    "still there");
+	free(e);
+}
+
+static void
+scenario(void)
+{
+	const char *uri = NULL, *pin = NULL;
+	char path[512], err[256];
+	hsm *h = NULL;
+	hsm_mk_kind kind = HSM_MK_NONE;
+	store *s = NULL;
+	envelope *env = NULL;
+	vault *v = NULL;
+	ca_conns *cs = NULL;
+	certsvc *svc = NULL;
+	cmf *c = NULL;
+	struct ca_env cae;
+	struct cmf_env ce;
+	json_t *set;
+	int r;
+
+	if (!th_check(th_softhsm_token(&uri, &pin) == 0, "lcm: SoftHSM token",
+	    "could not create a token"))
+		return;
+	snprintf(path, sizeof(path), "%s/lcm", th_tmpdir());
+	if (hsm_open(uri, NULL, pin, 4, &h) != 0 ||
+	    hsm_mk_init(h, &kind) != 0 || store_open(path, 0, 1, &s) != 0 ||
+	    envelope_new(h, SEAL_MEMORY, &env) != 0 ||
+	    vault_new(env, s, &v) != 0) {
+		th_check(0, "lcm: token, store and vault", "failed");
+		goto out;
+	}
+	memset(&cae, 0, sizeof(cae));
+	cae.h = h;
+	cae.s = s;
+	cae.v = v;
+	cae.token_pin = pin;
+	if (ca_conns_new(&cae, &cs) != 0) {
+		th_check(0, "lcm: CA registry", "failed");
+		goto out;
+	}
+	set = json_pack("{s:s, s:{s:s}, s:s}", "subject", "CN=LCM Test Root",
+	    "key", "type", "ec-p256", "validity", "3650d");
+	r = ca_conns_add(cs, "op", "local", set, NULL, err, sizeof(err));
+	json_decref(set);
+	if (!th_check(r == 0, "lcm: local CA op", "got %d %s", r, err))
+		goto out;
+	if (certsvc_new(h, s, certsvc_conns_lookup, cs, &svc) != 0) {
+		th_check(0, "lcm: certsvc", "failed");
+		goto out;
+	}
+	memset(&ce, 0, sizeof(ce));
+	ce.h = h;
+	ce.s = s;
+	ce.v = v;
+	ce.certs = svc;
+	ce.conns = cs;
+	if (!TH_EQ_INT(cmf_new(&ce, &c), 0, "lcm: CMF created"))
+		goto out;
+	test_scenario(c, s);
+ out:
+	cmf_free(c);
+	certsvc_free(svc);
+	ca_conns_free(cs);
+	vault_free(v);
+	envelope_free(env);
+	store_free(s);
+	hsm_free(h);
+}
+
 int
 main(void)
 {
+	log_init("test_lcm", 0, LOG_LVL_ERROR);
+	if (sodium_init() < 0)
+		return 1;
 	test_full();
 	test_optional();
 	test_refusals();
@@ -230,5 +513,6 @@ main(void)
 	    !lcm_id_valid("", LCM_ID_MAX) && !lcm_id_valid("abc", 2) &&
 	    !lcm_id_valid("a b", LCM_ID_MAX), "identifier character set",
 	    "unexpected verdict");
+	scenario();
 	return th_done();
 }
