@@ -813,34 +813,6 @@ pkg_verify_cmd(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	return rc;
 }
 
-/*
- * Stand-ins for a build without cmd_pkg_crypt.c: its definitions of
- * cmd_pkg_encrypt and cmd_pkg_decrypt replace these weak ones.
- */
-__attribute__((weak)) int
-cmd_pkg_encrypt(struct cli *cli, const struct cli_cmd *cmd, int argc,
-    char **argv)
-{
-	(void)cli;
-	(void)cmd;
-	(void)argc;
-	(void)argv;
-	cli_err("pkg encrypt is not built into this capstone");
-	return CLI_FAIL;
-}
-
-__attribute__((weak)) int
-cmd_pkg_decrypt(struct cli *cli, const struct cli_cmd *cmd, int argc,
-    char **argv)
-{
-	(void)cli;
-	(void)cmd;
-	(void)argc;
-	(void)argv;
-	cli_err("pkg decrypt is not built into this capstone");
-	return CLI_FAIL;
-}
-
 const struct cli_cmd cli_cmds_pkg[] = {
 	{ "pkg", "sign", pkg_sign,
 	    "--cert CERT_ID IN.csar|DIR -o OUT.zip [--form signed-csar|"
