@@ -1,0 +1,159 @@
+#!/bin/sh
+# enrol_cmp.sh - CMP (RFC 4210/9483 over RFC 6712 HTTP) on the enrolment
+# listener in front of the CMF, with the OpenSSL `openssl cmp` client: ir
+# under MAC protection with an initial credential (the certificate
+# verifies under the CA of the caPubs and of EST cacerts), the same
+# credential refused the second time, p10cr with a CSR, kur signed with
+# the issued certificate, rr by its holder (the serial then on the CRL),
+# genm; bytes that are not CMP get 400.
+set -eu
+. "$(dirname "$0")/../lib/env.sh"
+
+t_prepare
+EPORT=$(t_free_port) || t_die "no free port"
+# "listen=" without blanks: t_start_daemon reads the API port from "listen = "
+printf '\n[enrol]\nlisten=127.0.0.1:%s\nca = op\n' "$EPORT" >>"$T_DIR/capstoned.conf"
+t_start_daemon "$T_DIR" || t_die "capstoned did not start"
+W=$T_TMP/w
+mkdir -p "$W"
+
+t_expect "a local CA for the operator" 201 POST /v1/cas \
+    '{"name":"op","protocol":"local","subject":"CN=Operator CA","key":{"type":"ec-p256"}}'
+jq -r '.chain[0]' "$T_BODY" >"$W/op.pem"
+t_expect "a VNFC instance entity" 201 POST /cmf/v1/entities \
+    '{"id":"vnfc-a-0","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-0","fqdns":["a0.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
+
+# initcred NAME: a bootstrap token; reference in $W/NAME.ref, the secret
+# in $W/NAME.sec (given to openssl as file:, never on a command line).
+initcred() {
+	t_api POST /cmf/v1/entities/vnfc-a-0/initial-credentials \
+	    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
+	[ "$T_STATUS" = 201 ] || return 1
+	jq -r .reference "$T_BODY" >"$W/$1.ref"
+	(umask 077 && jq -r .secret "$T_BODY" >"$W/$1.sec")
+	: >"$T_BODY"
+}
+
+# ocmp LOG ARGS...: openssl cmp against the enrolment listener.
+ocmp() {
+	_l=$1
+	shift
+	timeout 60 openssl cmp -config "" -server "127.0.0.1:$EPORT" \
+	    -path pkix/ -tls_used -tls_trusted "$T_DIR/pki/ca.crt" \
+	    -recipient "/CN=capstone" -unprotected_errors "$@" \
+	    >"$W/$_l.log" 2>&1
+}
+
+newkey() {
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+	    -out "$W/$1.key" 2>/dev/null
+}
+
+# ---- ir with MAC protection ----
+initcred c1 || t_die "no initial credential: HTTP $T_STATUS"
+newkey k1
+rc=0
+ocmp ir1 -cmd ir -ref "$(cat "$W/c1.ref")" -secret "file:$W/c1.sec" \
+    -newkey "$W/k1.key" -subject "/CN=a0.vnf1.example" \
+    -sans a0.vnf1.example -certout "$W/c1.pem" \
+    -cacertsout "$W/capubs.pem" || rc=1
+t_check "openssl cmp ir with the initial credential (MAC) enrolls" "$rc" \
+    "$(t_short "$(tail -n 4 "$W/ir1.log")")"
+if openssl verify -CAfile "$W/capubs.pem" "$W/c1.pem" >/dev/null 2>&1; then
+	t_ok "the certificate verifies under the caPubs of the answer"
+else
+	t_fail "the certificate verifies under the caPubs of the answer" "refused"
+fi
+if openssl verify -CAfile "$W/op.pem" "$W/c1.pem" >/dev/null 2>&1; then
+	t_ok "the certificate verifies under the operator CA"
+else
+	t_fail "the certificate verifies under the operator CA" "refused"
+fi
+t_eq "its subject is the entity's" "CN = a0.vnf1.example" \
+    "$(openssl x509 -in "$W/c1.pem" -noout -subject 2>/dev/null | sed 's/^subject=//')"
+
+newkey k1b
+rc=0
+ocmp ir2 -cmd ir -ref "$(cat "$W/c1.ref")" -secret "file:$W/c1.sec" \
+    -newkey "$W/k1b.key" -subject "/CN=a0.vnf1.example" \
+    -certout "$W/c1b.pem" || rc=1
+t_eq "a second ir with the same initial credential is refused" 1 "$rc"
+
+# ---- p10cr with a CSR ----
+initcred c2 || t_die "no initial credential: HTTP $T_STATUS"
+newkey k2
+openssl req -new -key "$W/k2.key" -subj /CN=a0.vnf1.example \
+    -addext subjectAltName=DNS:a0.vnf1.example -out "$W/k2.csr" 2>/dev/null
+rc=0
+ocmp p10 -cmd p10cr -ref "$(cat "$W/c2.ref")" -secret "file:$W/c2.sec" \
+    -csr "$W/k2.csr" -certout "$W/c2.pem" || rc=1
+openssl verify -CAfile "$W/op.pem" "$W/c2.pem" >/dev/null 2>&1 || rc=1
+t_check "openssl cmp p10cr with a CSR enrolls" "$rc" \
+    "$(t_short "$(tail -n 4 "$W/p10.log")")"
+
+# ---- kur signed with the issued certificate ----
+newkey k3
+rc=0
+ocmp kur -cmd kur -cert "$W/c1.pem" -key "$W/k1.key" -newkey "$W/k3.key" \
+    -srvcert "$T_DIR/pki/server.crt" -certout "$W/c3.pem" || rc=1
+openssl verify -CAfile "$W/op.pem" "$W/c3.pem" >/dev/null 2>&1 || rc=1
+t_check "openssl cmp kur with the issued certificate renews" "$rc" \
+    "$(t_short "$(tail -n 4 "$W/kur.log")")"
+pub_a=$(openssl pkey -in "$W/k3.key" -pubout 2>/dev/null)
+pub_b=$(openssl x509 -in "$W/c3.pem" -noout -pubkey 2>/dev/null || true)
+t_eq "the renewed certificate is for the new key" "$pub_a" "$pub_b"
+
+newkey k4
+openssl req -new -x509 -key "$W/k4.key" -subj /CN=a0.vnf1.example -days 1 \
+    -out "$W/self.pem" 2>/dev/null
+rc=0
+ocmp kur2 -cmd kur -cert "$W/self.pem" -key "$W/k4.key" -newkey "$W/k4.key" \
+    -srvcert "$T_DIR/pki/server.crt" -certout "$W/c4.pem" || rc=1
+t_eq "kur signed by a certificate Capstone did not issue is refused" 1 "$rc"
+
+# ---- rr by the holder ----
+rc=0
+ocmp rr -cmd rr -cert "$W/c3.pem" -key "$W/k3.key" -oldcert "$W/c3.pem" \
+    -srvcert "$T_DIR/pki/server.crt" || rc=1
+t_check "openssl cmp rr by the holder revokes" "$rc" \
+    "$(t_short "$(tail -n 4 "$W/rr.log")")"
+serial=$(openssl x509 -in "$W/c3.pem" -noout -serial 2>/dev/null | sed 's/^serial=//')
+code=$(curl -s -o "$W/crl.der" -w '%{http_code}' --cacert "$T_DIR/pki/ca.crt" \
+    --cert "$T_DIR/pki/admin.crt" --key "$T_DIR/pki/admin.key" \
+    "https://127.0.0.1:$T_PORT/v1/cas/op/crl") || code=000
+if [ "$code" = 200 ] && [ -n "$serial" ] &&
+    openssl crl -inform DER -in "$W/crl.der" -noout -text 2>/dev/null |
+    grep -qi "Serial Number: *$serial"; then
+	t_ok "the revoked serial is on the CA's CRL"
+else
+	t_fail "the revoked serial is on the CA's CRL" "HTTP $code, serial $serial"
+fi
+rc=0
+ocmp kur3 -cmd kur -cert "$W/c3.pem" -key "$W/k3.key" -newkey "$W/k3.key" \
+    -srvcert "$T_DIR/pki/server.crt" -certout "$W/c5.pem" || rc=1
+t_eq "a revoked certificate cannot renew" 1 "$rc"
+
+# ---- genm, and what is not CMP ----
+rc=0
+ocmp genm -cmd genm -ref x -secret pass:unused -unprotected_requests \
+    -srvcert "$T_DIR/pki/server.crt" || rc=1
+t_check "openssl cmp genm is answered" "$rc" "$(t_short "$(tail -n 4 "$W/genm.log")")"
+code=$(curl -s -o "$T_BODY" -w '%{http_code}' --cacert "$T_DIR/pki/ca.crt" \
+    -H 'Content-Type: application/pkixcmp' --data-binary 'not cmp' \
+    "https://127.0.0.1:$EPORT/pkix/") || code=000
+t_eq "bytes that are not CMP are 400" 400 "$code"
+t_error_shape "the 400 has the JSON error shape" bad_request
+
+if grep -q "initcred:$(cat "$W/c1.ref")" "$T_DIR/audit.log" 2>/dev/null; then
+	t_ok "CMP requests are audited with the initial credential's reference"
+else
+	t_fail "CMP requests are audited with the initial credential's reference" "absent"
+fi
+if grep -qF "$(cat "$W/c1.sec")" "$T_DIR/daemon.log" "$T_DIR/audit.log" "$W"/*.log; then
+	t_fail "no initial credential secret in logs or client output" "found"
+else
+	t_ok "no initial credential secret in logs or client output"
+fi
+
+t_stop_ok "capstoned stops cleanly"
+t_done
