@@ -53,6 +53,7 @@ extern const struct cli_cmd cli_cmds_key[];		/* cmd_key.c */
 extern const struct cli_cmd cli_cmds_cert[];		/* cmd_cert.c */
 extern const struct cli_cmd cli_cmds_ca[];		/* cmd_ca.c */
 extern const struct cli_cmd cli_cmds_lcm[];		/* cmd_lcm.c */
+extern const struct cli_cmd cli_cmds_entity[];		/* cmd_entity.c */
 extern const struct cli_cmd cli_cmds_pkg[];		/* cmd_pkg.c */
 
 /* cmd_pkg_crypt.c: the encrypt and decrypt subverbs of cli_cmds_pkg. */

@@ -32,6 +32,7 @@ static const struct cli_cmd *const verbs[] = {
 	cli_cmds_key,
 	cli_cmds_cert,
 	cli_cmds_ca,
+	cli_cmds_entity,
 	cli_cmds_lcm,
 	cli_cmds_pkg,
 	NULL,
