@@ -85,24 +85,34 @@ est_certs_encode(X509 *cert, STACK_OF(X509) *chain, char **out,
 	STACK_OF(X509) *certs = NULL;
 	unsigned char *der = NULL;
 	char *txt = NULL, *o = NULL;
-	size_t tlen, olen, i, j, k;
+	size_t tlen, olen, i, k;
 	int dlen, r = CAP_ERR_NOMEM;
 
 	*out = NULL;
 	*outlen = 0;
 	if (cert == NULL && sk_X509_num(chain) <= 0)
 		return CAP_ERR_INVALID;
+	/*
+	 * certs-only (RFC 7030 4.1.3): a SignedData of type data with no
+	 * eContent, no signers, the certificates and nothing else.  Some
+	 * clients (strongSwan) refuse an empty eContent.
+	 */
+	if ((p7 = PKCS7_new()) == NULL ||
+	    PKCS7_set_type(p7, NID_pkcs7_signed) != 1 ||
+	    PKCS7_content_new(p7, NID_pkcs7_data) != 1)
+		goto out;
+	ASN1_OCTET_STRING_free(p7->d.sign->contents->d.data);
+	p7->d.sign->contents->d.data = NULL;
 	if ((certs = sk_X509_new_null()) == NULL)
 		goto out;
-	if (cert != NULL && !sk_X509_push(certs, cert))
+	p7->d.sign->cert = certs;
+	certs = NULL;	/* transferred */
+	if (cert != NULL && PKCS7_add_certificate(p7, cert) != 1)
 		goto out;
 	for (i = 0; chain != NULL && i < (size_t)sk_X509_num(chain); i++)
-		if (!sk_X509_push(certs, sk_X509_value(chain, (int)i)))
+		if (PKCS7_add_certificate(p7, sk_X509_value(chain,
+		    (int)i)) != 1)
 			goto out;
-	/* certs-only: a SignedData without content or signers. */
-	if ((p7 = PKCS7_sign(NULL, NULL, certs, NULL,
-	    PKCS7_PARTIAL)) == NULL)
-		goto out;
 	if ((dlen = i2d_PKCS7(p7, &der)) <= 0)
 		goto out;
 	tlen = sodium_base64_encoded_len((size_t)dlen,
@@ -112,16 +122,16 @@ est_certs_encode(X509 *cert, STACK_OF(X509) *chain, char **out,
 	sodium_bin2base64(txt, tlen, der, (size_t)dlen,
 	    sodium_base64_VARIANT_ORIGINAL);
 	tlen = strlen(txt);
-	/* Lines of 64 characters, CRLF-free: what EST clients read. */
-	olen = tlen + tlen / 64 + 2;
+	/*
+	 * One line, newline-terminated: strongSwan's EST client decodes the
+	 * body as one base64 run and stops at a line break.
+	 */
+	olen = tlen + 2;
 	if ((o = malloc(olen)) == NULL)
 		goto out;
-	for (i = 0, k = 0; i < tlen; i += 64) {
-		j = tlen - i < 64 ? tlen - i : 64;
-		memcpy(o + k, txt + i, j);
-		k += j;
-		o[k++] = '\n';
-	}
+	memcpy(o, txt, tlen);
+	k = tlen;
+	o[k++] = '\n';
 	o[k] = '\0';
 	*out = o;
 	*outlen = k;
@@ -132,7 +142,7 @@ est_certs_encode(X509 *cert, STACK_OF(X509) *chain, char **out,
 	free(txt);
 	OPENSSL_free(der);
 	PKCS7_free(p7);
-	sk_X509_free(certs);
+	sk_X509_pop_free(certs, X509_free);
 	ERR_clear_error();
 	return r;
 }

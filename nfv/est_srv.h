@@ -34,8 +34,8 @@ int est_csr_decode(const uint8_t *body, size_t len, uint8_t **der,
 
 /*
  * est_certs_encode writes cert (may be NULL) followed by chain (may be
- * NULL) as a degenerate PKCS#7 SignedData (certs-only), base64 in lines
- * of 64 characters.  *out is malloc'd and NUL-terminated; *outlen is
+ * NULL) as a degenerate PKCS#7 SignedData (certs-only), base64 on one
+ * line ended by a newline.  *out is malloc'd and NUL-terminated; *outlen is
  * its length.  CAP_ERR_INVALID when there is no certificate at all.
  */
 int est_certs_encode(X509 *cert, STACK_OF(X509) *chain, char **out,

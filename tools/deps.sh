@@ -8,7 +8,8 @@ libp11-kit-dev p11-kit libsodium-dev liblmdb-dev lmdb-utils libevent-dev
 libjansson-dev libinih-dev libssl-dev libzip-dev openssl curl time
 softhsm2 opensc libengine-pkcs11-openssl
 swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
-nginx-light python3 jq scep strongswan-pki"
+nginx-light python3 jq scep strongswan-pki libstrongswan-standard-plugins
+libstrongswan-extra-plugins"
 
 missing=""
 for p in $PKGS; do

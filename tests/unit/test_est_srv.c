@@ -149,9 +149,8 @@ test_certs_encode(EVP_PKEY *k)
 	    X509_cmp(sk_X509_value(p7->d.sign->cert, 0), a) == 0;
 	th_check(ok, "est: the answer is a base64 SignedData holding the "
 	    "certificate first", "did not parse back");
-	th_check(out != NULL && strchr(out, '\n') != NULL &&
-	    strchr(out, '\n') - out == 64, "est: base64 in lines of 64",
-	    "line layout");
+	th_check(out != NULL && len > 0 && strchr(out, '\n') == out + len - 1,
+	    "est: base64 on one line ended by a newline", "line layout");
 	free(out);
 	out = NULL;
 	TH_EQ_INT(est_certs_encode(NULL, NULL, &out, &len), CAP_ERR_INVALID,
