@@ -23,6 +23,7 @@ struct evhttp_request;
 struct certsvc;
 struct ca_conns;
 struct cmf;
+struct api_enrol;
 
 #define API_VERSION		"0.1.0"
 #define API_SUBJECT_MAX		512	/* longest subject kept, bytes */
@@ -44,6 +45,7 @@ struct api_deps {
 	struct certsvc		*certs;	/* certificate engine, or NULL */
 	struct ca_conns		*conns;	/* CA connectors, or NULL */
 	struct cmf		*cmf;	/* NFV CMF (nfv/cmf.h), or NULL */
+	struct api_enrol	*enrol;	/* enrolment server (enrol.h), or NULL */
 };
 
 /* How the caller proved who it is. */
