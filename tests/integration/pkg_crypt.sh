@@ -202,10 +202,10 @@ fi
 # ---- the CLI ----
 
 if t_cli pkg encrypt --to "$T_TMP/ec.crt" --to "$T_TMP/rsa.crt" \
-    --cipher aes-256-cbc "$T_TMP/artifact" -o "$T_TMP/cli.cms" >"$T_TMP/cli.out" 2>&1; then
+    --cipher aes-256-cbc "$T_TMP/artifact" -o "$T_TMP/cli.cms" >"$T_TMP/cli1.out" 2>&1; then
 	t_ok "capstone pkg encrypt to two recipients"
 else
-	t_fail "capstone pkg encrypt to two recipients" "$(t_short "$(cat "$T_TMP/cli.out")")"
+	t_fail "capstone pkg encrypt to two recipients" "$(t_short "$(cat "$T_TMP/cli1.out")")"
 fi
 for k in ec rsa; do
 	rm -f "$T_TMP/dec"
@@ -221,21 +221,21 @@ openssl cms -encrypt -binary -aes-256-gcm -in "$T_TMP/artifact" \
     -recip "$T_TMP/tok-ec-p256.pem" -outform PEM -out "$T_TMP/o.cms" 2>/dev/null
 rm -f "$T_TMP/dec"
 if t_cli pkg decrypt --key "$(cat "$T_TMP/tok-ec-p256.kid")" "$T_TMP/o.cms" \
-    -o "$T_TMP/dec" >"$T_TMP/cli.out" 2>&1 && cmp -s "$T_TMP/dec" "$T_TMP/artifact"; then
+    -o "$T_TMP/dec" >"$T_TMP/cli2.out" 2>&1 && cmp -s "$T_TMP/dec" "$T_TMP/artifact"; then
 	t_ok "capstone pkg decrypt --key recovers the bytes"
 else
-	t_fail "capstone pkg decrypt --key recovers the bytes" "$(t_short "$(cat "$T_TMP/cli.out")")"
+	t_fail "capstone pkg decrypt --key recovers the bytes" "$(t_short "$(cat "$T_TMP/cli2.out")")"
 fi
 rm -f "$T_TMP/dec"
 if t_cli pkg decrypt --cert "$(cat "$T_TMP/tok-ec-p256.cid")" "$T_TMP/o.cms" \
-    -o "$T_TMP/dec" >"$T_TMP/cli.out" 2>&1 && cmp -s "$T_TMP/dec" "$T_TMP/artifact"; then
+    -o "$T_TMP/dec" >"$T_TMP/cli3.out" 2>&1 && cmp -s "$T_TMP/dec" "$T_TMP/artifact"; then
 	t_ok "capstone pkg decrypt --cert recovers the bytes"
 else
-	t_fail "capstone pkg decrypt --cert recovers the bytes" "$(t_short "$(cat "$T_TMP/cli.out")")"
+	t_fail "capstone pkg decrypt --cert recovers the bytes" "$(t_short "$(cat "$T_TMP/cli3.out")")"
 fi
 rc=0
 t_cli pkg decrypt --key "$(cat "$T_TMP/tok-rsa-2048.kid")" "$T_TMP/o.cms" \
-    -o "$T_TMP/dec2" >"$T_TMP/cli.out" 2>&1 || rc=$?
+    -o "$T_TMP/dec2" >"$T_TMP/cli4.out" 2>&1 || rc=$?
 t_eq "capstone pkg decrypt with the wrong key exits 1" 1 "$rc"
 t_run "and writes no output file" "output written" test ! -e "$T_TMP/dec2"
 rc=0

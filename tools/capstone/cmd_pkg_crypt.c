@@ -271,8 +271,8 @@ cmd_pkg_decrypt(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	    msg[off] == '\r' || msg[off] == '\t'); off++)
 		;
 	if (off < msglen && msg[off] == '-')
-		body = json_pack("{s:s,s:s%}", key != NULL ? "key_id" : "cert",
-		    key != NULL ? key : cert, "cms", msg, msglen);
+		body = json_pack("{s:s,s:o}", key != NULL ? "key_id" : "cert",
+		    key != NULL ? key : cert, "cms", json_stringn(msg, msglen));
 	else {
 		b64len = sodium_base64_ENCODED_LEN(msglen,
 		    sodium_base64_VARIANT_ORIGINAL);
