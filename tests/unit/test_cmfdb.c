@@ -415,7 +415,8 @@ test_cmf(cmf *c, hsm *h, store *s)
 		der = NULL;
 	}
 
-	/* CSR mode: subject rules */
+	/* CSR mode: subject rules (is is reused for refused requests) */
+	cmf_issued_clear(&is);
 	mk_entity(e, "vnfc-p1", "vnf-x");
 	r = cmf_entity_create(c, e, err, sizeof(err));
 	TH_EQ_INT(r, 0, "cmf: P1 VNFC created");
@@ -524,6 +525,7 @@ test_cmf(cmf *c, hsm *h, store *s)
 	sodium_memzero(secret, sizeof(secret));
 
 	/* removal: keys destroyed, the shared one with its last holder */
+	cmf_issued_clear(&is);
 	TH_EQ_INT(cmf_entity_delete(c, "vnfc-p2-0"), 0,
 	    "cmf: one P2 instance removed");
 	th_check(keys_get(h, s, is2.key_id, &ki, NULL, NULL) == 0,
