@@ -900,7 +900,6 @@ cmf_issue_csr(cmf *c, const char *id, const char *certtype,
 			cmf_err(err, errlen, "the initial credential is not "
 			    "valid for this request");
 			r = CAP_ERR_UNAUTH;
-			initcred = NULL;	/* not ours to release */
 			goto out;
 		}
 	}
