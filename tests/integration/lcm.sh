@@ -116,6 +116,14 @@ send "INSTANTIATE PROCESSING" "$T_TMP/proc.json"
 notif "$T_TMP/ftemp.json" n-ftemp INSTANTIATE FAILED_TEMP a-0:vnfc-a:ADDED
 send "INSTANTIATE FAILED_TEMP" "$T_TMP/ftemp.json"
 t_jq "FAILED_TEMP: acted false" '.acted == false'
+notif "$T_TMP/rb.json" n-rb INSTANTIATE ROLLED_BACK a-0:vnfc-a:ADDED
+code=$(curl -s -o "$T_TMP/rb.out" -w '%{http_code}' --max-time 60 \
+    --cacert "$T_DIR/pki/ca.crt" --cert "$T_DIR/pki/admin.crt" \
+    --key "$T_DIR/pki/admin.key" -H 'Content-Type: application/json' \
+    -H 'Accept: text/plain' -H 'Expect:' --data-binary "@$T_TMP/rb.json" \
+    "https://127.0.0.1:$T_PORT/cmf/v1/lcm-notifications") || true
+t_eq "Accept without JSON: 204 No Content (SOL 003)" 204 "$code"
+t_eq "204 has no body" 0 "$(wc -c <"$T_TMP/rb.out" | tr -d ' ')"
 same_state start s1 "non-COMPLETED occurrences change nothing"
 t_expect "a non-COMPLETED occurrence is in the log" 200 GET /cmf/v1/lcm-notifications/n-proc
 t_jq "its record names the operation and says it was ignored" \
