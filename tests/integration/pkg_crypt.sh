@@ -199,6 +199,35 @@ else
 	t_ok "no plaintext in the daemon log"
 fi
 
+# ---- verify: a package signed through the daemon, checked by the daemon ----
+
+mkdir -p "$T_TMP/pkg/Definitions"
+printf 'tosca_definitions_version: tosca_simple_yaml_1_3\n' >"$T_TMP/pkg/Definitions/main.yaml"
+head -c 5000 /dev/urandom >"$T_TMP/pkg/image.bin"
+if t_cli pkg sign --cert "$(cat "$T_TMP/ec-p256.id")" --provider ACME \
+    --product vfw --version 1.0 "$T_TMP/pkg" -o "$T_TMP/signed.zip" \
+    >"$T_TMP/sign.out" 2>&1; then
+	base64 -w0 "$T_TMP/signed.zip" >"$T_TMP/signed.b64"
+	jq -n --rawfile p "$T_TMP/signed.b64" --rawfile r "$T_TMP/root.pem" \
+	    '{package:$p,trust:[$r]}' >"$T_TMP/ver.json"
+	t_expect "verify a signed package" 200 POST /v1/packages/verify "@$T_TMP/ver.json"
+	t_jq "the package is valid, signed-csar, by the P-256 signer" \
+	    '.valid == true and .form == "signed-csar" and (.signer | contains("signer-ec-p256")) and (.errors | length == 0)'
+	openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T_TMP/other.key" -subj /CN=other -out "$T_TMP/other.pem" 2>/dev/null
+	jq -n --rawfile p "$T_TMP/signed.b64" --rawfile r "$T_TMP/other.pem" \
+	    '{package:$p,trust:[$r]}' >"$T_TMP/ver.json"
+	t_expect "verify against another root answers 200" 200 POST /v1/packages/verify "@$T_TMP/ver.json"
+	t_jq "and reports it invalid: untrusted" \
+	    '.valid == false and ([.errors[].code] | index("untrusted") != null)'
+else
+	t_fail "capstone pkg sign a package for /verify" "$(t_short "$(cat "$T_TMP/sign.out")")"
+fi
+t_expect "verify without trust is 400" 400 POST /v1/packages/verify '{"package":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}'
+t_error_shape "the verify refusal has the error shape" bad_request
+t_expect "verify of a non-zip is 400" 400 POST /v1/packages/verify \
+    "$(jq -n --rawfile r "$T_TMP/root.pem" '{package:"bm90IGEgemlw",trust:[$r]}')"
+
 # ---- the CLI ----
 
 if t_cli pkg encrypt --to "$T_TMP/ec.crt" --to "$T_TMP/rsa.crt" \
