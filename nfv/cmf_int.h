@@ -44,6 +44,19 @@ int cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
     unsigned flags, uint64_t validity, int formal, struct cmf_issued *out,
     char *err, size_t errlen);
 
+/* A name from a request (n bytes), made safe to quote in a reason. */
+void cmf_quote_name(char *dst, size_t dstsz, const unsigned char *p,
+    size_t n);
+/* Parses an IPv4 or IPv6 address into bin (*len 4 or 16). */
+int cmf_ip_parse(const char *s, uint8_t bin[16], size_t *len);
+/* The scope of a P2 shared key: the VNFC an instance belongs to. */
+const char *cmf_shared_scope(const struct cmf_entity *e);
+/*
+ * cmf_shared_gc destroys the shared key of scope/certtype when no entity
+ * of the scope holds a certificate for it any more; c->mtx held.
+ */
+void cmf_shared_gc(cmf *c, const char *scope, const char *certtype);
+
 /* cmf_initcred_drop removes a credential and its secret. */
 int cmf_initcred_drop(cmf *c, const char *ref);
 /* cmf_initcred_spent drops the credentials of e for certtype. */
