@@ -333,6 +333,8 @@ test_genm(EVP_PKEY *k)
 	th_check(rsp != NULL && OSSL_CMP_MSG_get_bodytype(rsp) ==
 	    CMP_BODY_GENP, "cmp: the answer is a genp", "got %d",
 	    rsp != NULL ? OSSL_CMP_MSG_get_bodytype(rsp) : -1);
+	free(out);
+	out = NULL;
 	TH_EQ_INT(cmp_srv_process(s, NULL, (const uint8_t *)"junk", 4, chain,
 	    &out, &outlen, ident), CAP_ERR_INVALID,
 	    "cmp: bytes that are not CMP are invalid");
