@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
 #include "api/api_int.h"
@@ -316,6 +317,13 @@ api_h_pkg_sign(struct api_ctx *ctx)
 	if ((sg.cert = x509_der(c->der, c->derlen)) == NULL ||
 	    (sg.chain = sk_X509_new_null()) == NULL) {
 		api_reply_err(ctx, CAP_ERR_CORRUPT, "packages sign cert");
+		goto out;
+	}
+	if ((X509_get_extension_flags(sg.cert) & EXFLAG_KUSAGE) != 0 &&
+	    (X509_get_key_usage(sg.cert) & (KU_DIGITAL_SIGNATURE |
+	    KU_NON_REPUDIATION)) == 0) {
+		api_reply_status(ctx, 400,
+		    "the certificate's key usage does not allow signing");
 		goto out;
 	}
 	for (i = 0; i < c->nchain; i++) {
