@@ -4,6 +4,9 @@
  * configured client CA bundle, several worker threads each with its own
  * event base accepting on the shared listening socket, so a slow token call
  * stalls only the connections of its own worker.
+ *
+ * With [enrol] listen set, the same workers also accept on a second socket
+ * with its own TLS context and routes: the enrolment server (api/enrol.h).
  */
 #ifndef CAP_API_SERVER_H
 #define CAP_API_SERVER_H
