@@ -215,6 +215,23 @@ parse_status_line(const uint8_t *l, size_t n, int *status)
 	return 0;
 }
 
+
+/*
+ * A NUL-terminated copy of n bytes that are not themselves terminated:
+ * header lines point into the receive buffer, so strndup (which may look
+ * for a NUL past n) is not used.
+ */
+static char *
+bytes_str(const uint8_t *p, size_t n)
+{
+	char *s;
+
+	if ((s = malloc(n + 1)) == NULL)
+		return NULL;
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
 static int
 add_header(struct http_response *r, const uint8_t *l, size_t n)
 {
@@ -239,8 +256,8 @@ add_header(struct http_response *r, const uint8_t *l, size_t n)
 		return CAP_ERR_NOMEM;
 	r->headers = nh;
 	nh = &r->headers[r->nheaders];
-	nh->name = strndup((const char *)l, colon);
-	nh->value = strndup((const char *)l + vs, ve - vs);
+	nh->name = bytes_str(l, colon);
+	nh->value = bytes_str(l + vs, ve - vs);
 	if (nh->name == NULL || nh->value == NULL) {
 		free(nh->name);
 		free(nh->value);
