@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include <openssl/cmp.h>
+#include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -129,6 +130,30 @@ cmp_certconf_cb(OSSL_CMP_CTX *ctx, X509 *cert, int fail_info,
 }
 
 /*
+ * The HTTP callback of an https connector: once the TCP connection is
+ * up, TLS is layered over it, the server checked against the connector's
+ * trust and its name (or address) against the URL's host.
+ */
+static BIO *
+cmp_tls_cb(BIO *bio, void *arg, int connect, int detail)
+{
+	struct cmp_conn *c = arg;
+	BIO *sbio = NULL;
+	SSL *ssl = NULL;
+
+	if (!connect || !detail)
+		return bio;	/* disconnecting, or plain HTTP: nothing to do */
+	if ((sbio = BIO_new_ssl(c->tls, 1)) == NULL ||
+	    BIO_get_ssl(sbio, &ssl) <= 0 || ssl == NULL ||
+	    SSL_set_tlsext_host_name(ssl, c->host) != 1 ||
+	    SSL_set1_host(ssl, c->host) != 1) {
+		BIO_free(sbio);
+		return NULL;
+	}
+	return BIO_push(sbio, bio);
+}
+
+/*
  * ctx_new prepares a transaction.  prot_cert/prot_key_uri override the
  * configured protection (a renewal is protected by the old key); a NULL
  * prot_cert means the configured MAC or signature.
@@ -170,6 +195,9 @@ ctx_new(struct cmp_conn *c, const char *profile, X509 *prot_cert,
 	    c->permit_ta_in_extracerts) ||
 	    !OSSL_CMP_CTX_set_certConf_cb(ctx, cmp_certconf_cb) ||
 	    !OSSL_CMP_CTX_set_certConf_cb_arg(ctx, op))
+		goto out;
+	if (c->tls != NULL && (!OSSL_CMP_CTX_set_http_cb(ctx, cmp_tls_cb) ||
+	    !OSSL_CMP_CTX_set_http_cb_arg(ctx, c)))
 		goto out;
 	if (c->recipient != NULL &&
 	    !OSSL_CMP_CTX_set1_recipient(ctx, c->recipient))

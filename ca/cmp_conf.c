@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "ca/cmp_int.h"
+#include "ca/http_client.h"
 #include "common/err.h"
 #include "common/util.h"
 
@@ -171,6 +172,7 @@ cmp_destroy(void *state)
 	free(c->name);
 	free(c->host);
 	free(c->path);
+	SSL_CTX_free(c->tls);
 	free(c->profile);
 	X509_NAME_free(c->recipient);
 	X509_NAME_free(c->expected_sender);
@@ -225,11 +227,11 @@ parse_url(struct cmp_conn *c, const char *url, char *err, size_t errlen)
 		snprintf(err, errlen, "\"url\" is not an http URL");
 		goto out;
 	}
-	if (ssl) {
-		/* CMP messages carry their own protection. */
-		snprintf(err, errlen, "\"url\": only http:// is supported");
-		goto out;
-	}
+	/*
+	 * CMP messages carry their own protection; https adds a server
+	 * checked against "tls_trusted" (cmp_create makes the context).
+	 */
+	c->tls_wanted = ssl;
 	if ((c->host = strdup(host)) == NULL ||
 	    (c->path = strdup(path)) == NULL) {
 		r = CAP_ERR_NOMEM;
@@ -336,6 +338,39 @@ parse_auth(struct cmp_conn *c, json_t *a, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * tls_setup makes the TLS context of an https URL: the server is verified
+ * against the PEM bundle "tls_trusted", or the system's trust store.
+ */
+static int
+tls_setup(struct cmp_conn *c, json_t *settings, char *err, size_t errlen)
+{
+	json_t *t = json_object_get(settings, "tls_trusted");
+	const char *pem = NULL;
+
+	if (t != NULL && !json_is_null(t)) {
+		if (!json_is_string(t) || json_string_length(t) > CMP_PEM_MAX) {
+			snprintf(err, errlen, "\"tls_trusted\" is a PEM bundle");
+			return CAP_ERR_INVALID;
+		}
+		pem = json_string_value(t);
+	}
+	if (!c->tls_wanted) {
+		if (pem != NULL) {
+			snprintf(err, errlen, "\"tls_trusted\" needs an https "
+			    "URL");
+			return CAP_ERR_INVALID;
+		}
+		return 0;
+	}
+	if (http_tls_client_ctx(pem, &c->tls) != 0) {
+		snprintf(err, errlen, "\"tls_trusted\" holds no usable "
+		    "certificate");
+		return CAP_ERR_INVALID;
+	}
+	return 0;
+}
+
 int
 cmp_create(const char *name, json_t *settings, const struct ca_env *env,
     void **state, char *err, size_t errlen)
@@ -392,6 +427,8 @@ cmp_create(const char *name, json_t *settings, const struct ca_env *env,
 		goto out;
 	}
 	if ((r = parse_url(c, url, err, errlen)) != 0)
+		goto out;
+	if ((r = tls_setup(c, settings, err, errlen)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
 	if (apply_dialect(c, dialect) != 0) {
@@ -491,6 +528,7 @@ cmp_describe(void *state, json_t *out)
 	    json_object_set_new(out, "server", json_sprintf("%s:%d",
 	    c->host, c->port)) != 0 ||
 	    json_object_set_new(out, "path", json_string(c->path)) != 0 ||
+	    json_object_set_new(out, "tls", json_boolean(c->tls != NULL)) != 0 ||
 	    json_object_set_new(out, "dialect", json_string(c->dialect)) != 0 ||
 	    json_object_set_new(out, "recipient", json_string(rcpt)) != 0 ||
 	    json_object_set_new(out, "expected_sender",

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "ca/ca.h"
@@ -29,6 +30,8 @@ struct cmp_conn {
 	char		*host;
 	int		 port;
 	char		*path;		/* may hold "{profile}" */
+	SSL_CTX		*tls;		/* https: verifies the server; else NULL */
+	int		 tls_wanted;	/* the URL is https */
 	char		*profile;	/* default for "{profile}" */
 	X509_NAME	*recipient;
 	X509_NAME	*expected_sender;

@@ -38,6 +38,50 @@
 /* ---- URL ---- */
 
 int
+http_tls_client_ctx(const char *pem, SSL_CTX **out)
+{
+	SSL_CTX *ctx = NULL;
+	BIO *b = NULL;
+	X509 *x;
+	X509_STORE *st;
+	int n = 0, r = CAP_ERR_INVALID;
+
+	*out = NULL;
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		r = CAP_ERR_NOMEM;
+		goto out;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (pem == NULL) {
+		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+			goto out;
+	} else {
+		st = SSL_CTX_get_cert_store(ctx);
+		if ((b = BIO_new_mem_buf(pem, -1)) == NULL)
+			goto out;
+		while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+			if (X509_STORE_add_cert(st, x) != 1) {
+				X509_free(x);
+				goto out;
+			}
+			X509_free(x);
+			n++;
+		}
+		if (n == 0)
+			goto out;
+	}
+	*out = ctx;
+	ctx = NULL;
+	r = 0;
+ out:
+	BIO_free(b);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return r;
+}
+
+int
 http_url_parse(const char *url, struct http_url *out)
 {
 	const char *p, *host, *hend, *slash;

@@ -52,6 +52,14 @@ struct http_request {
 };
 
 /*
+ * http_tls_client_ctx makes a TLS 1.2+ client context that verifies the
+ * server against the PEM certificates of pem (NULL: the system's trust
+ * store).  CAP_ERR_INVALID when pem holds no certificate.
+ */
+int http_tls_client_ctx(const char *pem, SSL_CTX **out)
+    __attribute__((warn_unused_result));
+
+/*
  * http_url_parse splits "http[s]://host[:port]/path".  Userinfo, queries
  * and fragments are refused.  CAP_ERR_INVALID with a malformed URL.
  */

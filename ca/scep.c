@@ -175,50 +175,6 @@ hex_pin(const char *s, uint8_t out[32])
 	return n == 32 && hi < 0 ? 0 : CAP_ERR_INVALID;
 }
 
-static int
-tls_ctx_from_pem(const char *pem, SSL_CTX **out)
-{
-	SSL_CTX *ctx = NULL;
-	BIO *b = NULL;
-	X509 *x;
-	X509_STORE *st;
-	int n = 0, r = CAP_ERR_INVALID;
-
-	*out = NULL;
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (pem == NULL) {
-		if (SSL_CTX_set_default_verify_paths(ctx) != 1)
-			goto out;
-	} else {
-		st = SSL_CTX_get_cert_store(ctx);
-		if ((b = BIO_new_mem_buf(pem, -1)) == NULL)
-			goto out;
-		while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-			if (X509_STORE_add_cert(st, x) != 1) {
-				X509_free(x);
-				goto out;
-			}
-			X509_free(x);
-			n++;
-		}
-		if (n == 0)
-			goto out;
-	}
-	*out = ctx;
-	ctx = NULL;
-	r = 0;
- out:
-	BIO_free(b);
-	SSL_CTX_free(ctx);
-	ERR_clear_error();
-	return r;
-}
-
 static void
 scep_destroy(void *state)
 {
@@ -292,7 +248,7 @@ scep_create(const char *name, json_t *settings, const struct ca_env *env,
 		s->has_pin = 1;
 	}
 	trusted = json_string_value(json_object_get(settings, "trusted"));
-	if (s->url.tls && tls_ctx_from_pem(trusted, &s->tls) != 0) {
+	if (s->url.tls && http_tls_client_ctx(trusted, &s->tls) != 0) {
 		snprintf(err, errlen, "scep: \"trusted\" must hold PEM "
 		    "certificates for the https server");
 		goto out;

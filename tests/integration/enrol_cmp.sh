@@ -133,6 +133,48 @@ ocmp kur3 -cmd kur -cert "$W/c3.pem" -key "$W/k3.key" -newkey "$W/k3.key" \
     -srvcert "$T_DIR/pki/server.crt" -certout "$W/c5.pem" || rc=1
 t_eq "a revoked certificate cannot renew" 1 "$rc"
 
+# ---- Capstone's own CMP connector, over https, as this server's client ----
+# The /pkix/ endpoint is a CA peer like any other: a connector "peer"
+# enrolls through it with an initial credential of a second entity.
+t_expect "a second VNFC instance entity" 201 POST /cmf/v1/entities \
+    '{"id":"vnfc-a-1","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-1","fqdns":["a1.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
+t_api POST /cmf/v1/entities/vnfc-a-1/initial-credentials \
+    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
+t_eq "an initial credential for it" 201 "$T_STATUS"
+jq -r .reference "$T_BODY" >"$W/peer.ref"
+jq -n --rawfile s /dev/stdin '{data: {secret: ($s | rtrimstr("\n"))}}' \
+    >"$W/peer-secret.json" <<EOS
+$(jq -r .secret "$T_BODY")
+EOS
+: >"$T_BODY"
+t_api POST /v1/domains '{"name":"_ca"}' >/dev/null
+t_expect "the credential's secret goes to the vault" 200 \
+    PUT /v1/domains/_ca/secrets/peer "@$W/peer-secret.json"
+rm -f "$W/peer-secret.json"
+jq -n --arg url "https://127.0.0.1:$EPORT/pkix/" --arg ref "$(cat "$W/peer.ref")" \
+    --rawfile tls "$T_DIR/pki/ca.crt" '{
+	name: "peer", protocol: "cmp", url: $url, tls_trusted: $tls,
+	recipient: "CN=capstone", timeout: "20s",
+	auth: {mode: "mac", reference: $ref, secret: "vault:_ca/peer#secret"}}' \
+    >"$W/peer.json"
+t_expect "a CMP connector to this server over https" 201 POST /v1/cas "@$W/peer.json"
+t_api POST /v1/certs '{"ca":"peer","subject":"CN=a1.vnf1.example","sans":["DNS:a1.vnf1.example"],"key":{"type":"ec-p256"}}' >/dev/null
+if [ "$T_STATUS" = 201 ] && [ "$(jq -r .status "$T_BODY")" = issued ]; then
+	t_ok "the CMP connector enrolls through /pkix/ (key in the token)"
+else
+	t_fail "the CMP connector enrolls through /pkix/ (key in the token)" \
+	    "HTTP $T_STATUS $(t_short "$(cat "$T_BODY")")"
+fi
+jq -r '.certificate // empty' "$T_BODY" >"$W/peer-cert.pem"
+if openssl verify -CAfile "$W/op.pem" "$W/peer-cert.pem" >/dev/null 2>&1; then
+	t_ok "that certificate is the operator CA's"
+else
+	t_fail "that certificate is the operator CA's" "refused"
+fi
+t_api POST /v1/certs '{"ca":"peer","subject":"CN=a1.vnf1.example","key":{"type":"ec-p256"}}' >/dev/null
+t_check "the used credential cannot enroll through the connector again" \
+    "$([ "$T_STATUS" != 201 ]; echo $?)" "HTTP $T_STATUS"
+
 # ---- genm, and what is not CMP ----
 rc=0
 ocmp genm -cmd genm -ref x -secret pass:unused -unprotected_requests \

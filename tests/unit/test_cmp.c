@@ -422,8 +422,13 @@ test_settings(void)
 	const char *bad[] = {
 		"{}",
 		"{\"url\":\"http://127.0.0.1:1/\"}",
-		"{\"url\":\"https://127.0.0.1:1/\",\"auth\":{\"mode\":\"mac\","
-		    "\"reference\":\"r\",\"secret\":\"s\"}}",
+		/* TLS trust without https, and https trusting nothing */
+		"{\"url\":\"http://127.0.0.1:1/\",\"tls_trusted\":\"x\","
+		    "\"auth\":{\"mode\":\"mac\",\"reference\":\"r\","
+		    "\"secret\":\"s\"}}",
+		"{\"url\":\"https://127.0.0.1:1/\",\"tls_trusted\":\"x\","
+		    "\"auth\":{\"mode\":\"mac\",\"reference\":\"r\","
+		    "\"secret\":\"s\"}}",
 		"{\"url\":\"http://127.0.0.1:1/\",\"auth\":{\"mode\":\"mac\","
 		    "\"reference\":\"r\"}}",
 		"{\"url\":\"http://127.0.0.1:1/\",\"dialect\":\"acme\","
