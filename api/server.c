@@ -176,45 +176,41 @@ bind_listen(const char *listen_addr, int *fdp)
 	return r;
 }
 
-/* New connection: a TLS bufferevent from the current context. */
+/*
+ * New connection on either listener: a TLS bufferevent from that
+ * listener's current context.
+ */
 static struct bufferevent *
-bev_new(struct event_base *base, void *arg)
+tls_bev_new(struct event_base *base, struct worker *w, int enrol)
 {
-	struct worker *w = arg;
 	SSL *ssl;
 
 	pthread_mutex_lock(&w->srv->tls_mtx);
-	ssl = SSL_new(w->srv->tls);
+	ssl = SSL_new(enrol ? w->srv->etls : w->srv->tls);
 	pthread_mutex_unlock(&w->srv->tls_mtx);
 	if (ssl == NULL) {
 		/*
-		 * evhttp then falls back to a plain socket; such a
-		 * connection has no identity and every request on it is
-		 * refused with 401.
+		 * evhttp then falls back to a plain socket; on the API
+		 * listener such a connection has no identity and every
+		 * request on it is refused with 401.
 		 */
-		log_error("api: SSL_new failed");
+		log_error("%s: SSL_new failed", enrol ? "enrol" : "api");
 		return NULL;
 	}
 	return bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
-/* New connection on the enrolment listener. */
+static struct bufferevent *
+bev_new(struct event_base *base, void *arg)
+{
+	return tls_bev_new(base, arg, 0);
+}
+
 static struct bufferevent *
 ebev_new(struct event_base *base, void *arg)
 {
-	struct worker *w = arg;
-	SSL *ssl;
-
-	pthread_mutex_lock(&w->srv->tls_mtx);
-	ssl = SSL_new(w->srv->etls);
-	pthread_mutex_unlock(&w->srv->tls_mtx);
-	if (ssl == NULL) {
-		log_error("enrol: SSL_new failed");
-		return NULL;
-	}
-	return bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	return tls_bev_new(base, arg, 1);
 }
 
 static void
@@ -237,19 +233,25 @@ route_error(struct api_ctx *ctx, enum api_route_result rr)
 	}
 }
 
-/* Every request: identity, body, route, query, handler, access log. */
+/*
+ * Every request of either listener: identity, body, route, query,
+ * handler, access log.  The enrolment listener has no identity here (the
+ * handlers find it in the request, enrol.h), routes with its own table
+ * and takes "/pkix/" as "/pkix".
+ */
 static void
-handle(struct evhttp_request *req, void *arg)
+serve(struct evhttp_request *req, struct worker *w, int enrol)
 {
-	struct worker *w = arg;
 	api_server *srv = w->srv;
 	struct api_ctx *ctx = NULL;
 	const struct evhttp_uri *uri;
 	const char *path = NULL;
+	char norm[API_PATH_MAX + 1];
 	enum api_route_result rr;
 	unsigned method;
 	uint64_t t0 = cap_now_ms();
 	uint8_t rid[8];
+	size_t plen;
 	int r, id_r;
 
 	atomic_fetch_add(&srv->inflight, 1);
@@ -267,7 +269,8 @@ handle(struct evhttp_request *req, void *arg)
 	if ((uri = evhttp_request_get_evhttp_uri(req)) != NULL)
 		path = evhttp_uri_get_path(uri);
 
-	id_r = api_identity_from_request(req, &srv->deps, &ctx->id);
+	id_r = enrol ? 0 : api_identity_from_request(req, &srv->deps,
+	    &ctx->id);
 	/* Read (and wipe libevent's copy of) the body before anything else. */
 	if ((r = api_body_read(req, srv->max_body, &ctx->body,
 	    &ctx->body_len)) != 0) {
@@ -283,8 +286,14 @@ handle(struct evhttp_request *req, void *arg)
 		api_reply_err(ctx, id_r, "identity");
 		goto log;
 	}
-	if ((rr = api_route_match(api_routes, method, path,
-	    &ctx->match)) != API_ROUTE_OK) {
+	if (enrol && path != NULL && (plen = strlen(path)) > 1 &&
+	    plen <= API_PATH_MAX && path[plen - 1] == '/') {
+		memcpy(norm, path, plen - 1);
+		norm[plen - 1] = '\0';
+		path = norm;
+	}
+	if ((rr = api_route_match(enrol ? api_enrol_routes : api_routes,
+	    method, path, &ctx->match)) != API_ROUTE_OK) {
 		route_error(ctx, rr);
 		goto log;
 	}
@@ -299,12 +308,13 @@ handle(struct evhttp_request *req, void *arg)
 	if (ctx->deferred && ctx->status == 0)
 		return;		/* api_defer_finish ends it */
 	if (ctx->status == 0) {
-		log_error("api: request %s: handler sent no reply", ctx->rid);
+		log_error("%s: request %s: handler sent no reply",
+		    enrol ? "enrol" : "api", ctx->rid);
 		api_reply_status(ctx, 500, NULL);
 	}
  log:
-	log_info("%s %.256s %d %llums %.256s rid=%s", api_method_name(method),
-	    path != NULL ? path : "-", ctx->status,
+	log_info("%s%s %.256s %d %llums %.256s rid=%s", enrol ? "enrol " : "",
+	    api_method_name(method), path != NULL ? path : "-", ctx->status,
 	    (unsigned long long)(cap_now_ms() - t0),
 	    ctx->id.kind != API_ID_NONE ? ctx->id.subject : "-", ctx->rid);
 	api_body_free(ctx->body, ctx->body_len);
@@ -314,86 +324,16 @@ handle(struct evhttp_request *req, void *arg)
 	atomic_fetch_sub(&srv->inflight, 1);
 }
 
-/*
- * Every request of the enrolment listener: body, route (its own table;
- * "/pkix/" is "/pkix"), handler, access log.  No identity here: the
- * handlers find it in the request (enrol.h).
- */
+static void
+handle(struct evhttp_request *req, void *arg)
+{
+	serve(req, arg, 0);
+}
+
 static void
 handle_enrol(struct evhttp_request *req, void *arg)
 {
-	struct worker *w = arg;
-	api_server *srv = w->srv;
-	struct api_ctx *ctx = NULL;
-	const struct evhttp_uri *uri;
-	const char *path = NULL;
-	char norm[API_PATH_MAX + 1];
-	enum api_route_result rr;
-	unsigned method;
-	uint64_t t0 = cap_now_ms();
-	uint8_t rid[8];
-	size_t plen;
-	int r;
-
-	atomic_fetch_add(&srv->inflight, 1);
-	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
-		evhttp_send_error(req, 500, NULL);
-		goto done;
-	}
-	ctx->deps = &srv->deps;
-	ctx->req = req;
-	ctx->start_us = api_now_us();
-	ctx->closing = atomic_load(&srv->stopping);
-	randombytes_buf(rid, sizeof(rid));
-	sodium_bin2hex(ctx->rid, sizeof(ctx->rid), rid, sizeof(rid));
-	method = (unsigned)evhttp_request_get_command(req);
-	if ((uri = evhttp_request_get_evhttp_uri(req)) != NULL)
-		path = evhttp_uri_get_path(uri);
-	if ((r = api_body_read(req, srv->max_body, &ctx->body,
-	    &ctx->body_len)) != 0) {
-		ctx->closing = 1;
-		if (r == CAP_ERR_TOO_LARGE)
-			api_reply_status(ctx, 413,
-			    "the request body is over max_body");
-		else
-			api_reply_err(ctx, r, "read body");
-		goto log;
-	}
-	if (path != NULL && (plen = strlen(path)) > 1 &&
-	    plen <= API_PATH_MAX && path[plen - 1] == '/') {
-		memcpy(norm, path, plen - 1);
-		norm[plen - 1] = '\0';
-		path = norm;
-	}
-	if ((rr = api_route_match(api_enrol_routes, method, path,
-	    &ctx->match)) != API_ROUTE_OK) {
-		route_error(ctx, rr);
-		goto log;
-	}
-	if (api_query_parse(uri != NULL ? evhttp_uri_get_query(uri) : NULL,
-	    &ctx->query) != 0) {
-		api_reply_status(ctx, 400, "malformed query string");
-		goto log;
-	}
-	ctx->base = w->base;
-	ctx->server = srv;
-	ctx->match.route->fn(ctx);
-	if (ctx->deferred && ctx->status == 0)
-		return;		/* api_defer_finish ends it */
-	if (ctx->status == 0) {
-		log_error("enrol: request %s: handler sent no reply", ctx->rid);
-		api_reply_status(ctx, 500, NULL);
-	}
- log:
-	log_info("enrol %s %.256s %d %llums %.256s rid=%s",
-	    api_method_name(method), path != NULL ? path : "-", ctx->status,
-	    (unsigned long long)(cap_now_ms() - t0),
-	    ctx->id.kind != API_ID_NONE ? ctx->id.subject : "-", ctx->rid);
-	api_body_free(ctx->body, ctx->body_len);
-	sodium_memzero(ctx, sizeof(*ctx));
-	free(ctx);
- done:
-	atomic_fetch_sub(&srv->inflight, 1);
+	serve(req, arg, 1);
 }
 
 static void
@@ -435,69 +375,68 @@ api_defer_finish(struct api_ctx *ctx)
 	atomic_fetch_sub(&srv->inflight, 1);
 }
 
+/*
+ * One listener of a worker on its event base: the limits, TLS
+ * connections and the request path of the API listener or of the
+ * enrolment one, accepting on a dup() of its listening socket.
+ */
+static int
+listener_init(struct worker *w, int enrol, ev_ssize_t limit,
+    struct evhttp **httpp, struct evhttp_bound_socket **boundp)
+{
+	const char *what = enrol ? "enrol" : "api";
+	struct evhttp *http;
+	int fd;
+
+	if ((*httpp = http = evhttp_new(w->base)) == NULL)
+		return CAP_ERR_NOMEM;
+	evhttp_set_max_body_size(http, limit);
+	evhttp_set_max_headers_size(http, HEADERS_MAX);
+	evhttp_set_timeout(http, IO_TIMEOUT_S);
+	/* Every method reaches the router, which answers 405 with Allow. */
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+	    (enrol ? 0 : EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT));
+	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_bevcb(http, enrol ? ebev_new : bev_new, w);
+	evhttp_set_gencb(http, enrol ? handle_enrol : handle, w);
+	if ((fd = dup(enrol ? w->srv->efd : w->srv->fd)) == -1) {
+		log_error("%s: dup: %s", what, strerror(errno));
+		return CAP_ERR_IO;
+	}
+	/* The bound socket owns fd from here on (closed when deleted). */
+	if ((*boundp = evhttp_accept_socket_with_handle(http, fd)) == NULL) {
+		close(fd);
+		log_error("%s: cannot accept on the listening socket", what);
+		return CAP_ERR_IO;
+	}
+	return 0;
+}
+
 static int
 worker_init(api_server *srv, struct worker *w)
 {
-	int fd = -1;
 	ev_ssize_t limit;
+	int r;
 
 	w->srv = srv;
-	if ((w->base = event_base_new()) == NULL ||
-	    (w->http = evhttp_new(w->base)) == NULL)
+	if ((w->base = event_base_new()) == NULL)
 		return CAP_ERR_NOMEM;
 	/*
 	 * libevent answers a body over its own limit with an HTML 413 and no
 	 * JSON; its limit is set above max_body so that the usual oversize
-	 * body reaches handle(), which answers in the API's JSON shape.
+	 * body reaches serve(), which answers in the API's JSON shape.
 	 * Only bodies far over max_body get libevent's answer.
 	 */
 	limit = (ev_ssize_t)(srv->max_body +
 	    (srv->max_body > 65536 ? srv->max_body : 65536));
-	evhttp_set_max_body_size(w->http, limit);
-	evhttp_set_max_headers_size(w->http, HEADERS_MAX);
-	evhttp_set_timeout(w->http, IO_TIMEOUT_S);
-	/* Every method reaches the router, which answers 405 with Allow. */
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-	    EVHTTP_REQ_PATCH);
-	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
-	evhttp_set_bevcb(w->http, bev_new, w);
-	evhttp_set_gencb(w->http, handle, w);
-	if ((fd = dup(srv->fd)) == -1) {
-		log_error("api: dup: %s", strerror(errno));
-		return CAP_ERR_IO;
-	}
-	/* The bound socket owns fd from here on (closed when deleted). */
-	if ((w->bound = evhttp_accept_socket_with_handle(w->http, fd)) == NULL) {
-		close(fd);
-		log_error("api: cannot accept on the listening socket");
-		return CAP_ERR_IO;
-	}
-	if (srv->efd == -1)
-		return 0;
+	if ((r = listener_init(w, 0, limit, &w->http, &w->bound)) != 0)
+		return r;
 	/* The enrolment listener: same base, its own TLS and entry. */
-	if ((w->ehttp = evhttp_new(w->base)) == NULL)
-		return CAP_ERR_NOMEM;
-	evhttp_set_max_body_size(w->ehttp, limit);
-	evhttp_set_max_headers_size(w->ehttp, HEADERS_MAX);
-	evhttp_set_timeout(w->ehttp, IO_TIMEOUT_S);
-	evhttp_set_allowed_methods(w->ehttp, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_flags(w->ehttp, EVHTTP_SERVER_LINGERING_CLOSE);
-	evhttp_set_bevcb(w->ehttp, ebev_new, w);
-	evhttp_set_gencb(w->ehttp, handle_enrol, w);
-	if ((fd = dup(srv->efd)) == -1) {
-		log_error("enrol: dup: %s", strerror(errno));
-		return CAP_ERR_IO;
-	}
-	if ((w->ebound = evhttp_accept_socket_with_handle(w->ehttp,
-	    fd)) == NULL) {
-		close(fd);
-		log_error("enrol: cannot accept on the listening socket");
-		return CAP_ERR_IO;
-	}
+	if (srv->efd != -1 &&
+	    (r = listener_init(w, 1, limit, &w->ehttp, &w->ebound)) != 0)
+		return r;
 	return 0;
 }
 
