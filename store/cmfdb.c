@@ -147,6 +147,39 @@ entity_valid(const struct cmf_entity *e)
 	return 1;
 }
 
+/* ---- record framing ---- */
+
+/*
+ * Starts the record of an encoder: *buf and *len cleared, then
+ * CAP_ERR_INVALID unless ok (what the decoder would accept), else the
+ * writer set up with the format byte written.
+ */
+static int
+wr_open(struct store_wr *w, int ok, size_t hint, size_t max, uint8_t **buf,
+    size_t *len)
+{
+	*buf = NULL;
+	*len = 0;
+	if (!ok)
+		return CAP_ERR_INVALID;
+	store_wr_init(w, hint, max);
+	store_wr_u8(w, CMF_FMT);
+	return 0;
+}
+
+/* Starts reading a record of at most max bytes: 0 when its format is ours. */
+static int
+rd_open(struct store_rd *r, const uint8_t *buf, size_t len, size_t max)
+{
+	uint8_t fmt;
+
+	store_rd_init(r, buf, len);
+	if (buf == NULL || len > max || store_rd_u8(r, &fmt) != 0 ||
+	    fmt != CMF_FMT)
+		return CAP_ERR_CORRUPT;
+	return 0;
+}
+
 /* ---- entity codec ---- */
 
 int
@@ -154,13 +187,11 @@ cmfdb_entity_encode(const struct cmf_entity *e, uint8_t **buf, size_t *len)
 {
 	struct store_wr w;
 	size_t i;
+	int r;
 
-	*buf = NULL;
-	*len = 0;
-	if (e == NULL || !entity_valid(e))
-		return CAP_ERR_INVALID;
-	store_wr_init(&w, 512, CMFDB_ENTITY_MAX);
-	store_wr_u8(&w, CMF_FMT);
+	if ((r = wr_open(&w, e != NULL && entity_valid(e), 512,
+	    CMFDB_ENTITY_MAX, buf, len)) != 0)
+		return r;
 	store_wr_str(&w, 1, e->id);
 	store_wr_u8(&w, (uint8_t)e->type);
 	store_wr_str(&w, 1, e->parent);
@@ -195,14 +226,12 @@ int
 cmfdb_entity_decode(const uint8_t *buf, size_t len, struct cmf_entity *out)
 {
 	struct store_rd r;
-	uint8_t fmt, n, v;
+	uint8_t n, v;
 	size_t i;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	store_rd_init(&r, buf, len);
-	if (buf == NULL || len > CMFDB_ENTITY_MAX ||
-	    store_rd_u8(&r, &fmt) != 0 || fmt != CMF_FMT)
+	if (rd_open(&r, buf, len, CMFDB_ENTITY_MAX) != 0)
 		goto bad;
 	store_rd_text(&r, 1, 1, CMF_ID_MAX, out->id, NULL);
 	store_rd_u8(&r, &v);
@@ -277,13 +306,11 @@ int
 cmfdb_ic_encode(const struct cmfdb_initcred *c, uint8_t **buf, size_t *len)
 {
 	struct store_wr w;
+	int r;
 
-	*buf = NULL;
-	*len = 0;
-	if (c == NULL || !ic_valid(c))
-		return CAP_ERR_INVALID;
-	store_wr_init(&w, 160, IC_REC_MAX);
-	store_wr_u8(&w, CMF_FMT);
+	if ((r = wr_open(&w, c != NULL && ic_valid(c), 160, IC_REC_MAX, buf,
+	    len)) != 0)
+		return r;
 	store_wr_bytes(&w, c->ic.ref, CMF_INITCRED_REF_LEN);
 	store_wr_u8(&w, (uint8_t)c->ic.kind);
 	store_wr_str(&w, 1, c->ic.entity);
@@ -301,13 +328,11 @@ int
 cmfdb_ic_decode(const uint8_t *buf, size_t len, struct cmfdb_initcred *out)
 {
 	struct store_rd r;
-	uint8_t fmt, v;
+	uint8_t v;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	store_rd_init(&r, buf, len);
-	if (buf == NULL || len > IC_REC_MAX ||
-	    store_rd_u8(&r, &fmt) != 0 || fmt != CMF_FMT)
+	if (rd_open(&r, buf, len, IC_REC_MAX) != 0)
 		goto bad;
 	store_rd_bytes(&r, out->ic.ref, CMF_INITCRED_REF_LEN);
 	store_rd_u8(&r, &v);
@@ -343,13 +368,11 @@ static int
 certref_encode(const struct cmfdb_certref *c, uint8_t **buf, size_t *len)
 {
 	struct store_wr w;
+	int r;
 
-	*buf = NULL;
-	*len = 0;
-	if (!certref_valid(c))
-		return CAP_ERR_INVALID;
-	store_wr_init(&w, 128, CREF_REC_MAX);
-	store_wr_u8(&w, CMF_FMT);
+	if ((r = wr_open(&w, certref_valid(c), 128, CREF_REC_MAX, buf,
+	    len)) != 0)
+		return r;
 	store_wr_str(&w, 1, c->entity);
 	store_wr_str(&w, 1, c->cert_id);
 	store_wr_str(&w, 1, c->certtype);
@@ -360,13 +383,10 @@ int
 cmfdb_certref_decode(const uint8_t *buf, size_t len, struct cmfdb_certref *out)
 {
 	struct store_rd r;
-	uint8_t fmt;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	store_rd_init(&r, buf, len);
-	if (buf == NULL || len > CREF_REC_MAX ||
-	    store_rd_u8(&r, &fmt) != 0 || fmt != CMF_FMT)
+	if (rd_open(&r, buf, len, CREF_REC_MAX) != 0)
 		goto bad;
 	store_rd_text(&r, 1, 1, CMF_ID_MAX, out->entity, NULL);
 	store_rd_text(&r, 1, CERTDB_ID_LEN, CERTDB_ID_LEN, out->cert_id, NULL);
@@ -406,13 +426,12 @@ int
 cmfdb_lcm_encode(const struct cmfdb_lcm *c, uint8_t **buf, size_t *len)
 {
 	struct store_wr w;
+	int r;
 
-	*buf = NULL;
-	*len = 0;
-	if (c == NULL || !lcm_valid(c))
-		return CAP_ERR_INVALID;
-	store_wr_init(&w, 256 + c->summarylen, CMFDB_LCM_MAX);
-	store_wr_u8(&w, CMF_FMT);
+	if ((r = wr_open(&w, c != NULL && lcm_valid(c),
+	    c != NULL ? 256 + c->summarylen : 0, CMFDB_LCM_MAX, buf,
+	    len)) != 0)
+		return r;
 	store_wr_str(&w, 1, c->id);
 	store_wr_u64(&w, c->time);
 	store_wr_str(&w, 1, c->vnf_instance_id);
@@ -425,13 +444,10 @@ int
 cmfdb_lcm_decode(const uint8_t *buf, size_t len, struct cmfdb_lcm *out)
 {
 	struct store_rd r;
-	uint8_t fmt;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	store_rd_init(&r, buf, len);
-	if (buf == NULL || len > CMFDB_LCM_MAX ||
-	    store_rd_u8(&r, &fmt) != 0 || fmt != CMF_FMT)
+	if (rd_open(&r, buf, len, CMFDB_LCM_MAX) != 0)
 		goto bad;
 	store_rd_text(&r, 1, 1, CMFDB_LCM_ID_MAX, out->id, NULL);
 	store_rd_u64(&r, &out->time);
