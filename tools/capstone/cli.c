@@ -287,33 +287,49 @@ print_http_error(const struct http_response *resp)
 }
 
 int
+cli_request(struct cli *cli, const char *method, const char *path,
+    const char *body, size_t body_len, struct http_response **resp)
+{
+	char err[512];
+
+	*resp = NULL;
+	if (cli->client == NULL &&
+	    cap_client_new(&cli->opts, &cli->client, err, sizeof(err)) != 0) {
+		cli_err("%s", err);
+		return CLI_FAIL;
+	}
+	if (cap_client_request(cli->client, method, path,
+	    body != NULL ? "application/json" : NULL, body, body_len, resp,
+	    err, sizeof(err)) != 0) {
+		cli_err("%s", err);
+		goto fail;
+	}
+	if ((*resp)->status >= 400) {
+		print_http_error(*resp);
+		goto fail;
+	}
+	return CLI_OK;
+ fail:
+	http_response_free(*resp);
+	*resp = NULL;
+	return CLI_FAIL;
+}
+
+int
 cli_call(struct cli *cli, const char *method, const char *path,
     const char *body, size_t body_len, json_t **out)
 {
 	struct http_response *resp = NULL;
 	json_error_t jerr;
 	json_t *root = NULL;
-	char err[512];
-	int r, rc = CLI_FAIL;
+	int rc;
 
 	if (out != NULL)
 		*out = NULL;
-	if (cli->client == NULL &&
-	    cap_client_new(&cli->opts, &cli->client, err, sizeof(err)) != 0) {
-		cli_err("%s", err);
+	if ((rc = cli_request(cli, method, path, body, body_len,
+	    &resp)) != CLI_OK)
 		goto out;
-	}
-	r = cap_client_request(cli->client, method, path,
-	    body != NULL ? "application/json" : NULL, body, body_len, &resp,
-	    err, sizeof(err));
-	if (r != 0) {
-		cli_err("%s", err);
-		goto out;
-	}
-	if (resp->status >= 400) {
-		print_http_error(resp);
-		goto out;
-	}
+	rc = CLI_FAIL;
 	if (resp->status < 200 || resp->status >= 300) {
 		cli_err("unexpected HTTP %d from the server", resp->status);
 		goto out;

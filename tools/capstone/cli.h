@@ -127,6 +127,16 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- calling the daemon ---- */
 
 /*
+ * cli_request sends one request (body: JSON text of body_len bytes, or
+ * NULL) and returns CLI_OK with the answer in *resp (http_response_free
+ * it) when its status is below 400, or CLI_FAIL with *resp NULL after
+ * printing why: transport errors as they are, HTTP errors as
+ * "capstone: CODE: MESSAGE" from the server's error object.
+ */
+int cli_request(struct cli *cli, const char *method, const char *path,
+    const char *body, size_t body_len, struct http_response **resp);
+
+/*
  * cli_call sends one request (body: JSON text of body_len bytes, or NULL)
  * and returns CLI_OK with the decoded JSON answer in *out (NULL for an
  * empty body; out may be NULL), or CLI_FAIL after printing why: transport

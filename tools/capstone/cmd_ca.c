@@ -326,31 +326,6 @@ ca_chain(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	return CLI_OK;
 }
 
-/* The error of a non-JSON call, from the server's error object. */
-static void
-print_error(const struct http_response *resp)
-{
-	json_t *root, *e;
-	const char *code = NULL, *msg = NULL;
-
-	root = json_loadb((const char *)resp->body, resp->body_len, 0, NULL);
-	if ((e = json_object_get(root, "error")) != NULL) {
-		code = json_string_value(json_object_get(e, "code"));
-		msg = json_string_value(json_object_get(e, "message"));
-	}
-	fputs("capstone: ", stderr);
-	if (code != NULL) {
-		cli_print_safe(stderr, code);
-		if (msg != NULL) {
-			fputs(": ", stderr);
-			cli_print_safe(stderr, msg);
-		}
-	} else
-		fprintf(stderr, "the server answered HTTP %d", resp->status);
-	fputc('\n', stderr);
-	json_decref(root);
-}
-
 static int
 write_all(int fd, const uint8_t *p, size_t len)
 {
@@ -377,7 +352,7 @@ ca_crl(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	};
 	struct http_response *resp = NULL;
 	const char *file = NULL;
-	char path[CAP_NAME_MAX + 32], err[512];
+	char path[CAP_NAME_MAX + 32];
 	int c, fd = -1, rc = CLI_OK;
 
 	while ((c = cli_getopt(cli, cmd, argc, argv, "o:h", lo, &rc)) != -1) {
@@ -393,21 +368,9 @@ ca_crl(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	if ((rc = name_path(cmd, argv[optind], "/crl", path,
 	    sizeof(path))) != 0)
 		return rc;
+	if ((rc = cli_request(cli, "GET", path, NULL, 0, &resp)) != CLI_OK)
+		goto out;
 	rc = CLI_FAIL;
-	if (cli->client == NULL &&
-	    cap_client_new(&cli->opts, &cli->client, err, sizeof(err)) != 0) {
-		cli_err("%s", err);
-		goto out;
-	}
-	if (cap_client_request(cli->client, "GET", path, NULL, NULL, 0, &resp,
-	    err, sizeof(err)) != 0) {
-		cli_err("%s", err);
-		goto out;
-	}
-	if (resp->status >= 400) {
-		print_error(resp);
-		goto out;
-	}
 	if (resp->status != 200 || resp->body_len == 0 ||
 	    resp->body_len > CA_CRL_MAX) {
 		cli_err("unexpected answer from the server (HTTP %d)",
