@@ -23,7 +23,7 @@
 #include "common/util.h"
 #include "crypto/csr.h"
 #include "crypto/keys.h"
-#include "hsm/hsm_oaep.h"
+#include "hsm/hsm_derive.h"
 
 #define KEY_DATA_MAX	(64 * 1024)	/* bytes of data to sign/encrypt */
 #define KEY_SIG_MAX	1024		/* bytes of a signature */

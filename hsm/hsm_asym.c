@@ -17,6 +17,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "hsm/hsm_derive.h"
 #include "hsm/hsm_int.h"
 
 #define GEN_ATTEMPTS	4	/* tries of a generation the token failed */
@@ -560,48 +561,6 @@ sign_input(hsm_key_type type, const uint8_t *data, size_t len,
 	return 0;
 }
 
-/* r||s (each flen bytes) to a DER ECDSA-Sig-Value. */
-static int
-ecdsa_raw_to_der(const uint8_t *raw, size_t rawlen, size_t flen,
-    uint8_t **der, size_t *derlen)
-{
-	ECDSA_SIG *es = NULL;
-	BIGNUM *br = NULL, *bs = NULL;
-	unsigned char *buf = NULL, *p;
-	int n, r = CAP_ERR_INTERNAL;
-
-	if (rawlen != 2 * flen) {
-		log_error("hsm: ECDSA signature of %zu bytes, expected %zu",
-		    rawlen, 2 * flen);
-		return CAP_ERR_TOKEN;
-	}
-	if ((es = ECDSA_SIG_new()) == NULL ||
-	    (br = BN_bin2bn(raw, (int)flen, NULL)) == NULL ||
-	    (bs = BN_bin2bn(raw + flen, (int)flen, NULL)) == NULL ||
-	    !ECDSA_SIG_set0(es, br, bs))
-		goto out;
-	br = bs = NULL;	/* transferred */
-	if ((n = i2d_ECDSA_SIG(es, NULL)) <= 0)
-		goto out;
-	if ((buf = malloc((size_t)n)) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
-	p = buf;
-	if (i2d_ECDSA_SIG(es, &p) != n)
-		goto out;
-	*der = buf;	/* transferred */
-	*derlen = (size_t)n;
-	buf = NULL;
-	r = 0;
- out:
-	BN_free(br);
-	BN_free(bs);
-	ECDSA_SIG_free(es);
-	free(buf);
-	return r;
-}
-
 /* A DER ECDSA-Sig-Value back to r||s; CAP_ERR_CRYPTO if malformed. */
 static int
 ecdsa_der_to_raw(const uint8_t *der, size_t derlen, size_t flen,
@@ -663,7 +622,7 @@ hsm_sign(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *data,
 	if (r != 0)
 		goto out;
 	if (mech.mechanism == CKM_ECDSA) {
-		r = ecdsa_raw_to_der(out, outlen, flen, sig, siglen);
+		r = hsm_ecdsa_raw_to_der(out, outlen, flen, sig, siglen);
 		goto out;
 	}
 	*sig = out;	/* transferred */

@@ -1,12 +1,13 @@
 /*
- * hsm_derive.c - ECDH derivation, raw RSA and ECDSA over a given digest
- * with keys held in the token (see hsm_derive.h).
+ * hsm_derive.c - ECDH derivation, raw RSA, RSA-OAEP and ECDSA over a given
+ * digest with keys held in the token (see hsm_derive.h).
  *
  * The ECDH secret comes out of the token through a temporary, extractable
  * session object: CKM_ECDH1_DERIVE only makes objects.  It is made and
  * destroyed on the owner session under the object lock, like every other
  * object this module creates.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,15 +100,56 @@ hsm_ecdh_derive(hsm *h, hsm_obj priv, const uint8_t *point, size_t pointlen,
 	return r;
 }
 
+/*
+ * One RSA decryption of ct in the token into buf, a locked buffer of
+ * HSM_RSA_RAW_MAX bytes; *outlen is the length written.  what names the
+ * mechanism in the log.
+ */
+static int
+rsa_decrypt(hsm *h, hsm_obj priv, CK_MECHANISM *mech, const char *what,
+    const uint8_t *ct, size_t ctlen, uint8_t *buf, CK_ULONG *outlen)
+{
+	CK_SESSION_HANDLE s;
+	char fn[48];
+	CK_RV rv;
+	int r;
+
+	*outlen = HSM_RSA_RAW_MAX;
+	if ((r = hsm_sess_get(h, &s)) != 0)
+		return r;
+	if ((rv = h->fl->C_DecryptInit(s, mech, priv)) != CKR_OK) {
+		/* Raw RSA is optional; OAEP was checked against caps. */
+		if (mech->mechanism == CKM_RSA_X_509 &&
+		    (rv == CKR_MECHANISM_INVALID ||
+		    rv == CKR_KEY_FUNCTION_NOT_PERMITTED))
+			r = CAP_ERR_UNSUPPORTED;
+		else {
+			snprintf(fn, sizeof(fn), "C_DecryptInit(%s)", what);
+			r = hsm_ckr_err(fn, rv);
+		}
+	} else if ((rv = h->fl->C_Decrypt(s, (CK_BYTE_PTR)ct, (CK_ULONG)ctlen,
+	    buf, outlen)) != CKR_OK) {
+		/* A bad ciphertext is the caller's, not the token's fault. */
+		if (rv == CKR_ENCRYPTED_DATA_INVALID ||
+		    rv == CKR_ENCRYPTED_DATA_LEN_RANGE ||
+		    rv == CKR_FUNCTION_FAILED)
+			r = CAP_ERR_CRYPTO;
+		else {
+			snprintf(fn, sizeof(fn), "C_Decrypt(%s)", what);
+			r = hsm_ckr_err(fn, rv);
+		}
+	}
+	hsm_sess_done(h, s, rv);
+	return r;
+}
+
 int
 hsm_rsa_raw_decrypt(hsm *h, hsm_obj priv, const uint8_t *ct, size_t ctlen,
     uint8_t *out, size_t modlen)
 {
 	CK_MECHANISM mech = { CKM_RSA_X_509, NULL, 0 };
-	CK_SESSION_HANDLE s;
-	CK_ULONG outlen = HSM_RSA_RAW_MAX;
+	CK_ULONG outlen;
 	uint8_t *buf = NULL;
-	CK_RV rv;
 	int r;
 
 	if (h == NULL || priv == 0 || ct == NULL || out == NULL ||
@@ -115,45 +157,76 @@ hsm_rsa_raw_decrypt(hsm *h, hsm_obj priv, const uint8_t *ct, size_t ctlen,
 		return CAP_ERR_INVALID;
 	if ((buf = sodium_malloc(HSM_RSA_RAW_MAX)) == NULL)
 		return CAP_ERR_NOMEM;
-	if ((r = hsm_sess_get(h, &s)) != 0)
+	if ((r = rsa_decrypt(h, priv, &mech, "RSA_X_509", ct, ctlen, buf,
+	    &outlen)) != 0)
 		goto out;
-	if ((rv = h->fl->C_DecryptInit(s, &mech, priv)) != CKR_OK) {
-		if (rv == CKR_MECHANISM_INVALID ||
-		    rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
-			r = CAP_ERR_UNSUPPORTED;
-		else
-			r = hsm_ckr_err("C_DecryptInit(RSA_X_509)", rv);
-	} else if ((rv = h->fl->C_Decrypt(s, (CK_BYTE_PTR)ct, (CK_ULONG)ctlen,
-	    buf, &outlen)) != CKR_OK) {
-		if (rv == CKR_ENCRYPTED_DATA_INVALID ||
-		    rv == CKR_ENCRYPTED_DATA_LEN_RANGE ||
-		    rv == CKR_FUNCTION_FAILED)
-			r = CAP_ERR_CRYPTO;
-		else
-			r = hsm_ckr_err("C_Decrypt(RSA_X_509)", rv);
-	} else if (outlen > modlen)
+	if (outlen > modlen) {
 		r = CAP_ERR_CRYPTO;
-	else {
-		memset(out, 0, modlen - outlen);
-		memcpy(out + (modlen - outlen), buf, outlen);
-		r = 0;
+		goto out;
 	}
-	hsm_sess_done(h, s, rv);
+	memset(out, 0, modlen - outlen);
+	memcpy(out + (modlen - outlen), buf, outlen);
+	r = 0;
  out:
 	sodium_memzero(buf, HSM_RSA_RAW_MAX);
 	sodium_free(buf);
 	return r;
 }
 
-/* r||s of two flen-byte halves to a DER ECDSA-Sig-Value. */
-static int
-raw_to_der(const uint8_t *raw, size_t flen, uint8_t **der, size_t *derlen)
+/*
+ * The plaintext is first written into a locked buffer of the full
+ * modulus size, because C_Decrypt may need that much room before it
+ * knows the real length, and only then copied to the caller.
+ */
+int
+hsm_rsa_oaep_decrypt(hsm *h, hsm_obj priv, const uint8_t *ct, size_t ctlen,
+    uint8_t *pt, size_t *ptlen)
+{
+	CK_RSA_PKCS_OAEP_PARAMS oaep = {
+		CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0
+	};
+	CK_MECHANISM mech = { CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep) };
+	CK_ULONG outlen;
+	uint8_t *buf = NULL;
+	int r;
+
+	if (h == NULL || priv == 0 || ct == NULL || pt == NULL ||
+	    ptlen == NULL || ctlen == 0 || ctlen > HSM_OAEP_CT_MAX)
+		return CAP_ERR_INVALID;
+	if (!h->caps.rsa_oaep)
+		return CAP_ERR_UNSUPPORTED;
+	if ((buf = sodium_malloc(HSM_RSA_RAW_MAX)) == NULL)
+		return CAP_ERR_NOMEM;
+	if ((r = rsa_decrypt(h, priv, &mech, "OAEP", ct, ctlen, buf,
+	    &outlen)) != 0)
+		goto out;
+	if (outlen > *ptlen) {
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	memcpy(pt, buf, outlen);
+	*ptlen = outlen;
+	r = 0;
+ out:
+	sodium_memzero(buf, HSM_RSA_RAW_MAX);
+	sodium_free(buf);
+	return r;
+}
+
+int
+hsm_ecdsa_raw_to_der(const uint8_t *raw, size_t rawlen, size_t flen,
+    uint8_t **der, size_t *derlen)
 {
 	ECDSA_SIG *es = NULL;
 	BIGNUM *br = NULL, *bs = NULL;
 	unsigned char *buf = NULL, *p;
 	int n, r = CAP_ERR_INTERNAL;
 
+	if (rawlen != 2 * flen) {
+		log_error("hsm: ECDSA signature of %zu bytes, expected %zu",
+		    rawlen, 2 * flen);
+		return CAP_ERR_TOKEN;
+	}
 	if ((es = ECDSA_SIG_new()) == NULL ||
 	    (br = BN_bin2bn(raw, (int)flen, NULL)) == NULL ||
 	    (bs = BN_bin2bn(raw + flen, (int)flen, NULL)) == NULL ||
@@ -213,10 +286,5 @@ hsm_ecdsa_sign_digest(hsm *h, hsm_obj priv, hsm_key_type type,
 	hsm_sess_done(h, s, rv);
 	if (r != 0)
 		return r;
-	if (outlen != 2 * flen) {
-		log_error("hsm: ECDSA signature of %lu bytes, expected %zu",
-		    (unsigned long)outlen, 2 * flen);
-		return CAP_ERR_TOKEN;
-	}
-	return raw_to_der(raw, flen, sig, siglen);
+	return hsm_ecdsa_raw_to_der(raw, outlen, flen, sig, siglen);
 }
