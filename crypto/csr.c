@@ -345,28 +345,36 @@ csr_build(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
 }
 
 int
+csr_bio_text(BIO *bio, size_t max, char **out)
+{
+	char *mem, *res;
+	long n;
+
+	*out = NULL;
+	if ((n = BIO_get_mem_data(bio, &mem)) <= 0 ||
+	    (max != 0 && (size_t)n > max))
+		return CAP_ERR_INTERNAL;
+	if ((res = malloc((size_t)n + 1)) == NULL)
+		return CAP_ERR_NOMEM;
+	memcpy(res, mem, (size_t)n);
+	res[n] = '\0';
+	*out = res;	/* transferred */
+	return 0;
+}
+
+int
 csr_pem(X509_REQ *req, char **pem)
 {
 	BIO *bio = NULL;
-	char *mem, *res = NULL;
-	long n;
 	int r = CAP_ERR_INTERNAL;
 
 	*pem = NULL;
 	if (req == NULL)
 		return CAP_ERR_INVALID;
 	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_X509_REQ(bio, req) != 1 ||
-	    (n = BIO_get_mem_data(bio, &mem)) <= 0)
+	    PEM_write_bio_X509_REQ(bio, req) != 1)
 		goto out;
-	if ((res = malloc((size_t)n + 1)) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(res, mem, (size_t)n);
-	res[n] = '\0';
-	*pem = res;
-	r = 0;
+	r = csr_bio_text(bio, 0, pem);
  out:
 	BIO_free(bio);
 	return r;

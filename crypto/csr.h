@@ -61,4 +61,14 @@ int csr_build(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
 /* csr_pem writes a request as a PEM string (malloc'd, free()). */
 int csr_pem(X509_REQ *req, char **pem) __attribute__((warn_unused_result));
 
+/*
+ * csr_bio_text copies what a memory BIO holds (PEM text written to it)
+ * into a malloc'd NUL-terminated string *out: the tail of csr_pem, also
+ * of the other PEM writers in crypto/.  max bounds the length (0: no
+ * bound).  CAP_ERR_INTERNAL when the BIO is empty or over max,
+ * CAP_ERR_NOMEM.
+ */
+int csr_bio_text(BIO *bio, size_t max, char **out)
+    __attribute__((warn_unused_result));
+
 #endif

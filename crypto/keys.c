@@ -19,6 +19,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "crypto/csr.h"
 #include "crypto/keys.h"
 
 #define PEM_MAX	8192	/* a PEM public key: RSA-3072 is under 700 bytes */
@@ -160,8 +161,6 @@ keys_public_pem(hsm *h, hsm_obj pub, char **pem)
 	size_t len = 0;
 	EVP_PKEY *pk = NULL;
 	BIO *bio = NULL;
-	char *mem, *res = NULL;
-	long n;
 	int r;
 
 	*pem = NULL;
@@ -176,16 +175,7 @@ keys_public_pem(hsm *h, hsm_obj pub, char **pem)
 	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
 	    PEM_write_bio_PUBKEY(bio, pk) != 1)
 		goto out;
-	if ((n = BIO_get_mem_data(bio, &mem)) <= 0 || n > PEM_MAX)
-		goto out;
-	if ((res = malloc((size_t)n + 1)) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(res, mem, (size_t)n);
-	res[n] = '\0';
-	*pem = res;	/* transferred */
-	r = 0;
+	r = csr_bio_text(bio, PEM_MAX, pem);
  out:
 	BIO_free(bio);
 	EVP_PKEY_free(pk);

@@ -30,6 +30,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "crypto/csr.h"
 #include "crypto/pkg_cms.h"
 #include "hsm/hsm_derive.h"
 
@@ -432,25 +433,15 @@ int
 pkg_cms_pem(CMS_ContentInfo *cms, char **pem)
 {
 	BIO *bio = NULL;
-	char *mem, *res = NULL;
-	long n;
 	int r = CAP_ERR_INTERNAL;
 
 	*pem = NULL;
 	if (cms == NULL)
 		return CAP_ERR_INVALID;
 	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_CMS(bio, cms) != 1 ||
-	    (n = BIO_get_mem_data(bio, &mem)) <= 0)
+	    PEM_write_bio_CMS(bio, cms) != 1)
 		goto out;
-	if ((res = malloc((size_t)n + 1)) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(res, mem, (size_t)n);
-	res[n] = '\0';
-	*pem = res;
-	r = 0;
+	r = csr_bio_text(bio, 0, pem);
  out:
 	BIO_free(bio);
 	return r;
