@@ -31,6 +31,7 @@
 #include "store/keydb.h"
 #include "store/store.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/th_nfv.h"
 
 static void
 mk_entity(struct cmf_entity *e, const char *id, const char *parent)
@@ -547,20 +548,10 @@ test_cmf(cmf *c, hsm *h, store *s)
 int
 main(void)
 {
-	const char *uri = NULL, *pin = NULL, *dir;
-	char path[512], err[256];
-	hsm *h = NULL;
-	hsm_mk_kind kind = HSM_MK_NONE;
-	store *s = NULL, *s2 = NULL;
-	envelope *env = NULL;
-	vault *v = NULL;
-	ca_conns *cs = NULL;
-	certsvc *svc = NULL;
-	cmf *c = NULL;
-	struct ca_env cae;
-	struct cmf_env ce;
-	json_t *set;
-	int r;
+	struct th_nfv f;
+	char path[512];
+	const char *dir;
+	store *s2 = NULL;
 
 	log_init("test_cmfdb", 0, LOG_LVL_ERROR);
 	if (sodium_init() < 0)
@@ -573,53 +564,8 @@ main(void)
 		store_free(s2);
 	} else
 		th_check(0, "cmfdb: store opens", "failed");
-
-	if (!th_check(th_softhsm_token(&uri, &pin) == 0, "cmf: SoftHSM token",
-	    "could not create a token"))
-		return th_done();
-	snprintf(path, sizeof(path), "%s/cmf", dir);
-	if (hsm_open(uri, NULL, pin, 4, &h) != 0 ||
-	    hsm_mk_init(h, &kind) != 0 || store_open(path, 0, 1, &s) != 0 ||
-	    envelope_new(h, SEAL_MEMORY, &env) != 0 ||
-	    vault_new(env, s, &v) != 0) {
-		th_check(0, "cmf: token, store and vault", "failed");
-		goto out;
-	}
-	memset(&cae, 0, sizeof(cae));
-	cae.h = h;
-	cae.s = s;
-	cae.v = v;
-	cae.token_pin = pin;
-	if (ca_conns_new(&cae, &cs) != 0) {
-		th_check(0, "cmf: CA registry", "failed");
-		goto out;
-	}
-	set = json_pack("{s:s, s:{s:s}, s:s}", "subject", "CN=CMF Test Root",
-	    "key", "type", "ec-p256", "validity", "3650d");
-	r = ca_conns_add(cs, "op", "local", set, NULL, err, sizeof(err));
-	json_decref(set);
-	if (!th_check(r == 0, "cmf: local CA op", "got %d %s", r, err))
-		goto out;
-	if (certsvc_new(h, s, certsvc_conns_lookup, cs, &svc) != 0) {
-		th_check(0, "cmf: certsvc", "failed");
-		goto out;
-	}
-	memset(&ce, 0, sizeof(ce));
-	ce.h = h;
-	ce.s = s;
-	ce.v = v;
-	ce.certs = svc;
-	ce.conns = cs;
-	if (!TH_EQ_INT(cmf_new(&ce, &c), 0, "cmf: created"))
-		goto out;
-	test_cmf(c, h, s);
- out:
-	cmf_free(c);
-	certsvc_free(svc);
-	ca_conns_free(cs);
-	vault_free(v);
-	envelope_free(env);
-	store_free(s);
-	hsm_free(h);
+	if (th_nfv_open(&f, "cmf", "CMF Test Root") == 0)
+		test_cmf(f.c, f.h, f.s);
+	th_nfv_close(&f);
 	return th_done();
 }

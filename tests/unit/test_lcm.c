@@ -28,6 +28,7 @@
 #include "store/keydb.h"
 #include "store/store.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/th_nfv.h"
 
 #define HEAD	"{\"id\":\"n-1\",\"notificationType\":" \
 		"\"VnfLcmOperationOccurrenceNotification\"," \
@@ -436,68 +437,11 @@ test_scenario(cmf *c, store *s)
 static void
 scenario(void)
 {
-	const char *uri = NULL, *pin = NULL;
-	char path[512], err[256];
-	hsm *h = NULL;
-	hsm_mk_kind kind = HSM_MK_NONE;
-	store *s = NULL;
-	envelope *env = NULL;
-	vault *v = NULL;
-	ca_conns *cs = NULL;
-	certsvc *svc = NULL;
-	cmf *c = NULL;
-	struct ca_env cae;
-	struct cmf_env ce;
-	json_t *set;
-	int r;
+	struct th_nfv f;
 
-	if (!th_check(th_softhsm_token(&uri, &pin) == 0, "lcm: SoftHSM token",
-	    "could not create a token"))
-		return;
-	snprintf(path, sizeof(path), "%s/lcm", th_tmpdir());
-	if (hsm_open(uri, NULL, pin, 4, &h) != 0 ||
-	    hsm_mk_init(h, &kind) != 0 || store_open(path, 0, 1, &s) != 0 ||
-	    envelope_new(h, SEAL_MEMORY, &env) != 0 ||
-	    vault_new(env, s, &v) != 0) {
-		th_check(0, "lcm: token, store and vault", "failed");
-		goto out;
-	}
-	memset(&cae, 0, sizeof(cae));
-	cae.h = h;
-	cae.s = s;
-	cae.v = v;
-	cae.token_pin = pin;
-	if (ca_conns_new(&cae, &cs) != 0) {
-		th_check(0, "lcm: CA registry", "failed");
-		goto out;
-	}
-	set = json_pack("{s:s, s:{s:s}, s:s}", "subject", "CN=LCM Test Root",
-	    "key", "type", "ec-p256", "validity", "3650d");
-	r = ca_conns_add(cs, "op", "local", set, NULL, err, sizeof(err));
-	json_decref(set);
-	if (!th_check(r == 0, "lcm: local CA op", "got %d %s", r, err))
-		goto out;
-	if (certsvc_new(h, s, certsvc_conns_lookup, cs, &svc) != 0) {
-		th_check(0, "lcm: certsvc", "failed");
-		goto out;
-	}
-	memset(&ce, 0, sizeof(ce));
-	ce.h = h;
-	ce.s = s;
-	ce.v = v;
-	ce.certs = svc;
-	ce.conns = cs;
-	if (!TH_EQ_INT(cmf_new(&ce, &c), 0, "lcm: CMF created"))
-		goto out;
-	test_scenario(c, s);
- out:
-	cmf_free(c);
-	certsvc_free(svc);
-	ca_conns_free(cs);
-	vault_free(v);
-	envelope_free(env);
-	store_free(s);
-	hsm_free(h);
+	if (th_nfv_open(&f, "lcm", "LCM Test Root") == 0)
+		test_scenario(f.c, f.s);
+	th_nfv_close(&f);
 }
 
 int
