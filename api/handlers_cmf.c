@@ -111,6 +111,21 @@ pem_json(X509 *x)
 	return s;
 }
 
+/* One certificate an entity holds, as its record lists it. */
+static json_t *
+held_json(const struct cmf_held *h)
+{
+	json_t *t;
+
+	if ((t = json_object()) == NULL)
+		return NULL;
+	json_object_set_new(t, "certId", json_string(h->cert_id));
+	json_object_set_new(t, "certType", json_string(h->certtype));
+	json_object_set_new(t, "shared", json_boolean(h->shared));
+	json_object_set_new(t, "delegated", json_boolean(h->delegated));
+	return t;
+}
+
 static json_t *
 entity_json(const struct cmf_entity *e)
 {
@@ -153,18 +168,8 @@ entity_json(const struct cmf_entity *e)
 	}
 	json_object_set_new(o, "certTypes", a);
 	a = json_array();
-	for (i = 0; i < e->ncerts; i++) {
-		t = json_object();
-		json_object_set_new(t, "certId",
-		    json_string(e->certs[i].cert_id));
-		json_object_set_new(t, "certType",
-		    json_string(e->certs[i].certtype));
-		json_object_set_new(t, "shared",
-		    json_boolean(e->certs[i].shared));
-		json_object_set_new(t, "delegated",
-		    json_boolean(e->certs[i].delegated));
-		json_array_append_new(a, t);
-	}
+	for (i = 0; i < e->ncerts; i++)
+		json_array_append_new(a, held_json(&e->certs[i]));
 	json_object_set_new(o, "certificates", a);
 	cap_format_time(e->created, ts);
 	json_object_set_new(o, "created", json_string(ts));
@@ -404,15 +409,7 @@ api_h_cmf_cert_list(struct api_ctx *ctx)
 	o = json_object();
 	a = json_array();
 	for (i = 0; i < e->ncerts; i++) {
-		t = json_object();
-		json_object_set_new(t, "certId",
-		    json_string(e->certs[i].cert_id));
-		json_object_set_new(t, "certType",
-		    json_string(e->certs[i].certtype));
-		json_object_set_new(t, "shared",
-		    json_boolean(e->certs[i].shared));
-		json_object_set_new(t, "delegated",
-		    json_boolean(e->certs[i].delegated));
+		t = held_json(&e->certs[i]);
 		if (certdb_get(ctx->deps->s, e->certs[i].cert_id, &c) == 0) {
 			json_object_set_new(t, "serial", json_string(c->serial));
 			cap_format_time(c->not_after, ts);
