@@ -115,6 +115,23 @@ waiter_wait(struct waiter *w, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * Follows a certsvc_enroll* call that returned r: waits for its answer,
+ * or, when it refused (no completion will come), leaves w to the caller
+ * alone and returns r with a reason.
+ */
+static int
+waiter_started(struct waiter *w, int r, uint32_t retry, char *err,
+    size_t errlen)
+{
+	if (r == 0)
+		return waiter_wait(w, err, errlen);
+	w->refs = 1;
+	if (r == CAP_ERR_RATE)
+		cmf_err(err, errlen, "the CA is busy; retry in %u s", retry);
+	return r;
+}
+
 /* ---- issuing ---- */
 
 struct held_arg {
@@ -358,17 +375,11 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 		r = CAP_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = certsvc_enroll_csr(c->env.certs, t->ca,
+	r = certsvc_enroll_csr(c->env.certs, t->ca,
 	    t->profile[0] != '\0' ? t->profile : NULL, validity, csr, csrlen,
 	    (flags & CMF_POP_VERIFIED) ? CERTSVC_POP_VERIFIED : 0,
-	    waiter_done, w, cert_id, &retry, err, errlen)) != 0) {
-		w->refs = 1;	/* no completion will come */
-		if (r == CAP_ERR_RATE)
-			cmf_err(err, errlen, "the CA is busy; retry in %u s",
-			    retry);
-		goto out;
-	}
-	if ((r = waiter_wait(w, err, errlen)) != 0)
+	    waiter_done, w, cert_id, &retry, err, errlen);
+	if ((r = waiter_started(w, r, retry, err, errlen)) != 0)
 		goto out;
 	r = finish(c, e, t->name, cert_id, 0, 0, formal, out, err, errlen);
  out:
@@ -378,13 +389,20 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 	return r;
 }
 
+/*
+ * Loads entity id into *e (malloc'd, the caller frees it whatever the
+ * result) and finds its certificate type certtype.
+ */
 static int
-entity_type_get(cmf *c, const char *id, const char *certtype,
-    struct cmf_entity *e, const struct cmf_certtype **t, char *err,
+entity_type_load(cmf *c, const char *id, const char *certtype,
+    struct cmf_entity **ep, const struct cmf_certtype **t, char *err,
     size_t errlen)
 {
+	struct cmf_entity *e;
 	int r;
 
+	if ((e = *ep = malloc(sizeof(*e))) == NULL)
+		return CAP_ERR_NOMEM;
 	if (!cmfdb_id_valid(id)) {
 		cmf_err(err, errlen, "no entity '%s'", "?");
 		return CAP_ERR_NOT_FOUND;
@@ -417,9 +435,7 @@ cmf_issue_csr(cmf *c, const char *id, const char *certtype,
 	cmf_err(err, errlen, "%s", "");
 	if (c == NULL)
 		return CAP_ERR_INVALID;
-	if ((e = malloc(sizeof(*e))) == NULL)
-		return CAP_ERR_NOMEM;
-	if ((r = entity_type_get(c, id, certtype, e, &t, err, errlen)) != 0)
+	if ((r = entity_type_load(c, id, certtype, &e, &t, err, errlen)) != 0)
 		goto out;
 	if (initcred != NULL) {
 		if (cmfdb_ic_get(c->env.s, initcred, &ic) != 0 ||
@@ -493,9 +509,7 @@ cmf_issue_delegated(cmf *c, const char *id, const char *certtype,
 	cmf_err(err, errlen, "%s", "");
 	if (c == NULL)
 		return CAP_ERR_INVALID;
-	if ((e = malloc(sizeof(*e))) == NULL)
-		return CAP_ERR_NOMEM;
-	if ((r = entity_type_get(c, id, certtype, e, &t, err, errlen)) != 0)
+	if ((r = entity_type_load(c, id, certtype, &e, &t, err, errlen)) != 0)
 		goto out;
 	snprintf(subject, sizeof(subject), "CN=%s",
 	    e->nfqdns > 0 ? e->fqdns[0] : e->id);
@@ -529,15 +543,9 @@ cmf_issue_delegated(cmf *c, const char *id, const char *certtype,
 		r = CAP_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = certsvc_enroll(c->env.certs, &rq, waiter_done, w, cert_id,
-	    &retry, err, errlen)) != 0) {
-		w->refs = 1;
-		if (r == CAP_ERR_RATE)
-			cmf_err(err, errlen, "the CA is busy; retry in %u s",
-			    retry);
-		goto out;
-	}
-	if ((r = waiter_wait(w, err, errlen)) != 0)
+	r = certsvc_enroll(c->env.certs, &rq, waiter_done, w, cert_id, &retry,
+	    err, errlen);
+	if ((r = waiter_started(w, r, retry, err, errlen)) != 0)
 		goto out;
 	r = finish(c, e, t->name, cert_id, shared, 1, 1, out, err, errlen);
  out:
@@ -611,9 +619,7 @@ cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
 		    "CMF issued, or no longer valid");
 		return r;
 	}
-	if ((e = malloc(sizeof(*e))) == NULL)
-		return CAP_ERR_NOMEM;
-	if ((r = entity_type_get(c, ent, ct, e, &t, err, errlen)) != 0)
+	if ((r = entity_type_load(c, ent, ct, &e, &t, err, errlen)) != 0)
 		goto out;
 	p = cur;
 	if ((x = d2i_X509(NULL, &p, (long)curlen)) == NULL) {
