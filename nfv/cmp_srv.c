@@ -12,6 +12,7 @@
 #include <openssl/crmf.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
 #include "common/err.h"
@@ -130,6 +131,65 @@ cmp_req_peek(const uint8_t *der, size_t len, struct cmp_peek *out)
 	if (i < 3)
 		return CAP_ERR_INVALID;
 	return 0;
+}
+
+int
+cmp_rr_reason(const uint8_t *der, size_t len, int *reason)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	ASN1_ENUMERATED *code = NULL;
+	struct tlv t, e;
+	const uint8_t *p, *end;
+	const unsigned char *q;
+	long v;
+	int crit = -1, r = CAP_ERR_INVALID;
+
+	*reason = 0;
+	/* PKIMessage: header, then body [11] rr. */
+	if (der == NULL || tlv_read(der, len, &t) != 0 || t.tag != 0x30)
+		return CAP_ERR_INVALID;
+	p = t.val;
+	end = t.val + t.len;
+	if (tlv_read(p, (size_t)(end - p), &e) != 0 || e.tag != 0x30)
+		return CAP_ERR_INVALID;
+	p += e.total;
+	if (tlv_read(p, (size_t)(end - p), &t) != 0 || t.tag != 0xab)
+		return CAP_ERR_INVALID;
+	/* RevReqContent: SEQUENCE OF RevDetails; the first is served. */
+	if (tlv_read(t.val, t.len, &t) != 0 || t.tag != 0x30 ||
+	    tlv_read(t.val, t.len, &t) != 0 || t.tag != 0x30)
+		return CAP_ERR_INVALID;
+	/* RevDetails: certDetails CertTemplate, crlEntryDetails OPTIONAL. */
+	p = t.val;
+	end = t.val + t.len;
+	if (tlv_read(p, (size_t)(end - p), &e) != 0 || e.tag != 0x30)
+		return CAP_ERR_INVALID;
+	p += e.total;
+	if (p == end)
+		return 0;
+	if (tlv_read(p, (size_t)(end - p), &e) != 0 || e.tag != 0x30)
+		return CAP_ERR_INVALID;
+	q = p;
+	if ((exts = d2i_X509_EXTENSIONS(NULL, &q, (long)e.total)) == NULL ||
+	    q != p + e.total)
+		goto out;
+	/* crit is -1 when there is no reasonCode, -2 when there are two. */
+	if ((code = X509V3_get_d2i(exts, NID_crl_reason, &crit,
+	    NULL)) == NULL) {
+		if (crit == -1)
+			r = 0;
+		goto out;
+	}
+	/* The CMF checks the value; only a sane int goes on. */
+	if ((v = ASN1_ENUMERATED_get(code)) < 0 || v > 255)
+		goto out;
+	*reason = (int)v;
+	r = 0;
+ out:
+	ASN1_ENUMERATED_free(code);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ERR_clear_error();
+	return r;
 }
 
 int
@@ -459,12 +519,12 @@ cb_rr(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 {
 	struct txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(sctx);
 	struct who w;
+	unsigned char *rder = NULL;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	char why[256] = "";
-	int r;
+	int n, reason = 0, r;
 
-	(void)req;
 	if ((r = identify(t, &w, why, sizeof(why))) != 0)
 		return refuse(fail_bit_of(r), why);
 	if (w.initcred[0] != '\0') {
@@ -478,13 +538,27 @@ cb_rr(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 	    ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(t->signer)) != 0)
 		return refuse(OSSL_CMP_PKIFAILUREINFO_notAuthorized,
 		    "only the holder of a certificate may revoke it");
+	/*
+	 * OpenSSL 3.0 hands this callback the certificate's issuer and
+	 * serial only: the reason is read from the request's RevDetails.
+	 */
+	if ((n = i2d_OSSL_CMP_MSG(req, &rder)) <= 0)
+		r = CAP_ERR_INVALID;
+	else
+		r = cmp_rr_reason(rder, (size_t)n, &reason);
+	OPENSSL_free(rder);
+	if (r != 0)
+		return refuse(OSSL_CMP_PKIFAILUREINFO_badDataFormat,
+		    "the revocation details do not parse");
 	if ((r = der_of(t->signer, &der, &len)) == 0)
-		r = cmf_revoke_cert(t->c, der, len, 0, why, sizeof(why));
+		r = cmf_revoke_cert(t->c, der, len, reason, why,
+		    sizeof(why));
 	OPENSSL_free(der);
 	if (r != 0)
 		return refuse(fail_bit_of(r), why[0] != '\0' ? why :
 		    "the revocation failed");
-	log_info("cmp server: entity %s revoked its certificate", w.entity);
+	log_info("cmp server: entity %s revoked its certificate (reason %d)",
+	    w.entity, reason);
 	return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 }
 

@@ -80,6 +80,16 @@ int cmp_req_peek(const uint8_t *der, size_t len, struct cmp_peek *out)
     __attribute__((warn_unused_result));
 
 /*
+ * cmp_rr_reason reads the CRL reason of an rr PKIMessage (DER): the
+ * reasonCode extension in the crlEntryDetails of its first RevDetails,
+ * 0 (unspecified) when there is none.  The value is not checked against
+ * RFC 5280 here (cmf_revoke_cert does).  CAP_ERR_INVALID when der is not
+ * an rr or its details do not parse.
+ */
+int cmp_rr_reason(const uint8_t *der, size_t len, int *reason)
+    __attribute__((warn_unused_result));
+
+/*
  * cmp_tmpl_pubkey reads the publicKey [6] of a DER CertTemplate.
  * CAP_ERR_INVALID when it has none or it does not parse.
  */

@@ -4,8 +4,9 @@
 # under MAC protection with an initial credential (the certificate
 # verifies under the CA of the caPubs and of EST cacerts), the same
 # credential refused the second time, p10cr with a CSR, kur signed with
-# the issued certificate, rr by its holder (the serial then on the CRL),
-# genm; bytes that are not CMP get 400.
+# the issued certificate, rr by its holder with reason keyCompromise (the
+# serial then on the CRL with that reason), genm; bytes that are not CMP
+# get 400.
 set -eu
 . "$(dirname "$0")/../lib/env.sh"
 
@@ -111,23 +112,31 @@ ocmp kur2 -cmd kur -cert "$W/self.pem" -key "$W/k4.key" -newkey "$W/k4.key" \
     -srvcert "$T_DIR/pki/server.crt" -certout "$W/c4.pem" || rc=1
 t_eq "kur signed by a certificate Capstone did not issue is refused" 1 "$rc"
 
-# ---- rr by the holder ----
+# ---- rr by the holder, reason keyCompromise ----
 rc=0
 ocmp rr -cmd rr -cert "$W/c3.pem" -key "$W/k3.key" -oldcert "$W/c3.pem" \
-    -srvcert "$T_DIR/pki/server.crt" || rc=1
+    -revreason 1 -srvcert "$T_DIR/pki/server.crt" || rc=1
 t_check "openssl cmp rr by the holder revokes" "$rc" \
     "$(t_short "$(tail -n 4 "$W/rr.log")")"
 serial=$(openssl x509 -in "$W/c3.pem" -noout -serial 2>/dev/null | sed 's/^serial=//')
 code=$(curl -s -o "$W/crl.der" -w '%{http_code}' --cacert "$T_DIR/pki/ca.crt" \
     --cert "$T_DIR/pki/admin.crt" --key "$T_DIR/pki/admin.key" \
     "https://127.0.0.1:$T_PORT/v1/cas/op/crl") || code=000
+openssl crl -inform DER -in "$W/crl.der" -noout -text >"$W/crl.txt" 2>/dev/null || :
 if [ "$code" = 200 ] && [ -n "$serial" ] &&
-    openssl crl -inform DER -in "$W/crl.der" -noout -text 2>/dev/null |
-    grep -qi "Serial Number: *$serial"; then
+    grep -qi "Serial Number: *$serial" "$W/crl.txt"; then
 	t_ok "the revoked serial is on the CA's CRL"
 else
 	t_fail "the revoked serial is on the CA's CRL" "HTTP $code, serial $serial"
 fi
+# The reason of the entry: the lines after its serial, up to the next one.
+reason=$(awk -v s="$serial" '
+	toupper($0) ~ "SERIAL NUMBER: *" toupper(s) "$" { on = 1; next }
+	on && /Serial Number:/ { exit }
+	on && prev ~ /CRL Reason Code/ { gsub(/^ +| +$/, ""); print; exit }
+	{ prev = $0 }' "$W/crl.txt")
+t_eq "the CRL entry has the reason of the rr (keyCompromise)" \
+    "Key Compromise" "$reason"
 rc=0
 ocmp kur3 -cmd kur -cert "$W/c3.pem" -key "$W/k3.key" -newkey "$W/k3.key" \
     -srvcert "$T_DIR/pki/server.crt" -certout "$W/c5.pem" || rc=1
