@@ -139,6 +139,14 @@ cli_print_safe(FILE *f, const char *s)
 }
 
 void
+cli_print_field(int width, const char *name, const char *value)
+{
+	printf("%-*s ", width, name);
+	cli_print_safe(stdout, value);
+	putchar('\n');
+}
+
+void
 cli_print_json(const json_t *v)
 {
 	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0)
@@ -351,6 +359,22 @@ cli_call(struct cli *cli, const char *method, const char *path,
 	json_decref(root);
 	http_response_free(resp);
 	return rc;
+}
+
+int
+cli_show(struct cli *cli, const char *path, void (*print)(const json_t *))
+{
+	json_t *out = NULL;
+	int rc;
+
+	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
+		return rc;
+	if (cli->json)
+		cli_print_json(out);
+	else
+		print(out);
+	json_decref(out);
+	return CLI_OK;
 }
 
 int

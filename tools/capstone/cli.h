@@ -158,7 +158,20 @@ int cli_call_json(struct cli *cli, const char *method, const char *path,
 int cli_post_json(struct cli *cli, const char *path, json_t *body,
     json_t **out);
 
+/*
+ * cli_show GETs path and prints the answer: with --json as it came, else
+ * through print.  Returns the exit status, as cli_call.
+ */
+int cli_show(struct cli *cli, const char *path,
+    void (*print)(const json_t *));
+
 /* ---- output ---- */
+
+/*
+ * cli_print_field prints one line of a description: name left-aligned in
+ * width columns, a space, then value through cli_print_safe.
+ */
+void cli_print_field(int width, const char *name, const char *value);
 
 /* cli_print_json prints v indented, keys in the server's order. */
 void cli_print_json(const json_t *v);

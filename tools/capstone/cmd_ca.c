@@ -222,28 +222,28 @@ ca_add(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	return rc;
 }
 
+static void
+print_cas(const json_t *out)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(out, "cas"), i, e) {
+		cli_print_safe(stdout, cli_get_str(e, "name", "-"));
+		putchar(' ');
+		cli_print_safe(stdout, cli_get_str(e, "protocol", "-"));
+		putchar('\n');
+	}
+}
+
 static int
 ca_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-	json_t *out = NULL, *e;
-	size_t i;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 0, &rc))
 		return rc;
-	if ((rc = cli_call(cli, "GET", "/v1/cas", NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else
-		json_array_foreach(json_object_get(out, "cas"), i, e) {
-			cli_print_safe(stdout, cli_get_str(e, "name", "-"));
-			putchar(' ');
-			cli_print_safe(stdout, cli_get_str(e, "protocol", "-"));
-			putchar('\n');
-		}
-	json_decref(out);
-	return CLI_OK;
+	return cli_show(cli, "/v1/cas", print_cas);
 }
 
 /* One member of a description: PEM lists summarised, the rest as text. */
@@ -278,35 +278,45 @@ print_member(const char *k, const json_t *v)
 	putchar('\n');
 }
 
+static void
+print_description(const json_t *out)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)out, k, v)
+		print_member(k, v);
+}
+
+/* The chain of a CA, PEM, issuer first. */
+static void
+print_chain(const json_t *out)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(out, "chain"), i, v)
+		if (json_is_string(v))
+			fputs(json_string_value(v), stdout);
+}
+
 static int
 ca_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	char path[CAP_NAME_MAX + 32];
-	const char *k;
-	json_t *out = NULL, *v;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = name_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
 		return rc;
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else
-		json_object_foreach(out, k, v)
-			print_member(k, v);
-	json_decref(out);
-	return CLI_OK;
+	return cli_show(cli, path, print_description);
 }
 
 static int
 ca_chain(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	char path[CAP_NAME_MAX + 32];
-	json_t *out = NULL, *v;
-	size_t i;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
@@ -314,16 +324,7 @@ ca_chain(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	if ((rc = name_path(cmd, argv[optind], "/chain", path,
 	    sizeof(path))) != 0)
 		return rc;
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else
-		json_array_foreach(json_object_get(out, "chain"), i, v)
-			if (json_is_string(v))
-				fputs(json_string_value(v), stdout);
-	json_decref(out);
-	return CLI_OK;
+	return cli_show(cli, path, print_chain);
 }
 
 static int

@@ -27,9 +27,7 @@ id_path(const struct cli_cmd *cmd, const char *id, const char *suffix,
 static void
 field(const char *name, const char *value)
 {
-	printf("%-18s ", name);
-	cli_print_safe(stdout, value);
-	putchar('\n');
+	cli_print_field(18, name, value);
 }
 
 /*
@@ -177,6 +175,24 @@ query_value_ok(const char *s)
 	return i > 0 && i <= CAP_NAME_MAX;
 }
 
+static void
+print_certs(const json_t *out)
+{
+	const json_t *cv;
+	size_t i;
+
+	json_array_foreach(json_object_get(out, "certs"), i, cv) {
+		printf("%s  %-8s ", cli_get_str(cv, "id", "-"),
+		    cli_get_str(cv, "status", "-"));
+		cli_print_safe(stdout, cli_get_str(cv, "ca", "-"));
+		fputs("  ", stdout);
+		cli_print_safe(stdout, cli_get_str(cv, "not_after", "-"));
+		fputs("  ", stdout);
+		cli_print_safe(stdout, cli_get_str(cv, "subject", "-"));
+		putchar('\n');
+	}
+}
+
 static int
 cert_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -188,8 +204,7 @@ cert_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	};
 	const char *exp = NULL, *ca = NULL, *status = NULL;
 	char path[512];
-	size_t off, i;
-	json_t *out = NULL, *cv;
+	size_t off;
 	int c, rc = CLI_OK, n;
 
 	while ((c = cli_getopt(cli, cmd, argc, argv, "e:c:s:h", lo,
@@ -225,24 +240,7 @@ cert_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	if (status != NULL)
 		snprintf(path + off, sizeof(path) - off, "%cstatus=%s",
 		    off > 9 ? '&' : '?', status);
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else
-		json_array_foreach(json_object_get(out, "certs"), i, cv) {
-			printf("%s  %-8s ", cli_get_str(cv, "id", "-"),
-			    cli_get_str(cv, "status", "-"));
-			cli_print_safe(stdout, cli_get_str(cv, "ca", "-"));
-			fputs("  ", stdout);
-			cli_print_safe(stdout, cli_get_str(cv, "not_after",
-			    "-"));
-			fputs("  ", stdout);
-			cli_print_safe(stdout, cli_get_str(cv, "subject", "-"));
-			putchar('\n');
-		}
-	json_decref(out);
-	return CLI_OK;
+	return cli_show(cli, path, print_certs);
 }
 
 static void
@@ -403,12 +401,23 @@ cert_revoke(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	return CLI_OK;
 }
 
+/* "STATUS (SOURCE, CHECKED)" */
+static void
+print_status(const json_t *out)
+{
+	cli_print_safe(stdout, cli_get_str(out, "status", "-"));
+	fputs(" (", stdout);
+	cli_print_safe(stdout, cli_get_str(out, "source", "-"));
+	fputs(", ", stdout);
+	cli_print_safe(stdout, cli_get_str(out, "checked", "-"));
+	fputs(")\n", stdout);
+}
+
 static int
 cert_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
 {
 	char path[96];
-	json_t *out = NULL;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
@@ -416,20 +425,7 @@ cert_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if ((rc = id_path(cmd, argv[optind], "/status", path,
 	    sizeof(path))) != 0)
 		return rc;
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else {
-		cli_print_safe(stdout, cli_get_str(out, "status", "-"));
-		fputs(" (", stdout);
-		cli_print_safe(stdout, cli_get_str(out, "source", "-"));
-		fputs(", ", stdout);
-		cli_print_safe(stdout, cli_get_str(out, "checked", "-"));
-		fputs(")\n", stdout);
-	}
-	json_decref(out);
-	return CLI_OK;
+	return cli_show(cli, path, print_status);
 }
 
 const struct cli_cmd cli_cmds_cert[] = {

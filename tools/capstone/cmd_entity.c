@@ -48,9 +48,7 @@ entity_path(const struct cli_cmd *cmd, const char *id, const char *suffix,
 static void
 field(const char *name, const char *value)
 {
-	printf("%-16s ", name);
-	cli_print_safe(stdout, value);
-	putchar('\n');
+	cli_print_field(16, name, value);
 }
 
 static void
@@ -212,6 +210,21 @@ entity_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	return rc;
 }
 
+static void
+print_entities(const json_t *out)
+{
+	const json_t *v;
+	size_t i;
+
+	printf("%-24s %-14s %-24s %s\n", "ID", "TYPE", "PARENT", "POLICY");
+	json_array_foreach(json_object_get(out, "entities"), i, v) {
+		cli_print_safe(stdout, cli_get_str(v, "id", "-"));
+		printf(" %s ", cli_get_str(v, "type", "-"));
+		cli_print_safe(stdout, cli_get_str(v, "parent", "-"));
+		printf(" %s\n", cli_get_str(v, "bindingPolicy", "-"));
+	}
+}
+
 static int
 entity_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
@@ -222,8 +235,6 @@ entity_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	};
 	const char *parent = NULL;
 	char path[128];
-	json_t *out = NULL, *v;
-	size_t i;
 	int c, rc = CLI_OK;
 
 	while ((c = cli_getopt(cli, cmd, argc, argv, "P:h", lo, &rc)) != -1) {
@@ -243,22 +254,7 @@ entity_list(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		    parent);
 	else
 		snprintf(path, sizeof(path), "/cmf/v1/entities");
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else {
-		printf("%-24s %-14s %-24s %s\n", "ID", "TYPE", "PARENT",
-		    "POLICY");
-		json_array_foreach(json_object_get(out, "entities"), i, v) {
-			cli_print_safe(stdout, cli_get_str(v, "id", "-"));
-			printf(" %s ", cli_get_str(v, "type", "-"));
-			cli_print_safe(stdout, cli_get_str(v, "parent", "-"));
-			printf(" %s\n", cli_get_str(v, "bindingPolicy", "-"));
-		}
-	}
-	json_decref(out);
-	return rc;
+	return cli_show(cli, path, print_entities);
 }
 
 static int
@@ -266,21 +262,13 @@ entity_show(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
 {
 	char path[128];
-	json_t *out = NULL;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 1, &rc) != 0)
 		return rc;
 	if ((rc = entity_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
 		return rc;
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else
-		print_entity(out);
-	json_decref(out);
-	return rc;
+	return cli_show(cli, path, print_entity);
 }
 
 static int
@@ -301,13 +289,28 @@ entity_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	return rc;
 }
 
+static void
+print_entity_certs(const json_t *out)
+{
+	const json_t *v;
+	size_t i;
+
+	printf("%-32s %-14s %-9s %-20s %s\n", "CERT", "TYPE", "STATUS",
+	    "NOT_AFTER", "SERIAL");
+	json_array_foreach(json_object_get(out, "certificates"), i, v)
+		printf("%-32s %-14s %-9s %-20s %s\n",
+		    cli_get_str(v, "certId", "-"),
+		    cli_get_str(v, "certType", "-"),
+		    cli_get_str(v, "status", "-"),
+		    cli_get_str(v, "notAfter", "-"),
+		    cli_get_str(v, "serial", "-"));
+}
+
 static int
 entity_certs(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
 {
 	char path[160];
-	json_t *out = NULL, *v;
-	size_t i;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 1, &rc) != 0)
@@ -315,23 +318,7 @@ entity_certs(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if ((rc = entity_path(cmd, argv[optind], "/certificates", path,
 	    sizeof(path))) != 0)
 		return rc;
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else {
-		printf("%-32s %-14s %-9s %-20s %s\n", "CERT", "TYPE",
-		    "STATUS", "NOT_AFTER", "SERIAL");
-		json_array_foreach(json_object_get(out, "certificates"), i, v)
-			printf("%-32s %-14s %-9s %-20s %s\n",
-			    cli_get_str(v, "certId", "-"),
-			    cli_get_str(v, "certType", "-"),
-			    cli_get_str(v, "status", "-"),
-			    cli_get_str(v, "notAfter", "-"),
-			    cli_get_str(v, "serial", "-"));
-	}
-	json_decref(out);
-	return rc;
+	return cli_show(cli, path, print_entity_certs);
 }
 
 /* Writes the certificate (and chain) of an answer to file or stdout. */

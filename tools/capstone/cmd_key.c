@@ -59,11 +59,8 @@ print_key(const json_t *k)
 	    "created", "uri", NULL };
 	size_t i;
 
-	for (i = 0; f[i] != NULL; i++) {
-		printf("%-9s ", f[i]);
-		cli_print_safe(stdout, cli_get_str(k, f[i], "-"));
-		putchar('\n');
-	}
+	for (i = 0; f[i] != NULL; i++)
+		cli_print_field(9, f[i], cli_get_str(k, f[i], "-"));
 	if (json_is_string(json_object_get(k, "public_key")))
 		cli_print_safe(stdout, cli_get_str(k, "public_key", ""));
 }
@@ -102,50 +99,41 @@ key_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	return CLI_OK;
 }
 
+static void
+print_keys(const json_t *out)
+{
+	const json_t *k;
+	size_t i;
+
+	json_array_foreach(json_object_get(out, "keys"), i, k) {
+		printf("%s  %-9s %-5s ", cli_get_str(k, "id", "-"),
+		    cli_get_str(k, "type", "-"), cli_get_str(k, "owner", "-"));
+		cli_print_safe(stdout, cli_get_str(k, "label", ""));
+		putchar('\n');
+	}
+}
+
 static int
 key_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-	json_t *out = NULL, *k;
-	size_t i;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 0, &rc))
 		return rc;
-	if ((rc = cli_call(cli, "GET", "/v1/keys", NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else
-		json_array_foreach(json_object_get(out, "keys"), i, k) {
-			printf("%s  %-9s %-5s ", cli_get_str(k, "id", "-"),
-			    cli_get_str(k, "type", "-"),
-			    cli_get_str(k, "owner", "-"));
-			cli_print_safe(stdout, cli_get_str(k, "label", ""));
-			putchar('\n');
-		}
-	json_decref(out);
-	return CLI_OK;
+	return cli_show(cli, "/v1/keys", print_keys);
 }
 
 static int
 key_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	char path[96];
-	json_t *out = NULL;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
 	if ((rc = id_path(cmd, argv[optind], "", path, sizeof(path))) != 0)
 		return rc;
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else
-		print_key(out);
-	json_decref(out);
-	return CLI_OK;
+	return cli_show(cli, path, print_key);
 }
 
 static int

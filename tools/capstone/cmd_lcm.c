@@ -18,9 +18,7 @@
 static void
 field(const char *name, const char *value)
 {
-	printf("%-15s ", name);
-	cli_print_safe(stdout, value);
-	putchar('\n');
+	cli_print_field(15, name, value);
 }
 
 /* One line per certificate of a summary list: ENTITY CERT-ID SERIAL. */
@@ -123,11 +121,19 @@ lcm_notify(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	return CLI_OK;
 }
 
+/* What the CMF recorded for a notification. */
+static void
+print_occurrence(const json_t *out)
+{
+	field("id", cli_get_str(out, "id", "-"));
+	field("time", cli_get_str(out, "time", "-"));
+	print_summary(json_object_get(out, "summary"));
+}
+
 static int
 lcm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	char path[64 + CAP_NAME_MAX];
-	json_t *out = NULL;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
@@ -137,17 +143,7 @@ lcm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 		    "[A-Za-z0-9._-]");
 	snprintf(path, sizeof(path), "/cmf/v1/lcm-notifications/%s",
 	    argv[optind]);
-	if ((rc = cli_call(cli, "GET", path, NULL, 0, &out)) != CLI_OK)
-		return rc;
-	if (cli->json)
-		cli_print_json(out);
-	else {
-		field("id", cli_get_str(out, "id", "-"));
-		field("time", cli_get_str(out, "time", "-"));
-		print_summary(json_object_get(out, "summary"));
-	}
-	json_decref(out);
-	return CLI_OK;
+	return cli_show(cli, path, print_occurrence);
 }
 
 const struct cli_cmd cli_cmds_lcm[] = {
