@@ -270,6 +270,38 @@ test_sign(hsm *h, hsm_key_type type)
 	CMS_ContentInfo_free(back);
 }
 
+/*
+ * Parses the message in out and decrypts it in the token with priv, by
+ * its certificate or, with cert NULL, by the key alone: the content must
+ * come back.
+ */
+static void
+decrypts(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
+    size_t spki_len, X509 *cert, BIO *out, const uint8_t *content,
+    size_t clen, const char *tn, const char *cn)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *pt = NULL;
+	char name[160];
+	char *buf;
+	long n;
+
+	n = BIO_get_mem_data(out, &buf);
+	if (pkg_cms_read((uint8_t *)buf, (size_t)n, &cms) != 0)
+		return;
+	pt = BIO_new(BIO_s_secmem());
+	snprintf(name, sizeof(name), "%s/%s: %s", tn, cn, cert != NULL ?
+	    "decrypts in the token by cert" : "decrypts by key alone");
+	if (TH_EQ_INT(pkg_cms_decrypt(h, priv, type, spki, spki_len, cert, cms,
+	    pt), 0, name)) {
+		n = BIO_get_mem_data(pt, &buf);
+		th_check(n == (long)clen && memcmp(buf, content, clen) == 0,
+		    "plaintext", "%s/%s: the content comes back", tn, cn);
+	}
+	BIO_free(pt);
+	CMS_ContentInfo_free(cms);
+}
+
 static void
 test_crypt(hsm *h, hsm_key_type type, enum pkg_cms_cipher cipher)
 {
@@ -305,34 +337,12 @@ test_crypt(hsm *h, hsm_key_type type, enum pkg_cms_cipher cipher)
 	th_check(OBJ_obj2nid(CMS_get0_type(cms)) == (cipher ==
 	    PKG_CMS_AES256_GCM ? NID_id_smime_ct_authEnvelopedData :
 	    NID_pkcs7_enveloped), "type", "%s/%s: content type", tn, cn);
-	pt = BIO_new(BIO_s_secmem());
-	snprintf(name, sizeof(name), "%s/%s: decrypts in the token by cert",
-	    tn, cn);
-	if (TH_EQ_INT(pkg_cms_decrypt(h, priv, type, spki, spki_len, cert, cms,
-	    pt), 0, name)) {
-		n = BIO_get_mem_data(pt, &buf);
-		th_check(n == (long)sizeof(content) - 1 &&
-		    memcmp(buf, content, (size_t)n) == 0, "plaintext",
-		    "%s/%s: the content comes back", tn, cn);
-	}
-	BIO_free(pt);
 	CMS_ContentInfo_free(cms);
 	cms = NULL;
-	n = BIO_get_mem_data(out, &buf);
-	if (pkg_cms_read((uint8_t *)buf, (size_t)n, &cms) != 0)
-		goto out;
-	pt = BIO_new(BIO_s_secmem());
-	snprintf(name, sizeof(name), "%s/%s: decrypts by key alone", tn, cn);
-	if (TH_EQ_INT(pkg_cms_decrypt(h, priv, type, spki, spki_len, NULL, cms,
-	    pt), 0, name)) {
-		n = BIO_get_mem_data(pt, &buf);
-		th_check(n == (long)sizeof(content) - 1 &&
-		    memcmp(buf, content, (size_t)n) == 0, "plaintext",
-		    "%s/%s: the content comes back", tn, cn);
-	}
-	BIO_free(pt);
-	CMS_ContentInfo_free(cms);
-	cms = NULL;
+	decrypts(h, priv, type, spki, spki_len, cert, out, content,
+	    sizeof(content) - 1, tn, cn);
+	decrypts(h, priv, type, spki, spki_len, NULL, out, content,
+	    sizeof(content) - 1, tn, cn);
 	n = BIO_get_mem_data(out, &buf);
 	if (pkg_cms_read((uint8_t *)buf, (size_t)n, &cms) != 0)
 		goto out;
