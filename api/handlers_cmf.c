@@ -4,13 +4,13 @@
  * shapes of ETSI GS NFV-SOL 023.
  *
  * Issuing, revoking and removing wait for the CA, so those calls run on
- * a detached thread of their own; the handler defers its reply and the
+ * a thread of their own, a job of the CMF (cmf_job_spawn: the CMF is not
+ * freed under it at shutdown); the handler defers its reply and the
  * thread hands the result back to the worker's event base
  * (event_base_once), where the reply is sent.  Everything is checked on
  * the worker first (entity, vnfcId, certType, CSR syntax), so a bad
  * request is answered at once and changes nothing.  Admins only.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -540,8 +540,8 @@ job_done(evutil_socket_t fd, short what, void *arg)
 	job_free(j);
 }
 
-/* On its own thread. */
-static void *
+/* On its own thread, a job of the CMF (cmf_job_spawn). */
+static void
 job_run(void *arg)
 {
 	struct job *j = arg;
@@ -567,24 +567,15 @@ job_run(void *arg)
 	if (event_base_once(j->ctx->base, -1, EV_TIMEOUT, job_done, j,
 	    &now) != 0)
 		log_error("cmf: cannot hand a result back");
-	return NULL;
 }
 
 static void
 job_start(struct api_ctx *ctx, struct job *j)
 {
-	pthread_attr_t attr;
-	pthread_t t;
-	int r;
-
 	j->ctx = ctx;
 	j->cmf = ctx->deps->cmf;
 	api_defer(ctx);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&t, &attr, job_run, j);
-	pthread_attr_destroy(&attr);
-	if (r != 0) {
+	if (cmf_job_spawn(j->cmf, job_run, j) != 0) {
 		log_error("cmf: cannot start a request thread");
 		api_reply_status(ctx, 503, "try again later");
 		api_defer_finish(ctx);

@@ -4,7 +4,8 @@
  * and the occurrence log.
  *
  * cmf_lcm_notify blocks while the CA issues and revokes, so it runs on a
- * detached thread of its own; the handler defers its reply, and the
+ * thread of its own, a job of the CMF (cmf_job_spawn: the CMF is not
+ * freed under it at shutdown); the handler defers its reply, and the
  * thread hands the result back to the worker's event base
  * (event_base_once), where the reply is sent.  The CMF applies
  * notifications one at a time.
@@ -15,7 +16,6 @@
  * unknown VNF instance, 413 over LCM_JSON_MAX.  Admins only (admin on
  * "*"), like the rest of the CMF.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,8 +148,8 @@ job_done(evutil_socket_t fd, short what, void *arg)
 	job_free(j);
 }
 
-/* On its own thread. */
-static void *
+/* On its own thread, a job of the CMF (cmf_job_spawn). */
+static void
 job_run(void *arg)
 {
 	struct lcm_job *j = arg;
@@ -160,7 +160,6 @@ job_run(void *arg)
 	if (event_base_once(j->ctx->base, -1, EV_TIMEOUT, job_done, j,
 	    &now) != 0)
 		log_error("lcm: cannot hand a notification's result back");
-	return NULL;
 }
 
 /* 1 when the request's Accept header is there and takes no JSON. */
@@ -193,9 +192,6 @@ void
 api_h_lcm_notify(struct api_ctx *ctx)
 {
 	struct lcm_job *j = NULL;
-	pthread_attr_t attr;
-	pthread_t t;
-	int r;
 
 	if (!lcm_ready(ctx))
 		return;
@@ -219,11 +215,7 @@ api_h_lcm_notify(struct api_ctx *ctx)
 	j->cmf = ctx->deps->cmf;
 	j->no_content = wants_no_content(ctx);
 	api_defer(ctx);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&t, &attr, job_run, j);
-	pthread_attr_destroy(&attr);
-	if (r != 0) {
+	if (cmf_job_spawn(j->cmf, job_run, j) != 0) {
 		log_error("lcm: cannot start a notification thread");
 		reply_code(ctx, 503, "unavailable", "try again later");
 		api_defer_finish(ctx);

@@ -29,6 +29,7 @@
 
 #define TREE_DEPTH_MAX	8
 #define REASON_CESSATION 5	/* RFC 5280 cessationOfOperation */
+#define DRAIN_S		(CMF_ISSUE_TIMEOUT_S + 5)	/* cmf_free's wait */
 
 void
 cmf_err(char *err, size_t errlen, const char *fmt, ...)
@@ -78,6 +79,7 @@ cmf_type_find(const struct cmf_entity *e, const char *name)
 int
 cmf_new(const struct cmf_env *env, cmf **out)
 {
+	pthread_condattr_t ca;
 	cmf *c;
 
 	*out = NULL;
@@ -88,17 +90,125 @@ cmf_new(const struct cmf_env *env, cmf **out)
 		return CAP_ERR_NOMEM;
 	c->env = *env;
 	pthread_mutex_init(&c->mtx, NULL);
+	pthread_mutex_init(&c->jobs_mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->jobs_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	*out = c;
 	return 0;
+}
+
+/* Waits until no job is in flight, DRAIN_S at most; what is left. */
+static int
+jobs_drain(cmf *c)
+{
+	struct timespec dl;
+	int r = 0, left;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += DRAIN_S;
+	pthread_mutex_lock(&c->jobs_mtx);
+	c->draining = 1;
+	while (c->jobs > 0 && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&c->jobs_cv, &c->jobs_mtx, &dl);
+	left = c->jobs;
+	pthread_mutex_unlock(&c->jobs_mtx);
+	return left;
 }
 
 void
 cmf_free(cmf *c)
 {
+	int left;
+
 	if (c == NULL)
 		return;
+	if ((left = jobs_drain(c)) > 0) {
+		log_error("cmf: %d request(s) still running after %d s; the "
+		    "CMF is not freed", left, DRAIN_S);
+		return;
+	}
+	pthread_cond_destroy(&c->jobs_cv);
+	pthread_mutex_destroy(&c->jobs_mtx);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
+}
+
+int
+cmf_job_begin(cmf *c)
+{
+	int r = 0;
+
+	if (c == NULL)
+		return CAP_ERR_INVALID;
+	pthread_mutex_lock(&c->jobs_mtx);
+	if (c->draining)
+		r = CAP_ERR_UNAVAILABLE;
+	else
+		c->jobs++;
+	pthread_mutex_unlock(&c->jobs_mtx);
+	return r;
+}
+
+void
+cmf_job_end(cmf *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->jobs_mtx);
+	if (--c->jobs == 0)
+		pthread_cond_broadcast(&c->jobs_cv);
+	pthread_mutex_unlock(&c->jobs_mtx);
+}
+
+struct job {
+	cmf	*c;
+	void	(*fn)(void *);
+	void	*arg;
+};
+
+static void *
+job_main(void *p)
+{
+	struct job j = *(struct job *)p;
+
+	free(p);
+	j.fn(j.arg);
+	cmf_job_end(j.c);
+	return NULL;
+}
+
+int
+cmf_job_spawn(cmf *c, void (*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	struct job *j;
+	int r;
+
+	if (fn == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = cmf_job_begin(c)) != 0)
+		return r;
+	if ((j = malloc(sizeof(*j))) == NULL) {
+		cmf_job_end(c);
+		return CAP_ERR_NOMEM;
+	}
+	j->c = c;
+	j->fn = fn;
+	j->arg = arg;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &attr, job_main, j);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		log_error("cmf: cannot start a thread: %s", strerror(r));
+		free(j);
+		cmf_job_end(c);
+		return CAP_ERR_UNAVAILABLE;
+	}
+	return 0;
 }
 
 void

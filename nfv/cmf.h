@@ -139,7 +139,25 @@ struct cmf_env {
 
 int cmf_new(const struct cmf_env *env, cmf **out)
     __attribute__((warn_unused_result));
+/*
+ * cmf_free first waits for the work in flight (cmf_job_*) to end, at most
+ * CMF_ISSUE_TIMEOUT_S + 5 s; when some is still running then, it logs
+ * that and leaves c allocated rather than free it under a thread.
+ */
 void cmf_free(cmf *c);
+
+/*
+ * Work in flight: a thread that calls the CMF on its own (a REST request
+ * that waits for a CA) holds a job from before it starts until it has
+ * handed its result on.  cmf_job_begin fails with CAP_ERR_UNAVAILABLE once
+ * cmf_free has started.  cmf_job_spawn begins a job and runs fn(arg) on a
+ * detached thread of its own, ending the job when fn returns;
+ * CAP_ERR_UNAVAILABLE too when no thread can start (fn then never runs).
+ */
+int cmf_job_begin(cmf *c) __attribute__((warn_unused_result));
+void cmf_job_end(cmf *c);
+int cmf_job_spawn(cmf *c, void (*fn)(void *), void *arg)
+    __attribute__((warn_unused_result));
 
 /* ---- entities ---- */
 

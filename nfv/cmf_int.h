@@ -21,6 +21,10 @@ struct cmf {
 	struct cmf_env	 env;
 	pthread_mutex_t	 mtx;	/* P2 shared keys, the vault domain */
 	int		 domain_ready;
+	pthread_mutex_t	 jobs_mtx;	/* the next three */
+	pthread_cond_t	 jobs_cv;	/* jobs reached 0 */
+	int		 jobs;		/* in flight (cmf_job_begin) */
+	int		 draining;	/* cmf_free started: no new jobs */
 };
 
 void cmf_err(char *err, size_t errlen, const char *fmt, ...)

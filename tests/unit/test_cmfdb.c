@@ -7,9 +7,11 @@
  * removal.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -545,6 +547,44 @@ test_cmf(cmf *c, hsm *h, store *s)
 	free(e);
 }
 
+/* A job that takes a while; done is set when it ends. */
+static atomic_int slow_done;
+
+static void
+slow_job(void *arg)
+{
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+
+	(void)arg;
+	nanosleep(&ts, NULL);
+	atomic_store(&slow_done, 1);
+}
+
+/* cmf_free waits for a job in flight (a REST request at shutdown). */
+static void
+test_drain(const struct th_nfv *f)
+{
+	struct cmf_env ce;
+	cmf *c = NULL;
+
+	memset(&ce, 0, sizeof(ce));
+	ce.h = f->h;
+	ce.s = f->s;
+	ce.certs = f->svc;
+	if (!TH_EQ_INT(cmf_new(&ce, &c), 0, "cmf drain: a second CMF"))
+		return;
+	atomic_store(&slow_done, 0);
+	if (!TH_EQ_INT(cmf_job_spawn(c, slow_job, NULL), 0,
+	    "cmf drain: a job starts")) {
+		cmf_free(c);
+		return;
+	}
+	cmf_free(c);
+	th_check(atomic_load(&slow_done) == 1,
+	    "cmf drain: cmf_free waits for the job in flight",
+	    "expected the job done, it was still running");
+}
+
 int
 main(void)
 {
@@ -564,8 +604,10 @@ main(void)
 		store_free(s2);
 	} else
 		th_check(0, "cmfdb: store opens", "failed");
-	if (th_nfv_open(&f, "cmf", "CMF Test Root") == 0)
+	if (th_nfv_open(&f, "cmf", "CMF Test Root") == 0) {
 		test_cmf(f.c, f.h, f.s);
+		test_drain(&f);
+	}
 	th_nfv_close(&f);
 	return th_done();
 }
