@@ -61,30 +61,46 @@ tlv_read(const uint8_t *p, size_t avail, struct tlv *t)
 	return 0;
 }
 
+/*
+ * The outline of a PKIMessage of exactly len bytes: its header and its
+ * body, a [n] EXPLICIT.  What follows the body runs to der + len.
+ */
+static int
+msg_outline(const uint8_t *der, size_t len, struct tlv *hdr,
+    struct tlv *body)
+{
+	struct tlv msg;
+	const uint8_t *p, *end;
+
+	if (der == NULL || tlv_read(der, len, &msg) != 0 ||
+	    msg.tag != 0x30 || msg.total != len)
+		return CAP_ERR_INVALID;
+	p = msg.val;
+	end = msg.val + msg.len;
+	if (tlv_read(p, (size_t)(end - p), hdr) != 0 || hdr->tag != 0x30)
+		return CAP_ERR_INVALID;
+	p += hdr->total;
+	if (tlv_read(p, (size_t)(end - p), body) != 0 ||
+	    (body->tag & 0xe0) != 0xa0)
+		return CAP_ERR_INVALID;
+	return 0;
+}
+
 int
 cmp_req_peek(const uint8_t *der, size_t len, struct cmp_peek *out)
 {
-	struct tlv msg, hdr, e, in;
+	struct tlv hdr, e, in;
 	const uint8_t *p, *end;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	out->body = -1;
-	if (der == NULL || len > CMP_MSG_MAX)
-		return CAP_ERR_INVALID;
-	if (tlv_read(der, len, &msg) != 0 || msg.tag != 0x30 ||
-	    msg.total != len)
-		return CAP_ERR_INVALID;
-	p = msg.val;
-	end = msg.val + msg.len;
-	if (tlv_read(p, (size_t)(end - p), &hdr) != 0 || hdr.tag != 0x30)
-		return CAP_ERR_INVALID;
-	p += hdr.total;
-	/* body: [n] EXPLICIT */
-	if (tlv_read(p, (size_t)(end - p), &e) != 0 || (e.tag & 0xe0) != 0xa0)
+	if (der == NULL || len > CMP_MSG_MAX ||
+	    msg_outline(der, len, &hdr, &e) != 0)
 		return CAP_ERR_INVALID;
 	out->body = (int)(e.tag & 0x1f);
-	p += e.total;
+	p = e.val + e.len;
+	end = der + len;
 	while (p < end) {
 		if (tlv_read(p, (size_t)(end - p), &e) != 0)
 			return CAP_ERR_INVALID;
@@ -145,15 +161,8 @@ cmp_rr_reason(const uint8_t *der, size_t len, int *reason)
 	int crit = -1, r = CAP_ERR_INVALID;
 
 	*reason = 0;
-	/* PKIMessage: header, then body [11] rr. */
-	if (der == NULL || tlv_read(der, len, &t) != 0 || t.tag != 0x30)
-		return CAP_ERR_INVALID;
-	p = t.val;
-	end = t.val + t.len;
-	if (tlv_read(p, (size_t)(end - p), &e) != 0 || e.tag != 0x30)
-		return CAP_ERR_INVALID;
-	p += e.total;
-	if (tlv_read(p, (size_t)(end - p), &t) != 0 || t.tag != 0xab)
+	/* The body is [11] rr. */
+	if (msg_outline(der, len, &e, &t) != 0 || t.tag != 0xab)
 		return CAP_ERR_INVALID;
 	/* RevReqContent: SEQUENCE OF RevDetails; the first is served. */
 	if (tlv_read(t.val, t.len, &t) != 0 || t.tag != 0x30 ||
