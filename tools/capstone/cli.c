@@ -3,11 +3,13 @@
  * by the capstone CLI's verbs; see cli.h.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -26,6 +28,37 @@ cli_err(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int
+cli_load_file(const char *file, size_t max, const char *limit, char **out,
+    size_t *len)
+{
+	char err[512];
+
+	if (cli_read_file(file, max, limit, out, len, err, sizeof(err)) != 0) {
+		cli_err("%s", err);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+int
+cli_write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 void

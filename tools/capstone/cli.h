@@ -111,6 +111,13 @@ int cli_hex_id_path(const struct cli_cmd *cmd, const char *what,
     const char *prefix, const char *id, const char *suffix, char *path,
     size_t len);
 
+/*
+ * cli_load_file is cli_read_file (args.h) that reports a failure itself,
+ * "capstone: cannot open FILE: REASON" or the like, and returns CLI_FAIL.
+ */
+int cli_load_file(const char *file, size_t max, const char *limit,
+    char **out, size_t *len) __attribute__((warn_unused_result));
+
 /* cli_usage prints "usage: capstone VERB SUB ARGS" to f. */
 void cli_usage(const struct cli_cmd *cmd, FILE *f);
 
@@ -123,6 +130,12 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 
 /* cli_err prints "capstone: MESSAGE" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * cli_write_all writes len bytes to fd, again after EINTR; -1 with errno
+ * set when a write fails.
+ */
+int cli_write_all(int fd, const void *buf, size_t len);
 
 /* ---- calling the daemon ---- */
 

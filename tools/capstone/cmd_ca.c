@@ -328,23 +328,6 @@ ca_chain(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 }
 
 static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
 ca_crl(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -390,7 +373,7 @@ ca_crl(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 		cli_err("cannot create %s: %s", file, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, resp->body, resp->body_len) != 0) {
+	if (cli_write_all(fd, resp->body, resp->body_len) != 0) {
 		cli_err("cannot write the CRL: %s", strerror(errno));
 		goto out;
 	}

@@ -85,6 +85,20 @@ print_entity(const json_t *o)
 	field("created", cli_get_str(o, "created", "-"));
 }
 
+/* The options of entity create that set one string member of the body. */
+static const struct {
+	int		 opt;
+	const char	*member;
+} create_members[] = {
+	{ 'i', "id" },
+	{ 'P', "parent" },
+	{ 'V', "vnfInstanceId" },
+	{ 'v', "vnfcId" },
+	{ 'p', "profile" },
+	{ 'b', "bindingPolicy" },
+	{ 0, NULL }
+};
+
 static int
 entity_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
@@ -107,6 +121,7 @@ entity_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	json_t *types = json_array(), *out = NULL, *t;
 	const char *type = NULL, *ca = NULL;
 	char name[64], *colon;
+	size_t m;
 	int c, rc = CLI_OK;
 
 	if ((body = json_object()) == NULL || fqdns == NULL || ips == NULL ||
@@ -123,19 +138,6 @@ entity_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		case 't':
 			type = optarg;
 			break;
-		case 'i':
-			json_object_set_new(body, "id", json_string(optarg));
-			break;
-		case 'P':
-			json_object_set_new(body, "parent", json_string(optarg));
-			break;
-		case 'V':
-			json_object_set_new(body, "vnfInstanceId",
-			    json_string(optarg));
-			break;
-		case 'v':
-			json_object_set_new(body, "vnfcId", json_string(optarg));
-			break;
 		case 'f':
 		case 'a':
 			if (json_array_size(c == 'f' ? fqdns : ips) >= LIST_MAX) {
@@ -147,13 +149,6 @@ entity_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 			break;
 		case 'c':
 			ca = optarg;
-			break;
-		case 'p':
-			json_object_set_new(body, "profile", json_string(optarg));
-			break;
-		case 'b':
-			json_object_set_new(body, "bindingPolicy",
-			    json_string(optarg));
 			break;
 		case 'T':
 			if (json_array_size(types) >= LIST_MAX ||
@@ -175,8 +170,16 @@ entity_create(struct cli *cli, const struct cli_cmd *cmd, int argc,
 			json_array_append_new(types, t);
 			break;
 		default:
-			rc = cli_usage_error(cmd, "unknown option");
-			goto done;
+			for (m = 0; create_members[m].opt != 0 &&
+			    create_members[m].opt != c; m++)
+				;
+			if (create_members[m].opt == 0) {
+				rc = cli_usage_error(cmd, "unknown option");
+				goto done;
+			}
+			json_object_set_new(body, create_members[m].member,
+			    json_string(optarg));
+			break;
 		}
 	}
 	if (argc != optind) {
@@ -350,17 +353,14 @@ write_pem(const json_t *out, const char *file)
 static int
 read_csr(const struct cli_cmd *cmd, const char *file, json_t *body)
 {
-	char *buf = NULL, err[256];
+	char *buf = NULL;
 	size_t len = 0;
 	int rc = CLI_OK;
 
 	if (file == NULL)
 		return CLI_OK;
-	if (cli_read_file(file, CSR_FILE_MAX, "64 KiB", &buf, &len, err,
-	    sizeof(err)) != 0) {
-		cli_err("%s", err);
+	if (cli_load_file(file, CSR_FILE_MAX, "64 KiB", &buf, &len) != CLI_OK)
 		return CLI_FAIL;
-	}
 	if (json_object_set_new(body, "csr", json_stringn(buf, len)) != 0)
 		rc = cli_usage_error(cmd, "the CSR file is not text");
 	sodium_free(buf);

@@ -29,15 +29,11 @@ static int
 file_b64(const char *file, char **out)
 {
 	char *buf = NULL, *b64;
-	char err[512];
 	size_t len = 0, n;
 
 	*out = NULL;
-	if (cli_read_file(file, KEY_FILE_MAX, "64 KiB", &buf, &len, err,
-	    sizeof(err)) != 0) {
-		cli_err("%s", err);
+	if (cli_load_file(file, KEY_FILE_MAX, "64 KiB", &buf, &len) != CLI_OK)
 		return CLI_FAIL;
-	}
 	n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
 	if ((b64 = malloc(n)) != NULL)
 		sodium_bin2base64(b64, n, (const unsigned char *)buf, len,

@@ -89,18 +89,16 @@ static int
 lcm_notify(struct cli *cli, const struct cli_cmd *cmd, int argc,
     char **argv)
 {
-	char *buf = NULL, err[512];
+	char *buf = NULL;
 	size_t len = 0;
 	json_t *out = NULL;
 	int rc;
 
 	if (cli_plain(cli, cmd, argc, argv, 1, &rc))
 		return rc;
-	if (cli_read_file(argv[optind], LCM_FILE_MAX, "256 KiB", &buf, &len,
-	    err, sizeof(err)) != 0) {
-		cli_err("%s", err);
+	if (cli_load_file(argv[optind], LCM_FILE_MAX, "256 KiB", &buf,
+	    &len) != CLI_OK)
 		return CLI_FAIL;
-	}
 	rc = cli_call(cli, "POST", "/cmf/v1/lcm-notifications", buf, len,
 	    &out);
 	sodium_memzero(buf, len);

@@ -660,19 +660,6 @@ pkg_sign(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 
 /* ---- verification ---- */
 
-static int
-read_pem_file(const char *file, char **buf, size_t *len)
-{
-	char err[512];
-
-	if (cli_read_file(file, PKG_PEM_FILE_MAX, "1 MiB", buf, len, err,
-	    sizeof(err)) != 0) {
-		cli_err("%s", err);
-		return -1;
-	}
-	return 0;
-}
-
 static json_t *
 report_json(const struct pkg_report *r)
 {
@@ -728,7 +715,8 @@ pkg_verify_cmd(struct cli *cli, const struct cli_cmd *cmd, int argc,
 			goto done;
 		case 't':
 		case 'r':
-			if (read_pem_file(optarg, &buf, &len) != 0) {
+			if (cli_load_file(optarg, PKG_PEM_FILE_MAX, "1 MiB",
+			    &buf, &len) != CLI_OK) {
 				rc = CLI_USAGE;
 				goto done;
 			}

@@ -36,17 +36,14 @@
 static int
 read_recipients(const char *path, STACK_OF(X509) *rc)
 {
-	char *buf = NULL, err[512];
+	char *buf = NULL;
 	size_t len = 0;
 	BIO *b = NULL;
 	X509 *x;
 	int n = 0;
 
-	if (cli_read_file(path, PEM_FILE_MAX, "64 KiB", &buf, &len, err,
-	    sizeof(err)) != 0) {
-		cli_err("%s", err);
+	if (cli_load_file(path, PEM_FILE_MAX, "64 KiB", &buf, &len) != CLI_OK)
 		return -1;
-	}
 	if ((b = BIO_new_mem_buf(buf, (int)len)) != NULL)
 		while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
 			if (sk_X509_push(rc, x) <= 0) {
@@ -232,11 +229,10 @@ cmd_pkg_decrypt(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		CLI_COMMON_OPTS, { 0, 0, 0, 0 }
 	};
 	const char *key = NULL, *cert = NULL, *outpath = NULL, *p;
-	char *msg = NULL, *b64 = NULL, *tmp = NULL, err[512];
+	char *msg = NULL, *b64 = NULL, *tmp = NULL;
 	uint8_t *pt = NULL;
 	size_t msglen = 0, ptlen = 0, b64len = 0, off;
 	json_t *body = NULL, *res = NULL;
-	ssize_t w;
 	int c, fd = -1, rv = CLI_OK;
 
 	while ((c = cli_getopt(cli, cmd, argc, argv, "k:C:o:h", lo, &rv))
@@ -261,11 +257,9 @@ cmd_pkg_decrypt(struct cli *cli, const struct cli_cmd *cmd, int argc,
 			return cli_usage_error(cmd,
 			    "an id is 32 lowercase hex characters");
 	rv = CLI_FAIL;
-	if (cli_read_file(argv[optind], CMS_FILE_MAX, "16 MiB", &msg, &msglen,
-	    err, sizeof(err)) != 0) {
-		cli_err("%s", err);
+	if (cli_load_file(argv[optind], CMS_FILE_MAX, "16 MiB", &msg,
+	    &msglen) != CLI_OK)
 		goto out;
-	}
 	/* PEM goes as it is, anything else as base64 DER. */
 	for (off = 0; off < msglen && (msg[off] == ' ' || msg[off] == '\n' ||
 	    msg[off] == '\r' || msg[off] == '\t'); off++)
@@ -293,16 +287,9 @@ cmd_pkg_decrypt(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	}
 	if ((fd = tmp_open(outpath, &tmp)) < 0)
 		goto out;
-	for (off = 0; off < ptlen; off += (size_t)w) {
-		if ((w = write(fd, pt + off, ptlen - off)) < 0) {
-			if (errno == EINTR) {
-				w = 0;
-				continue;
-			}
-			cli_err("cannot write %s: %s", outpath,
-			    strerror(errno));
-			goto out;
-		}
+	if (cli_write_all(fd, pt, ptlen) != 0) {
+		cli_err("cannot write %s: %s", outpath, strerror(errno));
+		goto out;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
 		fd = -1;
