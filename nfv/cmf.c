@@ -305,8 +305,8 @@ entity_check(cmf *c, struct cmf_entity *e, char *err, size_t errlen)
 	if ((e->vnf_instance_id[0] != '\0' &&
 	    !cmfdb_id_valid(e->vnf_instance_id)) ||
 	    (e->vnfc_id[0] != '\0' && !cmfdb_id_valid(e->vnfc_id))) {
-		cmf_err(err, errlen, "vnfInstanceId and vnfcId are 1..64 of "
-		    "[A-Za-z0-9._:-]");
+		cmf_err(err, errlen, "vnfInstanceId and vnfcId are %s",
+		    CMF_ID_RULE);
 		return CAP_ERR_INVALID;
 	}
 	if (e->nfqdns > CMF_FQDN_MAX || e->nips > CMF_IP_MAX ||
@@ -392,8 +392,7 @@ cmf_entity_create(cmf *c, struct cmf_entity *e, char *err, size_t errlen)
 	}
 	if (!cmfdb_id_valid(e->id) ||
 	    (e->parent[0] != '\0' && !cmfdb_id_valid(e->parent))) {
-		cmf_err(err, errlen, "id and parent are 1..64 of "
-		    "[A-Za-z0-9._:-]");
+		cmf_err(err, errlen, "id and parent are %s", CMF_ID_RULE);
 		return CAP_ERR_INVALID;
 	}
 	if (e->parent[0] != '\0') {

@@ -64,7 +64,7 @@ struct audit;
 typedef struct hsm hsm;
 typedef struct store store;
 
-#define CMF_ID_MAX		64	/* entity ids: [A-Za-z0-9._:-], 1..64 */
+#define CMF_ID_MAX		64	/* entity ids: cap_name_valid, 1..64 */
 #define CMF_CERTTYPE_MAX	32	/* "VNFCI_CERT" ... */
 #define CMF_TYPES_MAX		8	/* certificate types per entity */
 #define CMF_FQDN_MAX		16	/* FQDNs per entity */

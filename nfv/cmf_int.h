@@ -14,6 +14,9 @@
 
 /* The vault domain of bootstrap token secrets, made on first use. */
 #define CMF_VAULT_DOMAIN	"_cmf"
+/* The rule of cmfdb_id_valid, for a reason given to a client. */
+#define CMF_ID_RULE \
+	"1..64 of [A-Za-z0-9._-], not starting with '.' or '-'"
 /* A claim older than this was abandoned (its enrollment died). */
 #define CMF_CLAIM_STALE_S	(2 * CMF_ISSUE_TIMEOUT_S)
 

@@ -161,6 +161,32 @@ get_id(const json_t *o, const char *k, int required, char *dst, size_t max,
 	return 0;
 }
 
+/*
+ * Refuses s (at key k) unless cap_name_valid takes it: the notification
+ * id and the CMF entity ids are path segments of the REST API.
+ */
+static int
+path_name_check(const char *k, const char *s, char *err, size_t errlen)
+{
+	if (cap_name_valid(s))
+		return 0;
+	set_err(err, errlen, "%s must be made of [A-Za-z0-9._-], not "
+	    "starting with '.' or '-'", k);
+	return CAP_ERR_INVALID;
+}
+
+/* The CMF entity id at key k of o (required) into dst. */
+static int
+get_entity_id(const json_t *o, const char *k, char dst[CMF_ID_MAX + 1],
+    char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = get_id(o, k, 1, dst, CMF_ID_MAX, err, errlen)) != 0)
+		return r;
+	return path_name_check(k, dst, err, errlen);
+}
+
 static int
 parse_vnfc(const json_t *o, struct lcm_vnfc *v, char *err, size_t errlen)
 {
@@ -172,9 +198,8 @@ parse_vnfc(const json_t *o, struct lcm_vnfc *v, char *err, size_t errlen)
 		    "affectedVnfcs");
 		return CAP_ERR_INVALID;
 	}
-	if ((r = get_id(o, "id", 1, v->id, CMF_ID_MAX, err, errlen)) != 0 ||
-	    (r = get_id(o, "vduId", 1, v->vdu_id, CMF_ID_MAX, err,
-	    errlen)) != 0)
+	if ((r = get_entity_id(o, "id", v->id, err, errlen)) != 0 ||
+	    (r = get_entity_id(o, "vduId", v->vdu_id, err, errlen)) != 0)
 		return r;
 	if ((ch = str_field(o, "changeType")) == NULL ||
 	    (c = name_index(change_names, NELEM(change_names), ch)) == 0) {
@@ -252,21 +277,16 @@ lcm_notification_parse(const char *json, size_t len,
 		    "VnfLcmOperationOccurrenceNotification", "notificationType");
 		goto out;
 	}
-	if ((r = get_id(o, "id", 1, out->id, LCM_ID_MAX, err, errlen)) != 0)
-		goto out;
 	/* The id is also a path segment: /cmf/v1/lcm-notifications/{id}. */
-	if (!cap_name_valid(out->id)) {
-		set_err(err, errlen, "%s must be made of [A-Za-z0-9._-], not "
-		    "starting with '.' or '-'", "id");
-		r = CAP_ERR_INVALID;
+	if ((r = get_id(o, "id", 1, out->id, LCM_ID_MAX, err, errlen)) != 0 ||
+	    (r = path_name_check("id", out->id, err, errlen)) != 0)
 		goto out;
-	}
 	if ((r = get_id(o, "subscriptionId", 0, out->subscription_id,
 	    LCM_ID_MAX, err, errlen)) != 0 ||
 	    (r = get_id(o, "vnfLcmOpOccId", 1, out->op_occ_id, LCM_ID_MAX,
 	    err, errlen)) != 0 ||
-	    (r = get_id(o, "vnfInstanceId", 1, out->vnf_instance_id,
-	    CMF_ID_MAX, err, errlen)) != 0)
+	    (r = get_entity_id(o, "vnfInstanceId", out->vnf_instance_id, err,
+	    errlen)) != 0)
 		goto out;
 	r = CAP_ERR_INVALID;
 	if (json_object_get(o, "timeStamp") != NULL) {

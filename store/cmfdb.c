@@ -53,20 +53,7 @@
 int
 cmfdb_id_valid(const char *s)
 {
-	size_t i;
-
-	if (s == NULL || s[0] == '\0')
-		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= CMF_ID_MAX)
-			return 0;
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '.' || s[i] == '_' || s[i] == ':' || s[i] == '-'))
-			return 0;
-	}
-	return 1;
+	return cap_name_valid(s) && strnlen(s, CMF_ID_MAX + 1) <= CMF_ID_MAX;
 }
 
 int

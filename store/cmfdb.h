@@ -173,7 +173,11 @@ int cmfdb_lcm_decode(const uint8_t *buf, size_t len, struct cmfdb_lcm *out)
 int cmfdb_lcm_encode(const struct cmfdb_lcm *rec, uint8_t **buf,
     size_t *len) __attribute__((warn_unused_result));
 
-/* cmfdb_id_valid: 1 if s is an entity id ([A-Za-z0-9._:-], 1..64). */
+/*
+ * cmfdb_id_valid: 1 if s is an entity id: a name cap_name_valid accepts
+ * ([A-Za-z0-9._-], not starting with '.' or '-', so that it routes as a
+ * path segment of /cmf/v1/entities/{id}) of at most CMF_ID_MAX bytes.
+ */
 int cmfdb_id_valid(const char *s);
 /* cmfdb_certtype_valid: 1 if s is [A-Z0-9_], 1..32. */
 int cmfdb_certtype_valid(const char *s);

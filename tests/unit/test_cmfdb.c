@@ -379,6 +379,23 @@ test_cmf(cmf *c, hsm *h, store *s)
 	mk_entity(e, "orphan", "nobody");
 	TH_EQ_INT(cmf_entity_create(c, e, err, sizeof(err)), CAP_ERR_NOT_FOUND,
 	    "cmf: an unknown parent is refused");
+	/* ids route over REST: the rule of cap_name_valid */
+	th_check(cmfdb_id_valid("vnf-1.a_b") && !cmfdb_id_valid("vnf:1") &&
+	    !cmfdb_id_valid("-vnf") && !cmfdb_id_valid(".vnf") &&
+	    !cmfdb_id_valid("a/b") && !cmfdb_id_valid(""),
+	    "cmf: entity ids are names cap_name_valid takes",
+	    "unexpected verdict");
+	mk_entity(e, "vnf:1", "");
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	th_check(r == CAP_ERR_INVALID && strstr(err, "[A-Za-z0-9._-]") != NULL,
+	    "cmf: an id with a colon is refused with the rule",
+	    "got %d '%s'", r, err);
+	mk_entity(e, "vnf-c", "");
+	snprintf(e->vnf_instance_id, sizeof(e->vnf_instance_id), "a:b");
+	r = cmf_entity_create(c, e, err, sizeof(err));
+	th_check(r == CAP_ERR_INVALID && strstr(err, "vnfInstanceId") != NULL,
+	    "cmf: a vnfInstanceId with a colon is refused",
+	    "got %d '%s'", r, err);
 	mk_entity(e, "badca", "");
 	snprintf(e->types[0].ca, sizeof(e->types[0].ca), "nosuch");
 	TH_EQ_INT(cmf_entity_create(c, e, err, sizeof(err)), CAP_ERR_NOT_FOUND,

@@ -167,6 +167,13 @@ test_refusals(void)
 	refuse("{\"id\":\"a:b\",\"notificationType\":"
 	    "\"VnfLcmOperationOccurrenceNotification\"}", "id with a colon "
 	    "refused (it is a path segment)", "id");
+	refuse("{\"id\":\"n\",\"notificationType\":"
+	    "\"VnfLcmOperationOccurrenceNotification\",\"vnfLcmOpOccId\":\"o\","
+	    "\"vnfInstanceId\":\"vnf:1\"}", "vnfInstanceId with a colon "
+	    "refused (an entity id routes as a path segment)", "vnfInstanceId");
+	refuse(HEAD ",\"affectedVnfcs\":[{\"id\":\"-a\",\"vduId\":\"v\","
+	    "\"changeType\":\"ADDED\"}]}", "VNFC instance id starting with "
+	    "'-' refused", "id");
 	refuse("{\"id\":7,\"notificationType\":"
 	    "\"VnfLcmOperationOccurrenceNotification\"}", "numeric id refused",
 	    "id");
