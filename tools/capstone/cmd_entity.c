@@ -350,21 +350,37 @@ write_pem(const json_t *out, const char *file)
 	return rc;
 }
 
+/*
+ * POSTs body (consumed) to path, with the contents of the CSR file csr,
+ * when given, as its "csr" member.  A NULL body (a failed json_pack) is a
+ * usage error.
+ */
 static int
-read_csr(const struct cli_cmd *cmd, const char *file, json_t *body)
+post_with_csr(struct cli *cli, const struct cli_cmd *cmd, const char *path,
+    json_t *body, const char *csr, json_t **out)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	int rc = CLI_OK;
 
-	if (file == NULL)
-		return CLI_OK;
-	if (cli_load_file(file, CSR_FILE_MAX, "64 KiB", &buf, &len) != CLI_OK)
-		return CLI_FAIL;
-	if (json_object_set_new(body, "csr", json_stringn(buf, len)) != 0)
-		rc = cli_usage_error(cmd, "the CSR file is not text");
-	sodium_free(buf);
-	return rc;
+	*out = NULL;
+	if (body == NULL)
+		return cli_usage_error(cmd, "arguments are not UTF-8 text");
+	if (csr != NULL) {
+		if (cli_load_file(csr, CSR_FILE_MAX, "64 KiB", &buf,
+		    &len) != CLI_OK)
+			rc = CLI_FAIL;
+		else if (json_object_set_new(body, "csr",
+		    json_stringn(buf, len)) != 0)
+			rc = cli_usage_error(cmd, "the CSR file is not text");
+		if (buf != NULL)
+			sodium_free(buf);
+	}
+	if (rc != CLI_OK) {
+		json_decref(body);
+		return rc;
+	}
+	return cli_post_json(cli, path, body, out);
 }
 
 static int
@@ -414,15 +430,10 @@ entity_issue(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if ((rc = entity_path(cmd, argv[optind], "/certificates", path,
 	    sizeof(path))) != 0)
 		return rc;
-	if ((body = json_pack("{s:s,s:s,s:b}", "vnfcId",
+	body = json_pack("{s:s,s:s,s:b}", "vnfcId",
 	    vnfc != NULL ? vnfc : argv[optind], "certType", type,
-	    "certChainRequest", chain)) == NULL)
-		return cli_usage_error(cmd, "arguments are not UTF-8 text");
-	if ((rc = read_csr(cmd, csr, body)) != CLI_OK) {
-		json_decref(body);
-		return rc;
-	}
-	if ((rc = cli_post_json(cli, path, body, &out)) != CLI_OK)
+	    "certChainRequest", chain);
+	if ((rc = post_with_csr(cli, cmd, path, body, csr, &out)) != CLI_OK)
 		return rc;
 	if (cli->json)
 		cli_print_json(out);
@@ -473,14 +484,8 @@ entity_initcred(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if ((rc = entity_path(cmd, argv[optind], "/initial-credentials", path,
 	    sizeof(path))) != 0)
 		return rc;
-	if ((body = json_pack("{s:s,s:s}", "certType", type, "ttl",
-	    ttl)) == NULL)
-		return cli_usage_error(cmd, "arguments are not UTF-8 text");
-	if ((rc = read_csr(cmd, csr, body)) != CLI_OK) {
-		json_decref(body);
-		return rc;
-	}
-	if ((rc = cli_post_json(cli, path, body, &out)) != CLI_OK)
+	body = json_pack("{s:s,s:s}", "certType", type, "ttl", ttl);
+	if ((rc = post_with_csr(cli, cmd, path, body, csr, &out)) != CLI_OK)
 		return rc;
 	if (cli->json)
 		cli_print_json(out);
