@@ -123,6 +123,8 @@ held_json(const struct cmf_held *h)
 	json_object_set_new(t, "certType", json_string(h->certtype));
 	json_object_set_new(t, "shared", json_boolean(h->shared));
 	json_object_set_new(t, "delegated", json_boolean(h->delegated));
+	if (h->initial)
+		json_object_set_new(t, "initial", json_true());
 	return t;
 }
 

@@ -101,6 +101,7 @@ struct cmf_held {
 	char		certtype[CMF_CERTTYPE_MAX + 1];
 	int		shared;		/* P2: the VNFC's shared credential */
 	int		delegated;	/* the key is in the token */
+	int		initial;	/* an initial certificate (initcred) */
 };
 
 struct cmf_entity {

@@ -43,8 +43,9 @@ void cmf_hash(const uint8_t *der, size_t len, uint8_t out[CMFDB_HASH_LEN]);
 /*
  * cmf_issue_from_csr checks csr (DER) against entity e and issues it
  * through certsvc for type t, blocking until the CA answers.  validity
- * 0: the CA's.  formal: record the certificate as held by e (and index
- * it); an initial certificate is not.
+ * 0: the CA's.  The certificate is recorded as held by e; formal: it is
+ * also indexed (cmf_cert_lookup) and spends e's initial credentials of
+ * its type, else it is an initial certificate, marked initial.
  */
 int cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
     const struct cmf_certtype *t, const uint8_t *csr, size_t csrlen,

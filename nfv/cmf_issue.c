@@ -149,7 +149,10 @@ held_add(struct cmf_entity *e, void *arg)
 	return 0;
 }
 
-/* Loads the issued certificate and chain; records it when formal. */
+/*
+ * Loads the issued certificate and chain and records it as held by e;
+ * formal: also indexes it, else marks it an initial certificate.
+ */
 static int
 finish(cmf *c, const struct cmf_entity *e, const char *certtype,
     const char *cert_id, int shared, int delegated, int formal,
@@ -193,18 +196,19 @@ finish(cmf *c, const struct cmf_entity *e, const char *certtype,
 	snprintf(out->cert_id, sizeof(out->cert_id), "%s", cc->id);
 	if (delegated)
 		snprintf(out->key_id, sizeof(out->key_id), "%s", cc->key_id);
+	/* held, initial ones too: removing the entity revokes them all */
+	memset(&ha, 0, sizeof(ha));
+	snprintf(ha.h.cert_id, sizeof(ha.h.cert_id), "%s", cc->id);
+	snprintf(ha.h.certtype, sizeof(ha.h.certtype), "%s", certtype);
+	ha.h.shared = shared;
+	ha.h.delegated = delegated;
+	ha.h.initial = !formal;
+	if ((r = cmfdb_entity_update(c->env.s, e->id, held_add, &ha)) != 0) {
+		cmf_err(err, errlen, "cannot record the certificate with "
+		    "entity %s", e->id);
+		goto out;
+	}
 	if (formal) {
-		memset(&ha, 0, sizeof(ha));
-		snprintf(ha.h.cert_id, sizeof(ha.h.cert_id), "%s", cc->id);
-		snprintf(ha.h.certtype, sizeof(ha.h.certtype), "%s", certtype);
-		ha.h.shared = shared;
-		ha.h.delegated = delegated;
-		if ((r = cmfdb_entity_update(c->env.s, e->id, held_add,
-		    &ha)) != 0) {
-			cmf_err(err, errlen, "cannot record the certificate "
-			    "with entity %s", e->id);
-			goto out;
-		}
 		memset(&ref, 0, sizeof(ref));
 		snprintf(ref.entity, sizeof(ref.entity), "%s", e->id);
 		snprintf(ref.cert_id, sizeof(ref.cert_id), "%s", cc->id);

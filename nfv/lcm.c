@@ -148,7 +148,7 @@ note_skip(struct lcm_run *run, const char *id, const char *why)
 	    "why", why));
 }
 
-/* 1 if e holds a valid certificate of certtype. */
+/* 1 if e holds a valid (not initial) certificate of certtype. */
 static int
 holds_type(struct lcm_run *run, const struct cmf_entity *e,
     const char *certtype)
@@ -156,7 +156,8 @@ holds_type(struct lcm_run *run, const struct cmf_entity *e,
 	size_t i;
 
 	for (i = 0; i < e->ncerts; i++)
-		if (strcmp(e->certs[i].certtype, certtype) == 0 &&
+		if (!e->certs[i].initial &&
+		    strcmp(e->certs[i].certtype, certtype) == 0 &&
 		    cert_valid(run, e->certs[i].cert_id, NULL, NULL))
 			return 1;
 	return 0;

@@ -14,7 +14,8 @@
  *                               s8 profile (0..64), u8 binding (1..2) },
  *          u8 binding (1..3),
  *          u8 count (0..64) of { s8 cert id (32 hex), s8 certtype,
- *                                u8 shared (0/1), u8 delegated (0/1) },
+ *                                u8 shared (0/1), u8 flags (bit 0
+ *                                delegated, bit 1 initial; no other) },
  *          u64 created
  * initial credential:
  *          u8 format, ref[32] (lowercase hex), u8 kind (1..2), s8 entity,
@@ -128,7 +129,8 @@ entity_valid(const struct cmf_entity *e)
 		if (!cert_id_ok(h->cert_id) ||
 		    !cmfdb_certtype_valid(h->certtype) ||
 		    (h->shared != 0 && h->shared != 1) ||
-		    (h->delegated != 0 && h->delegated != 1))
+		    (h->delegated != 0 && h->delegated != 1) ||
+		    (h->initial != 0 && h->initial != 1))
 			return 0;
 	}
 	return 1;
@@ -203,7 +205,8 @@ cmfdb_entity_encode(const struct cmf_entity *e, uint8_t **buf, size_t *len)
 		store_wr_str(&w, 1, e->certs[i].cert_id);
 		store_wr_str(&w, 1, e->certs[i].certtype);
 		store_wr_u8(&w, (uint8_t)e->certs[i].shared);
-		store_wr_u8(&w, (uint8_t)e->certs[i].delegated);
+		store_wr_u8(&w, (uint8_t)(e->certs[i].delegated |
+		    e->certs[i].initial << 1));
 	}
 	store_wr_u64(&w, e->created);
 	return store_wr_finish(&w, buf, len);
@@ -260,8 +263,10 @@ cmfdb_entity_decode(const uint8_t *buf, size_t len, struct cmf_entity *out)
 		    out->certs[i].certtype, NULL);
 		store_rd_u8(&r, &v);
 		out->certs[i].shared = v;
-		store_rd_u8(&r, &v);
-		out->certs[i].delegated = v;
+		if (store_rd_u8(&r, &v) == 0 && (v & ~3) != 0)
+			goto bad;
+		out->certs[i].delegated = v & 1;
+		out->certs[i].initial = v >> 1 & 1;
 	}
 	out->ncerts = n;
 	store_rd_u64(&r, &out->created);

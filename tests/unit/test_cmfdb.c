@@ -564,6 +564,96 @@ test_cmf(cmf *c, hsm *h, store *s)
 	free(e);
 }
 
+/* 1 when the CRL of CA connector "op" lists serial. */
+static int
+on_crl(const struct th_nfv *f, const ASN1_INTEGER *serial)
+{
+	struct certsvc_ca ca;
+	X509_CRL *crl = NULL;
+	X509_REVOKED *rev;
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int found = 0;
+
+	memset(&ca, 0, sizeof(ca));
+	if (certsvc_conns_lookup(f->cs, "op", &ca) != 0)
+		return 0;
+	if (ca.ops->crl != NULL && ca.ops->crl(ca.state, &der, &len) == 0) {
+		p = der;
+		if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) != NULL)
+			found = X509_CRL_get0_by_serial(crl, &rev,
+			    (ASN1_INTEGER *)serial) == 1;
+	}
+	X509_CRL_free(crl);
+	free(der);
+	if (ca.release != NULL)
+		ca.release(ca.ref);
+	return found;
+}
+
+/*
+ * An initial certificate is held by its entity (marked initial, not
+ * indexed as a formal one) and revoked when the entity is removed.
+ */
+static void
+test_initcert(const struct th_nfv *f)
+{
+	struct cmf_entity *e = NULL;
+	struct cmf_initcred cred;
+	struct cmf_issued is;
+	ASN1_INTEGER *serial = NULL;
+	EVP_PKEY *k = mk_key();
+	uint8_t *csr = NULL, *der = NULL;
+	size_t csrlen = 0;
+	char err[256] = "", ent[CMF_ID_MAX + 1], cid[CERTDB_ID_LEN + 1];
+	int r, n;
+
+	memset(&is, 0, sizeof(is));
+	if ((e = malloc(sizeof(*e))) == NULL || k == NULL ||
+	    mk_csr(k, "vnf-ic.example", "DNS:vnf-ic.example", &csr,
+	    &csrlen) != 0) {
+		th_check(0, "cmf initcert: set-up", "failed");
+		goto out;
+	}
+	mk_entity(e, "vnf-ic", "");
+	if (!TH_EQ_INT(cmf_entity_create(f->c, e, err, sizeof(err)), 0,
+	    "cmf initcert: entity created"))
+		goto out;
+	r = cmf_initcred_create(f->c, "vnf-ic", "VNFCI_CERT", 3600, csr,
+	    csrlen, &cred, NULL, &is, err, sizeof(err));
+	if (!th_check(r == 0 && is.cert != NULL && cred.kind == CMF_IC_CERT,
+	    "cmf initcert: an initial certificate issued from a CSR",
+	    "got %d %s", r, err))
+		goto out;
+	r = cmf_entity_get(f->c, "vnf-ic", e);
+	th_check(r == 0 && e->ncerts == 1 && e->certs[0].initial &&
+	    !e->certs[0].delegated &&
+	    strcmp(e->certs[0].cert_id, is.cert_id) == 0 &&
+	    strcmp(e->certs[0].certtype, "VNFCI_CERT") == 0,
+	    "cmf initcert: held by the entity, marked initial",
+	    "got %d, %zu held", r, e->ncerts);
+	n = i2d_X509(is.cert, &der);
+	TH_EQ_INT(n > 0 ? cmf_cert_lookup(f->c, der, (size_t)n, ent, cid,
+	    NULL) : -1, CAP_ERR_NOT_FOUND,
+	    "cmf initcert: not a formal certificate for renewal");
+	serial = ASN1_INTEGER_dup(X509_get0_serialNumber(is.cert));
+	th_check(serial != NULL && !on_crl(f, serial),
+	    "cmf initcert: not on the CRL while the entity lives", "listed");
+	TH_EQ_INT(cmf_entity_delete(f->c, "vnf-ic"), 0,
+	    "cmf initcert: entity removed");
+	th_check(serial != NULL && on_crl(f, serial),
+	    "cmf initcert: its serial is on the CRL after the removal",
+	    "not listed");
+ out:
+	ASN1_INTEGER_free(serial);
+	OPENSSL_free(der);
+	OPENSSL_free(csr);
+	cmf_issued_clear(&is);
+	EVP_PKEY_free(k);
+	free(e);
+}
+
 /* A job that takes a while; done is set when it ends. */
 static atomic_int slow_done;
 
@@ -623,6 +713,7 @@ main(void)
 		th_check(0, "cmfdb: store opens", "failed");
 	if (th_nfv_open(&f, "cmf", "CMF Test Root") == 0) {
 		test_cmf(f.c, f.h, f.s);
+		test_initcert(&f);
 		test_drain(&f);
 	}
 	th_nfv_close(&f);
