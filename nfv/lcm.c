@@ -394,8 +394,7 @@ note_entity_removal(struct lcm_run *run, const struct cmf_entity *e,
 	size_t i;
 	int r;
 
-	scope = e->type == CMF_VNFC_INSTANCE && e->parent[0] != '\0' ?
-	    e->parent : e->id;
+	scope = cmf_shared_scope(e);
 	for (i = 0; i < e->ntypes; i++)
 		if (e->types[i].binding == CMF_P2)
 			shared_add(run, ss, scope, e->types[i].name);
