@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,4 +176,17 @@ cap_read_file_secure(const char *path, size_t max, char **out, size_t *len)
 	close(fd);
 	errno = saved;
 	return r;
+}
+
+char *
+cap_bytes_str(const void *p, size_t n)
+{
+	char *s;
+
+	if (n == SIZE_MAX || (s = malloc(n + 1)) == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
 }

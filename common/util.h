@@ -34,6 +34,14 @@ int cap_parse_bool(const char *s, int *out);
 /* cap_format_time writes t (seconds since the epoch, UTC) as RFC 3339. */
 void cap_format_time(uint64_t t, char out[32]);
 
+/*
+ * cap_bytes_str returns a malloc'd NUL-terminated copy of n bytes that
+ * need not be terminated themselves (a BIO's buffer, a record field, a
+ * header inside a receive buffer), where strndup could read past n looking
+ * for a NUL.  NULL when out of memory.
+ */
+char *cap_bytes_str(const void *p, size_t n);
+
 /* cap_now returns the wall-clock time in seconds since the epoch. */
 uint64_t cap_now(void);
 

@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/err.h"
+#include "common/util.h"
 #include "crypto/chain.h"
 #include "crypto/pkg.h"
 
@@ -186,7 +187,7 @@ subject_of(X509 *c)
 	if (X509_NAME_print_ex(b, X509_get_subject_name(c), 0,
 	    XN_FLAG_RFC2253) >= 0) {
 		BIO_get_mem_ptr(b, &bm);
-		s = strndup(bm->data, bm->length);
+		s = cap_bytes_str(bm->data, bm->length);
 	}
 	BIO_free(b);
 	return s;

@@ -809,7 +809,7 @@ cmf_lcm_notify(cmf *c, const char *json, size_t len, int *replayed,
 	if (r == 0) {
 		*replayed = 1;
 		if (summary_out != NULL && old.summary != NULL &&
-		    (*summary_out = strndup(old.summary,
+		    (*summary_out = cap_bytes_str(old.summary,
 		    old.summarylen)) == NULL) {
 			r = CAP_ERR_NOMEM;
 			goto out;

@@ -23,6 +23,7 @@
 #include <zip.h>
 
 #include "common/err.h"
+#include "common/util.h"
 #include "crypto/pkg.h"
 #include "tests/unit/harness.h"
 
@@ -184,7 +185,7 @@ cms_sign(X509 *cert, EVP_PKEY *key, const void *buf, size_t len,
 	    (cms = CMS_sign(cert, key, NULL, in, CMS_BINARY |
 	    CMS_DETACHED)) != NULL && PEM_write_bio_CMS(out, cms) == 1) {
 		BIO_get_mem_ptr(out, &bm);
-		pem = strndup(bm->data, bm->length);
+		pem = cap_bytes_str(bm->data, bm->length);
 	}
 	CMS_ContentInfo_free(cms);
 	BIO_free(in);
@@ -201,7 +202,7 @@ cert_pem(X509 *c)
 
 	if (b != NULL && PEM_write_bio_X509(b, c) == 1) {
 		BIO_get_mem_ptr(b, &bm);
-		s = strndup(bm->data, bm->length);
+		s = cap_bytes_str(bm->data, bm->length);
 	}
 	BIO_free(b);
 	return s;

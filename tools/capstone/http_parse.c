@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "common/err.h"
+#include "common/util.h"
 #include "tools/capstone/client.h"
 
 #define CHUNK_LINE_MAX	1024	/* chunk size plus extensions */
@@ -216,22 +217,6 @@ parse_status_line(const uint8_t *l, size_t n, int *status)
 }
 
 
-/*
- * A NUL-terminated copy of n bytes that are not themselves terminated:
- * header lines point into the receive buffer, so strndup (which may look
- * for a NUL past n) is not used.
- */
-static char *
-bytes_str(const uint8_t *p, size_t n)
-{
-	char *s;
-
-	if ((s = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
-}
 static int
 add_header(struct http_response *r, const uint8_t *l, size_t n)
 {
@@ -256,8 +241,8 @@ add_header(struct http_response *r, const uint8_t *l, size_t n)
 		return CAP_ERR_NOMEM;
 	r->headers = nh;
 	nh = &r->headers[r->nheaders];
-	nh->name = bytes_str(l, colon);
-	nh->value = bytes_str(l + vs, ve - vs);
+	nh->name = cap_bytes_str(l, colon);
+	nh->value = cap_bytes_str(l + vs, ve - vs);
 	if (nh->name == NULL || nh->value == NULL) {
 		free(nh->name);
 		free(nh->value);
