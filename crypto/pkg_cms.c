@@ -455,6 +455,21 @@ struct tok {
 	int		 err;	/* the first CAP_ERR_* of a callback */
 };
 
+/* below_modulus: 1 when the big-endian number at from is less than n. */
+static int
+below_modulus(const unsigned char *from, int flen, const RSA *rsa)
+{
+	const BIGNUM *n = RSA_get0_n(rsa);
+	BIGNUM *c;
+	int below;
+
+	if (n == NULL || (c = BN_bin2bn(from, flen, NULL)) == NULL)
+		return 0;
+	below = BN_cmp(c, n) < 0;
+	BN_free(c);
+	return below;
+}
+
 /*
  * OpenSSL's RSA-OAEP decryption of a foreign key asks for the raw RSA
  * result and checks the padding itself (in constant time); PKCS#1 v1.5
@@ -472,6 +487,15 @@ rsa_priv_dec(int flen, const unsigned char *from, unsigned char *to,
 	if (padding != RSA_NO_PADDING) {
 		if (t->err == 0)
 			t->err = CAP_ERR_INVALID;
+		return -1;
+	}
+	/*
+	 * A ciphertext made for another key may exceed this modulus; it is
+	 * not this key's (some tokens answer CKR_GENERAL_ERROR to it).
+	 */
+	if (!below_modulus(from, flen, rsa)) {
+		if (t->err == 0)
+			t->err = CAP_ERR_CRYPTO;
 		return -1;
 	}
 	if ((r = hsm_rsa_raw_decrypt(t->h, t->priv, from, (size_t)flen, to,
