@@ -12,7 +12,7 @@
  * cap_name_valid (it is a path segment of the occurrence log's URL);
  * vnfLcmOpOccId and subscriptionId are 1..LCM_ID_MAX characters of
  * [A-Za-z0-9._:-]; vnfInstanceId, affected VNFC instance ids and vduIds
- * are CMF entity ids (1..CMF_ID_MAX of the same characters).
+ * are CMF entity ids (names of cap_name_valid, at most CMF_ID_MAX bytes).
  */
 #ifndef CAP_NFV_LCM_H
 #define CAP_NFV_LCM_H
