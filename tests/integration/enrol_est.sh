@@ -209,6 +209,51 @@ else
 	    "$(t_short "$(tail -n 3 "$W/pki-reest.log")")"
 fi
 
+# ---- Capstone's own EST connector as this server's client ----
+# The EST server is a CA peer like any other: a connector "estpeer" enrolls
+# with an initial credential of a second entity (HTTP Basic), then renews
+# through /simplereenroll with the certificate and its key in the token.
+t_expect "a second VNFC instance entity" 201 POST /cmf/v1/entities \
+    '{"id":"vnfc-a-2","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-2","fqdns":["a2.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
+t_api POST /cmf/v1/entities/vnfc-a-2/initial-credentials \
+    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
+t_eq "an initial credential for it" 201 "$T_STATUS"
+jq -r .reference "$T_BODY" >"$W/peer.ref"
+(umask 077 && jq '{data: {password: .secret}}' "$T_BODY" >"$W/peer-secret.json")
+: >"$T_BODY"
+t_api POST /v1/domains '{"name":"_ca"}' >/dev/null
+t_expect "the credential's secret goes to the vault" 200 \
+    PUT /v1/domains/_ca/secrets/estpeer "@$W/peer-secret.json"
+rm -f "$W/peer-secret.json"
+jq -n --arg url "https://127.0.0.1:$EPORT/.well-known/est" \
+    --arg user "$(cat "$W/peer.ref")" --rawfile tls "$T_DIR/pki/ca.crt" '{
+	name: "estpeer", protocol: "est", url: $url, trusted: $tls,
+	username: $user, password: "vault:_ca/estpeer#password"}' >"$W/peer.json"
+t_expect "an EST connector to this server" 201 POST /v1/cas "@$W/peer.json"
+t_api POST /v1/certs '{"ca":"estpeer","subject":"CN=a2.vnf1.example","sans":["DNS:a2.vnf1.example"],"key":{"type":"ec-p256"}}' >/dev/null
+if [ "$T_STATUS" = 201 ] && [ "$(jq -r .status "$T_BODY")" = issued ]; then
+	t_ok "the EST connector enrolls through this EST server (key in the token)"
+else
+	t_fail "the EST connector enrolls through this EST server (key in the token)" \
+	    "HTTP $T_STATUS $(t_short "$(cat "$T_BODY")")"
+fi
+peer_id=$(jq -r '.id // empty' "$T_BODY")
+peer_serial=$(jq -r '.serial // empty' "$T_BODY")
+jq -r '.certificate // empty' "$T_BODY" >"$W/peer-cert.pem"
+if openssl verify -CAfile "$W/op.pem" "$W/peer-cert.pem" >/dev/null 2>&1; then
+	t_ok "that certificate is the operator CA's"
+else
+	t_fail "that certificate is the operator CA's" "refused"
+fi
+t_api POST "/v1/certs/$peer_id/renew" '{}' >/dev/null
+if [ "$T_STATUS" = 201 ] && [ "$(jq -r .status "$T_BODY")" = issued ] &&
+    [ "$(jq -r .serial "$T_BODY")" != "$peer_serial" ]; then
+	t_ok "the EST connector renews through /simplereenroll"
+else
+	t_fail "the EST connector renews through /simplereenroll" \
+	    "HTTP $T_STATUS $(t_short "$(cat "$T_BODY")")"
+fi
+
 if grep -q 'initcred:' "$T_DIR/audit.log" 2>/dev/null; then
 	t_ok "enrolments are audited with the initial credential's reference"
 else
