@@ -1,5 +1,5 @@
 # shellcheck shell=sh disable=SC2034 # the variables set here are used by the sourcing scripts
-# lib.sh - the set-up run.sh and enroll.sh share, sourced by both: one temp
+# lib.sh - the set-up the bench scripts share, sourced by each: one temp
 # dir removed on exit (BENCH_KEEP=1 keeps it), process helpers, a test PKI
 # for mutual TLS, a SoftHSM token initialised for capstoned, its
 # configuration, and starting the daemon until it answers its health check.
@@ -112,7 +112,8 @@ bench_pki() {
 }
 
 write_conf() {
-	# write_conf SEAL SYNC
+	# write_conf SEAL SYNC: BENCH_CONF_EXTRA, when set, is appended as is
+	# (further sections, e.g. [enrol]).
 	cat >"$T/capstoned.conf" <<EOF
 [server]
 listen = 127.0.0.1:$CAP_PORT
@@ -137,6 +138,7 @@ admins = CN=admin
 
 [log]
 level = warn
+${BENCH_CONF_EXTRA:-}
 EOF
 }
 

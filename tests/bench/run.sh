@@ -241,9 +241,14 @@ printf '(GET: static file of the same size; PUT: nginx reads and discards the bo
 printf 'openssl speed -seconds 3 -evp aes-256-gcm (one core, for context):\n'
 openssl speed -seconds 3 -evp aes-256-gcm 2>/dev/null | tail -n 2
 
-# Certificate enrollments end to end, in the same run (own temp dir).
+# Certificate enrollments end to end, EST re-enrollments and package
+# signing, in the same run (each script has its own temp dir).
 if [ "$ONLY" != nginx ]; then
 	printf '\nCertificate enrollments (tests/bench/enroll.sh):\n'
 	sh "$(dirname "$0")/enroll.sh" "$BUILD" || STATUS=1
+	printf '\nEST re-enrollment on the enrolment listener (tests/bench/enrol.sh):\n'
+	sh "$(dirname "$0")/enrol.sh" "$BUILD" || STATUS=1
+	printf '\nVNF package signing and verification (tests/bench/pkg.sh):\n'
+	sh "$(dirname "$0")/pkg.sh" "$BUILD" || STATUS=1
 fi
 exit "$STATUS"
