@@ -69,7 +69,7 @@ typedef struct store store;
 #define CMF_TYPES_MAX		8	/* certificate types per entity */
 #define CMF_FQDN_MAX		16	/* FQDNs per entity */
 #define CMF_IP_MAX		8	/* IP addresses per entity */
-#define CMF_CERTS_MAX		64	/* certificates listed per entity */
+#define CMF_CERTS_MAX		200	/* certificates listed per entity (<= 255) */
 #define CMF_INITCRED_REF_LEN	32	/* hex characters of a reference */
 #define CMF_INITCRED_SECRET_LEN	43	/* base64url text of 256 random bits */
 #define CMF_ISSUE_TIMEOUT_S	30

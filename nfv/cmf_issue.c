@@ -136,16 +136,63 @@ waiter_started(struct waiter *w, int r, uint32_t retry, char *err,
 
 struct held_arg {
 	struct cmf_held	h;
+	/* held certificates no longer valid, dropped to make room */
+	char		(*gone)[CERTDB_ID_LEN + 1];
+	size_t		ngone;
 };
 
 static int
 held_add(struct cmf_entity *e, void *arg)
 {
 	struct held_arg *a = arg;
+	size_t i, j, k;
 
+	for (i = 0, k = 0; i < e->ncerts; i++) {
+		for (j = 0; j < a->ngone; j++)
+			if (strcmp(e->certs[i].cert_id, a->gone[j]) == 0)
+				break;
+		if (j == a->ngone)
+			e->certs[k++] = e->certs[i];
+	}
+	e->ncerts = k;
 	if (e->ncerts >= CMF_CERTS_MAX)
 		return CAP_ERR_TOO_LARGE;
 	e->certs[e->ncerts++] = a->h;
+	return 0;
+}
+
+/*
+ * held_prune lists, when e's list of held certificates is full, those
+ * that are no longer valid (revoked, expired, failed or gone from the
+ * inventory): nothing is left to revoke for them.  Valid ones stay, so
+ * that removing the entity still revokes every one of them.
+ */
+static int
+held_prune(cmf *c, const struct cmf_entity *e, struct held_arg *a)
+{
+	struct certdb_cert *cc;
+	size_t i;
+	int r;
+
+	a->gone = NULL;
+	a->ngone = 0;
+	if (e->ncerts < CMF_CERTS_MAX)
+		return 0;
+	if ((a->gone = calloc(e->ncerts, sizeof(*a->gone))) == NULL)
+		return CAP_ERR_NOMEM;
+	for (i = 0; i < e->ncerts; i++) {
+		cc = NULL;
+		r = certdb_get(c->env.s, e->certs[i].cert_id, &cc);
+		if (r == CAP_ERR_NOT_FOUND || (r == 0 &&
+		    (cc->status == CERTDB_REVOKED ||
+		    cc->status == CERTDB_EXPIRED ||
+		    cc->status == CERTDB_FAILED)))
+			snprintf(a->gone[a->ngone++], CERTDB_ID_LEN + 1, "%s",
+			    e->certs[i].cert_id);
+		certdb_cert_free(cc);
+		if (r != 0 && r != CAP_ERR_NOT_FOUND)
+			return r;
+	}
 	return 0;
 }
 
@@ -168,6 +215,7 @@ finish(cmf *c, const struct cmf_entity *e, const char *certtype,
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	memset(&ha, 0, sizeof(ha));
 	if ((r = certdb_get(c->env.s, cert_id, &cc)) != 0)
 		goto out;
 	if (cc->status != CERTDB_ISSUED || cc->der == NULL) {
@@ -203,7 +251,8 @@ finish(cmf *c, const struct cmf_entity *e, const char *certtype,
 	ha.h.shared = shared;
 	ha.h.delegated = delegated;
 	ha.h.initial = !formal;
-	if ((r = cmfdb_entity_update(c->env.s, e->id, held_add, &ha)) != 0) {
+	if ((r = held_prune(c, e, &ha)) != 0 ||
+	    (r = cmfdb_entity_update(c->env.s, e->id, held_add, &ha)) != 0) {
 		cmf_err(err, errlen, "cannot record the certificate with "
 		    "entity %s", e->id);
 		goto out;
@@ -222,6 +271,7 @@ finish(cmf *c, const struct cmf_entity *e, const char *certtype,
  out:
 	if (r != 0)
 		cmf_issued_clear(out);
+	free(ha.gone);
 	certdb_cert_free(cc);
 	return r;
 }

@@ -657,6 +657,59 @@ test_initcert(const struct th_nfv *f)
 /* A job that takes a while; done is set when it ends. */
 static atomic_int slow_done;
 
+/* A full list of held certificates: those no longer valid make room. */
+static int
+fill_held(struct cmf_entity *e, void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = e->ncerts; i < CMF_CERTS_MAX; i++) {
+		memset(&e->certs[i], 0, sizeof(e->certs[i]));
+		/* ids of no inventory record: nothing left to revoke */
+		snprintf(e->certs[i].cert_id, sizeof(e->certs[i].cert_id),
+		    "%032zx", i + 1);
+		snprintf(e->certs[i].certtype, sizeof(e->certs[i].certtype),
+		    "VNFCI_CERT");
+	}
+	e->ncerts = CMF_CERTS_MAX;
+	return 0;
+}
+
+static void
+test_held_full(const struct th_nfv *f)
+{
+	struct cmf_entity *e = NULL;
+	struct cmf_issued is;
+	char err[256] = "";
+	int r;
+
+	memset(&is, 0, sizeof(is));
+	if ((e = malloc(sizeof(*e))) == NULL) {
+		th_check(0, "cmf held: set-up", "failed");
+		return;
+	}
+	mk_entity(e, "vnf-full", "");
+	if (!TH_EQ_INT(cmf_entity_create(f->c, e, err, sizeof(err)), 0,
+	    "cmf held: entity created") ||
+	    !TH_EQ_INT(cmfdb_entity_update(f->s, "vnf-full", fill_held, NULL),
+	    0, "cmf held: its list filled with certificates gone"))
+		goto out;
+	r = cmf_issue_delegated(f->c, "vnf-full", "VNFCI_CERT", &is, err,
+	    sizeof(err));
+	TH_EQ_INT(r, 0, "cmf held: a full list still takes a new certificate");
+	r = cmf_entity_get(f->c, "vnf-full", e);
+	th_check(r == 0 && e->ncerts == 1 &&
+	    strcmp(e->certs[0].cert_id, is.cert_id) == 0,
+	    "cmf held: the certificates no longer valid were dropped",
+	    "got %d, %zu held", r, e->ncerts);
+	TH_EQ_INT(cmf_entity_delete(f->c, "vnf-full"), 0,
+	    "cmf held: entity removed");
+ out:
+	cmf_issued_clear(&is);
+	free(e);
+}
+
 static void
 slow_job(void *arg)
 {
@@ -714,6 +767,7 @@ main(void)
 	if (th_nfv_open(&f, "cmf", "CMF Test Root") == 0) {
 		test_cmf(f.c, f.h, f.s);
 		test_initcert(&f);
+		test_held_full(&f);
 		test_drain(&f);
 	}
 	th_nfv_close(&f);
