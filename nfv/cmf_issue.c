@@ -315,7 +315,7 @@ names_check(const struct cmf_entity *e, X509_REQ *req, char *err,
 	const GENERAL_NAME *g;
 	const ASN1_STRING *v;
 	char q[160], ip[INET6_ADDRSTRLEN];
-	int i, nid, r = CAP_ERR_DENIED;
+	int i, nid, crit = -1, r = CAP_ERR_DENIED;
 
 	for (i = 0; name != NULL && i < X509_NAME_entry_count(name); i++) {
 		X509_NAME_ENTRY *ne = X509_NAME_get_entry(name, i);
@@ -339,8 +339,17 @@ names_check(const struct cmf_entity *e, X509_REQ *req, char *err,
 		}
 	}
 	exts = X509_REQ_get_extensions(req);
-	if (exts != NULL)
-		gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+	/*
+	 * crit is -1 without a subjectAltName, -2 with two or more (a CA
+	 * may issue the first one), and NULL with crit >= 0 means it does
+	 * not parse: both refused, or no name in them would be checked.
+	 */
+	if (exts != NULL && (gens = X509V3_get_d2i(exts, NID_subject_alt_name,
+	    &crit, NULL)) == NULL && crit != -1) {
+		cmf_err(err, errlen, "the CSR needs at most one subjectAltName "
+		    "extension, and one that parses");
+		goto out;
+	}
 	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
 		g = sk_GENERAL_NAME_value(gens, i);
 		if (g->type == GEN_DNS) {
@@ -358,7 +367,11 @@ names_check(const struct cmf_entity *e, X509_REQ *req, char *err,
 			v = g->d.iPAddress;
 			if (!ip_allowed(e, ASN1_STRING_get0_data(v),
 			    (size_t)ASN1_STRING_length(v))) {
-				if (inet_ntop(ASN1_STRING_length(v) == 4 ?
+				/* inet_ntop reads 4 or 16 bytes: other sizes
+				 * are not addresses */
+				if ((ASN1_STRING_length(v) != 4 &&
+				    ASN1_STRING_length(v) != 16) ||
+				    inet_ntop(ASN1_STRING_length(v) == 4 ?
 				    AF_INET : AF_INET6,
 				    ASN1_STRING_get0_data(v), ip,
 				    sizeof(ip)) == NULL)

@@ -293,6 +293,75 @@ mk_csr(EVP_PKEY *k, const char *cn, const char *san, uint8_t **der,
 	return r;
 }
 
+/*
+ * A CSR for CN=cn whose extension request holds what the caller built:
+ * two subjectAltName extensions (san, then san2), or, with iplen, one
+ * subjectAltName of an iPAddress of iplen bytes.
+ */
+static int
+mk_csr_odd(EVP_PKEY *k, const char *cn, const char *san, const char *san2,
+    int iplen, uint8_t **der, size_t *len)
+{
+	static const unsigned char ipb[16] = { 10, 0, 0, 1 };
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *nm = X509_NAME_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	GENERAL_NAMES *gens = NULL;
+	GENERAL_NAME *g = NULL;
+	ASN1_OCTET_STRING *os = NULL;
+	X509_EXTENSION *ex = NULL;
+	int n, r = -1;
+
+	*der = NULL;
+	if (req == NULL || nm == NULL || exts == NULL ||
+	    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    X509_REQ_set_subject_name(req, nm) != 1 ||
+	    X509_REQ_set_pubkey(req, k) != 1)
+		goto out;
+	if (iplen > 0) {
+		if ((gens = GENERAL_NAMES_new()) == NULL ||
+		    (g = GENERAL_NAME_new()) == NULL ||
+		    (os = ASN1_OCTET_STRING_new()) == NULL ||
+		    ASN1_OCTET_STRING_set(os, ipb, iplen) != 1)
+			goto out;
+		GENERAL_NAME_set0_value(g, GEN_IPADD, os);
+		os = NULL;
+		if (!sk_GENERAL_NAME_push(gens, g))
+			goto out;
+		g = NULL;
+		if ((ex = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens)) ==
+		    NULL || !sk_X509_EXTENSION_push(exts, ex))
+			goto out;
+		ex = NULL;
+	} else {
+		if ((ex = X509V3_EXT_conf_nid(NULL, NULL,
+		    NID_subject_alt_name, san)) == NULL ||
+		    !sk_X509_EXTENSION_push(exts, ex))
+			goto out;
+		if ((ex = X509V3_EXT_conf_nid(NULL, NULL,
+		    NID_subject_alt_name, san2)) == NULL ||
+		    !sk_X509_EXTENSION_push(exts, ex))
+			goto out;
+		ex = NULL;
+	}
+	if (X509_REQ_add_extensions(req, exts) != 1 ||
+	    X509_REQ_sign(req, k, EVP_sha256()) <= 0 ||
+	    (n = i2d_X509_REQ(req, der)) <= 0)
+		goto out;
+	*len = (size_t)n;
+	r = 0;
+ out:
+	ASN1_OCTET_STRING_free(os);
+	GENERAL_NAME_free(g);
+	GENERAL_NAMES_free(gens);
+	X509_EXTENSION_free(ex);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(nm);
+	X509_REQ_free(req);
+	return r;
+}
+
 static int
 cert_der(X509 *x, uint8_t **der, size_t *len)
 {
@@ -466,6 +535,28 @@ test_cmf(cmf *c, hsm *h, store *s)
 		    NULL, &is, err, sizeof(err));
 		th_check(r == CAP_ERR_DENIED && strstr(err, "evil.example"),
 		    "cmf: a foreign DNS name is denied and named",
+		    "got %d %s", r, err);
+		OPENSSL_free(csr);
+		csr = NULL;
+	}
+	/* the local CA issues the first of two SANs: both must be checked */
+	if (mk_csr_odd(k, "vnfc-p1.example", "DNS:evil.example",
+	    "DNS:vnfc-p1.example", 0, &csr, &csrlen) == 0) {
+		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
+		    NULL, &is, err, sizeof(err));
+		th_check(r == CAP_ERR_DENIED && is.cert == NULL,
+		    "cmf: a CSR with two subjectAltName extensions is denied",
+		    "got %d %s", r, err);
+		cmf_issued_clear(&is);
+		OPENSSL_free(csr);
+		csr = NULL;
+	}
+	if (mk_csr_odd(k, "vnfc-p1.example", NULL, NULL, 5, &csr,
+	    &csrlen) == 0) {
+		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
+		    NULL, &is, err, sizeof(err));
+		th_check(r == CAP_ERR_DENIED && strstr(err, "IP:?") != NULL,
+		    "cmf: an iPAddress of 5 bytes is denied, not printed",
 		    "got %d %s", r, err);
 		OPENSSL_free(csr);
 		csr = NULL;
