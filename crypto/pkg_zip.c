@@ -2,6 +2,11 @@
  * pkg_zip.c - package contents read in a stream (a zip through libzip, or
  * a directory tree) and zips written by reference.
  *
+ * Zips are opened with ZIP_CHECKCONS: every local header must agree with
+ * its central directory entry (name, method, sizes), since a streaming
+ * extractor reads the local headers and would otherwise write files under
+ * names that were never checked.
+ *
  * Sizes a zip's central directory claims are never used to size a
  * buffer: entries are read in fixed chunks, and the few that are loaded
  * whole (TOSCA.meta, a manifest, a .cms) are bounded by the bytes
@@ -271,7 +276,8 @@ pkg_src_open(const char *path, pkg_src **out, char *reason,
 		    (r = src_sort(s, reason, reasonlen)) != 0)
 			goto out;
 	} else {
-		if ((s->zip = zip_open(path, ZIP_RDONLY, &zerr)) == NULL) {
+		if ((s->zip = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS,
+		    &zerr)) == NULL) {
 			REASON("%s is not a readable zip file", path);
 			r = CAP_ERR_INVALID;
 			goto out;
@@ -302,7 +308,8 @@ src_open_source(zip_source_t *zs, pkg_src **out, char *reason,
 		r = CAP_ERR_NOMEM;
 		goto out;
 	}
-	if ((s->zip = zip_open_from_source(zs, ZIP_RDONLY, &ze)) == NULL) {
+	if ((s->zip = zip_open_from_source(zs, ZIP_RDONLY | ZIP_CHECKCONS,
+	    &ze)) == NULL) {
 		zip_source_free(zs);
 		REASON("not a readable zip (%s)", zip_error_strerror(&ze));
 		r = CAP_ERR_INVALID;

@@ -599,6 +599,45 @@ test_zip(void)
 	    "zip: absolute entry refused", "accepted");
 	pkg_src_free(s);
 	s = NULL;
+	/*
+	 * a local header whose name differs from the central directory's:
+	 * a streaming extractor would write the local name
+	 */
+	if ((z = zip_open(evil, ZIP_CREATE | ZIP_TRUNCATE, &err)) != NULL) {
+		zs = zip_source_buffer(z, "x", 1, 0);
+		if (zip_file_add(z, "listed.txt", zs, 0) < 0)
+			zip_source_free(zs);
+		zip_close(z);
+	}
+	{
+		uint8_t *zb = NULL;
+		size_t zl = 0;
+		FILE *f;
+		long zn;
+
+		if ((f = fopen(evil, "r+b")) != NULL) {
+			fseek(f, 0, SEEK_END);
+			zn = ftell(f);
+			rewind(f);
+			if (zn > 0 && (zb = malloc((size_t)zn)) != NULL &&
+			    fread(zb, 1, (size_t)zn, f) == (size_t)zn)
+				zl = (size_t)zn;
+			/* the local header's name is at offset 30 */
+			if (zl > 40 && memcmp(zb + 30, "listed.txt", 10) == 0) {
+				memcpy(zb + 30, "hidden.txt", 10);
+				rewind(f);
+				fwrite(zb, 1, zl, f);
+			}
+			fclose(f);
+		}
+		th_check(zl > 40, "zip: local name patched", "no zip");
+		free(zb);
+	}
+	th_check(pkg_src_open(evil, &s, NULL, 0) == CAP_ERR_INVALID,
+	    "zip: local header name differing from the central directory "
+	    "refused", "accepted");
+	pkg_src_free(s);
+	s = NULL;
 	puts_file(tmp_root(), "notzip", "hello");
 	snprintf(evil, sizeof(evil), "%s/notzip", tmp_root());
 	th_check(pkg_src_open(evil, &s, NULL, 0) == CAP_ERR_INVALID,
