@@ -499,6 +499,26 @@ find_with_suffix(pkg_src *s, const char *name, const char *suffix)
 	return pkg_src_find(s, buf);
 }
 
+/* name is X.cms or X.cert next to an entry X of s. */
+static int
+is_sig_file(pkg_src *s, const char *name)
+{
+	char buf[PKG_PATH_MAX + 1];
+	size_t n = strlen(name), m;
+
+	if (ends_with(name, ".cms"))
+		m = 4;
+	else if (ends_with(name, ".cert"))
+		m = 5;
+	else
+		return 0;
+	if (n - m >= sizeof(buf))
+		return 0;
+	memcpy(buf, name, n - m);
+	buf[n - m] = '\0';
+	return pkg_src_find(s, buf) >= 0;
+}
+
 /*
  * The manifest form and per-artifact signatures of a CSAR.  inner: the
  * CSAR of a signed package, whose manifest need not carry a signature.
@@ -624,6 +644,20 @@ check_csar(struct vctx *v, pkg_src *s, int inner)
 		if (nsig > 0) {
 			if (v->r->form == PKG_FORM_NONE)
 				v->r->form = PKG_FORM_ARTIFACT;
+			/*
+			 * With the manifest unsigned its digests prove
+			 * nothing: every file must carry its own signature.
+			 */
+			for (i = 0; i < pkg_src_count(s); i++) {
+				name = pkg_src_name(s, i);
+				if ((long)i == mf || (long)i == cert ||
+				    find_with_suffix(s, name, ".cms") >= 0 ||
+				    is_sig_file(s, name))
+					continue;
+				issue(v, "signature", name, "%s carries no "
+				    "signature and the manifest %s is not "
+				    "signed", name, mfname);
+			}
 		} else
 			issue(v, "signature", mfname, "the manifest %s is not "
 			    "signed", mfname);

@@ -797,6 +797,17 @@ test_verify(struct pki *p)
 		expect("verify: changed signed artifact fails its signature",
 		    verify_path(d, p->roots, NULL), "signature",
 		    "Files/image.bin");
+		/* unsigned manifest: the artifacts without a .cms fail */
+		d = mkpkgdir("artifact-only");
+		puts_file(d, "Files/image.bin", "not really an image\n");
+		puts_file(d, "Files/image.bin.cms", sig);
+		puts_file(d, "Files/image.bin.cert", pem);
+		make_pkg(d, NULL, NULL);
+		puts_file(d, "Files/scripts/install.sh", "#!/bin/sh\nevil\n");
+		make_pkg(d, NULL, NULL);
+		expect("verify: unsigned manifest does not cover artifacts "
+		    "without their own signature", verify_path(d, p->roots,
+		    NULL), "signature", "Files/scripts/install.sh");
 		free(pem);
 	}
 	free(sig);
