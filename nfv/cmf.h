@@ -230,7 +230,9 @@ int cmf_cert_lookup(cmf *c, const uint8_t *der, size_t len,
  * cmf_renew_csr re-enrolls the holder of certificate cur (DER, found with
  * cmf_cert_lookup) from a new CSR: same subject required (RFC 7030
  * 4.2.2), new certificate under the same entity and type; the old one is
- * kept valid until it expires.
+ * kept valid until it expires, but is superseded: cmf_cert_lookup no
+ * longer finds it, so it renews, enrolls or revokes through the CMF no
+ * more (CAP_ERR_NOT_FOUND for a second renewal, concurrent ones too).
  */
 int cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
     const uint8_t *csr, size_t csrlen, unsigned flags,

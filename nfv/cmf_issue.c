@@ -672,10 +672,12 @@ cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
 	char ct[CMF_CERTTYPE_MAX + 1];
 	struct cmf_entity *e = NULL;
 	const struct cmf_certtype *t = NULL;
+	struct cmfdb_certref ref;
+	uint8_t hash[CMFDB_HASH_LEN];
 	const unsigned char *p;
 	X509 *x = NULL;
 	X509_REQ *req = NULL;
-	int r;
+	int r, unindexed = 0;
 
 	memset(out, 0, sizeof(*out));
 	cmf_err(err, errlen, "%s", "");
@@ -703,9 +705,31 @@ cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
 		r = CAP_ERR_DENIED;
 		goto out;
 	}
+	/*
+	 * The current certificate is superseded: it leaves the index
+	 * before the CA is asked, so that it renews (or authenticates) once
+	 * and, of two renewals with it at once, one goes on; it comes back
+	 * when this renewal fails.  It stays valid until it expires.
+	 */
+	cmf_hash(cur, curlen, hash);
+	if ((r = cmfdb_cert_delete(c->env.s, hash)) != 0) {
+		cmf_err(err, errlen, "the current certificate was renewed "
+		    "already");
+		goto out;
+	}
+	unindexed = 1;
 	r = cmf_issue_from_csr(c, e, t, csr, csrlen, flags, 0, 1, out, err,
 	    errlen);
  out:
+	if (r != 0 && unindexed) {
+		memset(&ref, 0, sizeof(ref));
+		snprintf(ref.entity, sizeof(ref.entity), "%s", ent);
+		snprintf(ref.cert_id, sizeof(ref.cert_id), "%s", cid);
+		snprintf(ref.certtype, sizeof(ref.certtype), "%s", ct);
+		if (cmfdb_cert_put(c->env.s, hash, &ref) != 0)
+			log_warn("cmf: cannot index certificate %s again "
+			    "after a failed renewal", cid);
+	}
 	X509_REQ_free(req);
 	X509_free(x);
 	free(e);

@@ -169,6 +169,8 @@ if [ -n "$s3" ] && [ "$s3" != none ] && [ "$s1" != "$s3" ] &&
 else
 	t_fail "re-enrollment gives a new valid certificate" "$s1 -> $s3"
 fi
+est simplereenroll "$W/e3b.p7" --cert "$W/e1.pem" --key "$W/e1.key"
+t_eq "a certificate renewed once cannot re-enroll again (401)" 401 "$EST_STATUS"
 openssl req -new -x509 -key "$W/e1.key" -subj /CN=a0.vnf1.example -days 1 \
     -out "$W/self.pem" 2>/dev/null
 est simplereenroll "$W/e4.p7" --cert "$W/self.pem" --key "$W/e1.key"

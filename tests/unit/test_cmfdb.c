@@ -529,6 +529,53 @@ test_cmf(cmf *c, hsm *h, store *s)
 		OPENSSL_free(csr);
 		csr = NULL;
 	}
+	/* renewal: the renewed certificate is superseded, once */
+	if (is3.cert != NULL && cert_der(is3.cert, &der, &derlen) == 0) {
+		struct cmf_issued ren;
+		uint8_t *der2 = NULL;
+		size_t der2len = 0;
+
+		memset(&ren, 0, sizeof(ren));
+		if (mk_csr(k, "vnfc-p1.example", "DNS:evil.example", &csr,
+		    &csrlen) == 0) {
+			r = cmf_renew_csr(c, der, derlen, csr, csrlen, 0, &ren,
+			    err, sizeof(err));
+			TH_EQ_INT(r, CAP_ERR_DENIED,
+			    "cmf: a renewal for a foreign name is denied");
+			OPENSSL_free(csr);
+			csr = NULL;
+		}
+		TH_EQ_INT(cmf_cert_lookup(c, der, derlen, ent, cid, ct), 0,
+		    "cmf: a refused renewal leaves the certificate current");
+		if (mk_csr(k, "vnfc-p1.example", "DNS:vnfc-p1.example", &csr,
+		    &csrlen) == 0) {
+			r = cmf_renew_csr(c, der, derlen, csr, csrlen, 0, &ren,
+			    err, sizeof(err));
+			th_check(r == 0 && ren.cert != NULL,
+			    "cmf: a certificate renews", "got %d %s", r, err);
+			TH_EQ_INT(cmf_cert_lookup(c, der, derlen, ent, cid,
+			    ct), CAP_ERR_NOT_FOUND,
+			    "cmf: a renewed certificate is no longer current");
+			if (ren.cert != NULL &&
+			    cert_der(ren.cert, &der2, &der2len) == 0) {
+				TH_EQ_INT(cmf_cert_lookup(c, der2, der2len,
+				    ent, cid, ct), 0,
+				    "cmf: its successor is current");
+				OPENSSL_free(der2);
+			}
+			cmf_issued_clear(&ren);
+			r = cmf_renew_csr(c, der, derlen, csr, csrlen, 0, &ren,
+			    err, sizeof(err));
+			th_check(r == CAP_ERR_NOT_FOUND && ren.cert == NULL,
+			    "cmf: a renewed certificate cannot renew again",
+			    "got %d %s", r, err);
+			cmf_issued_clear(&ren);
+			OPENSSL_free(csr);
+			csr = NULL;
+		}
+		OPENSSL_free(der);
+		der = NULL;
+	}
 	if (mk_csr(k, "vnfc-p1.example", "DNS:evil.example", &csr,
 	    &csrlen) == 0) {
 		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
