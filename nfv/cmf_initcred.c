@@ -21,6 +21,7 @@
 #include "crypto/vault.h"
 #include "nfv/cmf.h"
 #include "nfv/cmf_int.h"
+#include "store/certdb.h"
 #include "store/cmfdb.h"
 
 #define TTL_MAX		(30 * 86400)
@@ -365,6 +366,40 @@ cmf_initcred_claim(cmf *c, const char *ref, struct cmf_initcred *out)
 	return claim(c, ref, out);
 }
 
+/*
+ * Is der, the initial certificate of rec, still issued and unexpired?  A
+ * revoked one (the operator's /v1/certs revoke) leaves its credential
+ * record behind: the credential must not outlive its certificate.
+ */
+static int
+initial_cert_valid(cmf *c, const struct cmfdb_initcred *rec,
+    const uint8_t *der, size_t len)
+{
+	struct cmf_entity *e = NULL;
+	struct certdb_cert *cc;
+	size_t i;
+	int ok = 0;
+
+	if ((e = malloc(sizeof(*e))) == NULL ||
+	    cmfdb_entity_get(c->env.s, rec->ic.entity, e) != 0)
+		goto out;
+	for (i = 0; !ok && i < e->ncerts; i++) {
+		if (!e->certs[i].initial)
+			continue;
+		cc = NULL;
+		if (certdb_get(c->env.s, e->certs[i].cert_id, &cc) == 0 &&
+		    cc->der != NULL && cc->derlen == len &&
+		    memcmp(cc->der, der, len) == 0)
+			ok = (cc->status == CERTDB_ISSUED ||
+			    cc->status == CERTDB_RENEWING) &&
+			    cc->not_after > cap_now() ? 1 : -1;
+		certdb_cert_free(cc);
+	}
+ out:
+	free(e);
+	return ok == 1;
+}
+
 int
 cmf_initcred_claim_cert(cmf *c, const uint8_t *der, size_t len,
     struct cmf_initcred *out)
@@ -379,7 +414,8 @@ cmf_initcred_claim_cert(cmf *c, const uint8_t *der, size_t len,
 	cmf_hash(der, len, hash);
 	if (cmfdb_ic_find_cert(c->env.s, hash, &rec) != 0 ||
 	    rec.ic.kind != CMF_IC_CERT ||
-	    sodium_memcmp(hash, rec.cert_hash, sizeof(hash)) != 0)
+	    sodium_memcmp(hash, rec.cert_hash, sizeof(hash)) != 0 ||
+	    !initial_cert_valid(c, &rec, der, len))
 		return CAP_ERR_UNAUTH;
 	return claim(c, rec.ic.ref, out);
 }

@@ -778,6 +778,34 @@ test_initcert(const struct th_nfv *f)
 	serial = ASN1_INTEGER_dup(X509_get0_serialNumber(is.cert));
 	th_check(serial != NULL && !on_crl(f, serial),
 	    "cmf initcert: not on the CRL while the entity lives", "listed");
+	{
+		/* a second one, revoked by the operator: refused */
+		struct cmf_initcred got, cred2;
+		struct cmf_issued is2;
+		uint8_t *der2 = NULL;
+		int n2 = 0;
+
+		memset(&is2, 0, sizeof(is2));
+		r = cmf_initcred_create(f->c, "vnf-ic", "VNFCI_CERT", 3600,
+		    csr, csrlen, &cred2, NULL, &is2, err, sizeof(err));
+		if (r == 0 && (n2 = i2d_X509(is2.cert, &der2)) > 0) {
+			TH_EQ_INT(cmf_initcred_claim_cert(f->c, der2,
+			    (size_t)n2, &got), 0,
+			    "cmf initcert: it authenticates while valid");
+			cmf_initcred_release(f->c, got.ref);
+			TH_EQ_INT(certsvc_revoke(f->svc, is2.cert_id, 1, err,
+			    sizeof(err)), 0,
+			    "cmf initcert: revoked by the operator");
+			TH_EQ_INT(cmf_initcred_claim_cert(f->c, der2,
+			    (size_t)n2, &got), CAP_ERR_UNAUTH,
+			    "cmf initcert: a revoked initial certificate is "
+			    "refused");
+		} else
+			th_check(0, "cmf initcert: a second one", "got %d %s",
+			    r, err);
+		OPENSSL_free(der2);
+		cmf_issued_clear(&is2);
+	}
 	TH_EQ_INT(cmf_entity_delete(f->c, "vnf-ic"), 0,
 	    "cmf initcert: entity removed");
 	th_check(serial != NULL && on_crl(f, serial),
