@@ -599,6 +599,47 @@ token_pkey(struct tok *t, hsm_key_type type, const uint8_t *spki,
 	return r;
 }
 
+/*
+ * Whether the message has a recipient entry this key could be: key
+ * transport for RSA, key agreement for EC; with cert, one that names it.
+ * This is decided on the message's structure alone, so that every
+ * failure after it is the same CAP_ERR_CRYPTO whichever part (encrypted
+ * key, key wrap, content) did not check.
+ */
+static int
+has_recipient(CMS_ContentInfo *cms, hsm_key_type type, X509 *cert)
+{
+	STACK_OF(CMS_RecipientInfo) *ris;
+	STACK_OF(CMS_RecipientEncryptedKey) *reks;
+	CMS_RecipientInfo *ri;
+	int i, j, want, rsa;
+
+	rsa = type == HSM_KEY_RSA_2048 || type == HSM_KEY_RSA_3072;
+	want = rsa ? CMS_RECIPINFO_TRANS : CMS_RECIPINFO_AGREE;
+	if ((ris = CMS_get0_RecipientInfos(cms)) == NULL)
+		return 0;
+	for (i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+		ri = sk_CMS_RecipientInfo_value(ris, i);
+		if (CMS_RecipientInfo_type(ri) != want)
+			continue;
+		if (cert == NULL)
+			return 1;
+		if (rsa) {
+			if (CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
+				return 1;
+			continue;
+		}
+		if ((reks = CMS_RecipientInfo_kari_get0_reks(ri)) == NULL)
+			continue;
+		for (j = 0; j < sk_CMS_RecipientEncryptedKey_num(reks); j++)
+			if (CMS_RecipientEncryptedKey_cert_cmp(
+			    sk_CMS_RecipientEncryptedKey_value(reks, j),
+			    cert) == 0)
+				return 1;
+	}
+	return 0;
+}
+
 int
 pkg_cms_decrypt(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
     size_t spki_len, X509 *cert, CMS_ContentInfo *cms, BIO *out)
@@ -615,12 +656,16 @@ pkg_cms_decrypt(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
 	nid = OBJ_obj2nid(CMS_get0_type(cms));
 	if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData)
 		return CAP_ERR_INVALID;
+	if (!has_recipient(cms, type, cert)) {
+		ERR_clear_error();
+		return CAP_ERR_INVALID;
+	}
 	if ((r = token_pkey(&t, type, spki, spki_len, &pk, &rm, &em)) != 0)
 		goto out;
 	if (CMS_decrypt_set1_pkey_and_peer(cms, pk, cert, NULL) != 1) {
 		log_ossl("CMS recipient key");
 		r = t.err == CAP_ERR_UNSUPPORTED || t.err == CAP_ERR_TOKEN ?
-		    t.err : t.err != 0 ? CAP_ERR_CRYPTO : CAP_ERR_INVALID;
+		    t.err : CAP_ERR_CRYPTO;
 		goto out;
 	}
 	if (CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY) != 1) {

@@ -302,6 +302,84 @@ decrypts(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
 	CMS_ContentInfo_free(cms);
 }
 
+/*
+ * Decrypts the message in out with one byte changed: in the recipient's
+ * encrypted key (the last OCTET STRING of klen bytes before the
+ * EncryptedContentInfo, found by its id-data OID) or in the content.
+ * Either way the answer must be the same, so that no caller learns which
+ * part failed.
+ */
+static void
+tampered(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
+    size_t spki_len, X509 *cert, BIO *out, const char *tn, const char *cn)
+{
+	static const uint8_t id_data[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	    0xf7, 0x0d, 0x01, 0x07, 0x01 };
+	const uint8_t *hdr;
+	size_t hlen, klen, i, ecinfo = 0, key = 0, cpos;
+	CMS_ContentInfo *cms = NULL, *bad = NULL;
+	uint8_t *der = NULL;
+	BIO *pt = NULL;
+	char name[200], *buf;
+	int n, part, r;
+	long bn;
+
+	if (type == HSM_KEY_RSA_2048) {
+		hdr = (const uint8_t *)"\x04\x82\x01\x00";
+		hlen = 4;
+		klen = 256;
+	} else {
+		hdr = (const uint8_t *)"\x04\x28";
+		hlen = 2;
+		klen = 40;
+	}
+	bn = BIO_get_mem_data(out, &buf);
+	if (pkg_cms_read((uint8_t *)buf, (size_t)bn, &cms) != 0 ||
+	    (n = i2d_CMS_ContentInfo(cms, &der)) <= 0)
+		goto out;
+	for (i = 0; i + sizeof(id_data) <= (size_t)n; i++)
+		if (memcmp(der + i, id_data, sizeof(id_data)) == 0) {
+			ecinfo = i;
+			break;
+		}
+	for (i = 0; i + hlen + klen <= ecinfo; i++)
+		if (memcmp(der + i, hdr, hlen) == 0)
+			key = i + hlen;
+	if (!th_check(ecinfo > 0 && key > 0, "tamper", "%s/%s: encrypted key "
+	    "found", tn, cn))
+		goto out;
+	/*
+	 * The content: the last byte of the GCM tag; for CBC the byte of
+	 * the first of its two blocks that turns the padding's last byte
+	 * (3 for this 29-byte content) into 2.
+	 */
+	cpos = (size_t)n - (strcmp(cn, "aes-256-cbc") == 0 ? 17 : 1);
+	for (part = 0; part < 4; part++) {
+		const unsigned char *p = der;
+
+		/* 0, 1: the key by cert, alone; 2, 3: the content */
+		der[part < 2 ? key + klen / 2 : cpos] ^= 0x01;
+		bad = d2i_CMS_ContentInfo(NULL, &p, n);
+		der[part < 2 ? key + klen / 2 : cpos] ^= 0x01;
+		if (bad == NULL)
+			continue;
+		pt = BIO_new(BIO_s_secmem());
+		r = pkg_cms_decrypt(h, priv, type, spki, spki_len,
+		    part % 2 == 0 ? cert : NULL, bad, pt);
+		snprintf(name, sizeof(name), "%s/%s: a changed %s (%s) is "
+		    "CAP_ERR_CRYPTO", tn, cn, part < 2 ? "encrypted key" :
+		    "content", part % 2 == 0 ? "by cert" : "by key alone");
+		TH_EQ_INT(r, CAP_ERR_CRYPTO, name);
+		BIO_free(pt);
+		pt = NULL;
+		CMS_ContentInfo_free(bad);
+		bad = NULL;
+	}
+ out:
+	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+}
+
 static void
 test_crypt(hsm *h, hsm_key_type type, enum pkg_cms_cipher cipher)
 {
@@ -343,6 +421,7 @@ test_crypt(hsm *h, hsm_key_type type, enum pkg_cms_cipher cipher)
 	    sizeof(content) - 1, tn, cn);
 	decrypts(h, priv, type, spki, spki_len, NULL, out, content,
 	    sizeof(content) - 1, tn, cn);
+	tampered(h, priv, type, spki, spki_len, cert, out, tn, cn);
 	n = BIO_get_mem_data(out, &buf);
 	if (pkg_cms_read((uint8_t *)buf, (size_t)n, &cms) != 0)
 		goto out;
