@@ -139,6 +139,7 @@ static int
 src_list_zip(pkg_src *s, char *reason, size_t reasonlen)
 {
 	zip_int64_t n, i;
+	zip_stat_t st;
 	const char *name;
 	size_t len;
 	char *dir;
@@ -160,7 +161,18 @@ src_list_zip(pkg_src *s, char *reason, size_t reasonlen)
 		}
 		len = strlen(name);
 		if (len > 0 && len <= PKG_PATH_MAX && name[len - 1] == '/') {
-			/* a directory entry: check the path, list nothing */
+			/*
+			 * a directory entry: check the path, list nothing;
+			 * it may carry no data, which nothing would check
+			 */
+			zip_stat_init(&st);
+			if (zip_stat_index(s->zip, (zip_uint64_t)i, 0,
+			    &st) != 0 || !(st.valid & ZIP_STAT_SIZE) ||
+			    !(st.valid & ZIP_STAT_COMP_SIZE) ||
+			    st.size != 0 || st.comp_size > 2) {
+				REASON("directory entry %s holds data", name);
+				return CAP_ERR_INVALID;
+			}
 			if ((dir = strndup(name, len - 1)) == NULL)
 				return CAP_ERR_NOMEM;
 			r = pkg_path_ok(dir);

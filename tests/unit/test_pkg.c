@@ -599,6 +599,18 @@ test_zip(void)
 	    "zip: absolute entry refused", "accepted");
 	pkg_src_free(s);
 	s = NULL;
+	/* a directory entry carrying data that nothing would check */
+	if ((z = zip_open(evil, ZIP_CREATE | ZIP_TRUNCATE, &err)) != NULL) {
+		zs = zip_source_buffer(z, "hidden", 6, 0);
+		if (zip_file_add(z, "dir/", zs, 0) < 0)
+			zip_source_free(zs);
+		zip_close(z);
+	}
+	th_check(pkg_src_open(evil, &s, NULL, 0) == CAP_ERR_INVALID,
+	    "zip: a directory entry with data refused", "accepted");
+	pkg_src_free(s);
+	s = NULL;
+
 	/*
 	 * a local header whose name differs from the central directory's:
 	 * a streaming extractor would write the local name
