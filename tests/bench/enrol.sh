@@ -77,9 +77,9 @@ p7pem() {
 	    openssl pkcs7 -inform DER -in "$1.der" -print_certs -out "$2" 2>/dev/null
 }
 
-# An entity keeps at most 64 certificates (CMF_CERTS_MAX in nfv/cmf.h)
-# and each re-enrollment adds one, so a client moves to the next entity
-# every CHUNK requests.
+# An entity lists at most CMF_CERTS_MAX (nfv/cmf.h) certificates that are
+# still valid and each re-enrollment adds one, so a client moves to the next
+# entity every CHUNK requests.
 CHUNK=50
 NENT=0
 
@@ -109,6 +109,8 @@ mk_entity() {
 	    ! grep -q 'BEGIN CERTIFICATE' "$T/re.pem"; then
 		die "simplereenroll gave no certificate"
 	fi
+	# A certificate renews once: the next request presents the new one.
+	mv "$T/re.pem" "$T/wl-$1.pem"
 }
 
 # entities COUNT: COUNT fresh entities; their indices start at $FIRST_ENT.
@@ -150,11 +152,16 @@ one_client() {
 			if [ "$_i" -gt 0 ] && [ $((_i % CHUNK)) -eq 0 ]; then
 				_e=$((_e + 1))
 			fi
-			curl -s -o /dev/null -w '%{http_code} %{time_total}\n' \
+			curl -s -o "$T/re-$_e.p7" \
+			    -w '%{http_code} %{time_total}\n' \
 			    --max-time 60 --cacert "$CA" --cert "$T/wl-$_e.pem" \
 			    --key "$T/wl.key" -H 'Content-Type: application/pkcs10' \
 			    -H 'Expect:' --data-binary "@$T/csr-$_e.b64" \
 			    "$EST/simplereenroll" || echo "000 0"
+			# as an EST client does: the new certificate replaces
+			# the one presented, which cannot renew again
+			p7pem "$T/re-$_e.p7" "$T/wl-$_e.new" &&
+			    mv "$T/wl-$_e.new" "$T/wl-$_e.pem"
 			;;
 		*)
 			# shellcheck disable=SC2086
