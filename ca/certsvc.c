@@ -676,12 +676,15 @@ csr_sans_text(X509_REQ *req, struct certdb_cert *c)
 	GENERAL_NAMES *gens = NULL;
 	const GENERAL_NAME *g;
 	char ip[64];
-	int i, r = 0;
+	int i, crit = -1, r = 0;
 
 	c->nsans = 0;
 	if ((exts = X509_REQ_get_extensions(req)) == NULL)
 		return 0;
-	gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+	/* crit -1: none; -2: several; otherwise one that does not parse */
+	if ((gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit,
+	    NULL)) == NULL && crit != -1)
+		r = CAP_ERR_INVALID;
 	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
 		g = sk_GENERAL_NAME_value(gens, i);
 		if (c->nsans == CERTDB_SAN_MAX) {

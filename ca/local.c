@@ -680,6 +680,13 @@ csr_sans(X509_REQ *csr, const struct profile *pr, X509_EXTENSION **ext,
 	*ext = NULL;
 	if ((exts = X509_REQ_get_extensions(csr)) == NULL)
 		return 0;
+	/* Two subjectAltName extensions: which one a checker read is moot. */
+	if ((i = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1)) >= 0 &&
+	    X509v3_get_ext_by_NID(exts, NID_subject_alt_name, i) >= 0) {
+		say(reason, rlen, "more than one subjectAltName extension");
+		r = CAP_ERR_DENIED;
+		goto out;
+	}
 	for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
 		e = sk_X509_EXTENSION_value(exts, i);
 		if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) !=

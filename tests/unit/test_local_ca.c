@@ -46,11 +46,17 @@ make_csr(EVP_PKEY *k, const char *cn, const char *sans, int corrupt)
 		e = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
 		    sans);
 		sk_X509_EXTENSION_push(exts, e);
+		if (corrupt == 2) {
+			/* a second subjectAltName extension */
+			e = X509V3_EXT_conf_nid(NULL, NULL,
+			    NID_subject_alt_name, "DNS:evil.example");
+			sk_X509_EXTENSION_push(exts, e);
+		}
 		X509_REQ_add_extensions(req, exts);
 	}
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_REQ_sign(req, k, EVP_sha256());
-	if (corrupt) {
+	if (corrupt == 1) {
 		/* a different subject after signing breaks the signature */
 		n = X509_NAME_new();
 		X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
@@ -314,6 +320,15 @@ main(void)
 	req.profile = "nosuch";
 	r = ops->enroll(ca_conn_state(inter), &req, &res);
 	TH_EQ_INT(r, CAP_ERR_DENIED, "local CA: unknown profile is refused");
+	ca_result_clear(&res);
+	X509_REQ_free(csr);
+	csr = make_csr(wk, "svc", "DNS:svc.example", 2);
+	req.csr = csr;
+	req.profile = NULL;
+	r = ops->enroll(ca_conn_state(inter), &req, &res);
+	th_check(r == CAP_ERR_DENIED && res.cert == NULL,
+	    "local CA: a CSR with two subjectAltName extensions is refused",
+	    "got %d", r);
 	ca_result_clear(&res);
 	X509_REQ_free(csr);
 
