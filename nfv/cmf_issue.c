@@ -329,7 +329,23 @@ names_check(const struct cmf_entity *e, X509_REQ *req, char *err,
 		}
 		if (nid != NID_commonName)
 			continue;
-		if (!dns_allowed(e, ASN1_STRING_get0_data(v),
+		/*
+		 * The bytes are compared as text: only types whose bytes
+		 * are the characters.  A BMPString (or UniversalString,
+		 * T61String) whose bytes spell an allowed name means other
+		 * text, which a relying party would read.
+		 */
+		if (ASN1_STRING_type(v) != V_ASN1_UTF8STRING &&
+		    ASN1_STRING_type(v) != V_ASN1_PRINTABLESTRING &&
+		    ASN1_STRING_type(v) != V_ASN1_IA5STRING) {
+			cmf_err(err, errlen, "the subject CN is a %s; it must "
+			    "be a UTF8String, PrintableString or IA5String",
+			    ASN1_tag2str(ASN1_STRING_type(v)));
+			goto out;
+		}
+		if (memchr(ASN1_STRING_get0_data(v), '\0',
+		    (size_t)ASN1_STRING_length(v)) != NULL ||
+		    !dns_allowed(e, ASN1_STRING_get0_data(v),
 		    (size_t)ASN1_STRING_length(v))) {
 			cmf_quote_name(q, sizeof(q), ASN1_STRING_get0_data(v),
 			    (size_t)ASN1_STRING_length(v));

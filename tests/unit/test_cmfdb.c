@@ -293,6 +293,31 @@ mk_csr(EVP_PKEY *k, const char *cn, const char *san, uint8_t **der,
 	return r;
 }
 
+/* A CSR whose CN is a BMPString of the bytes of cn (not its characters). */
+static int
+mk_csr_bmp(EVP_PKEY *k, const char *cn, uint8_t **der, size_t *len)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *nm = X509_NAME_new();
+	int n, r = -1;
+
+	*der = NULL;
+	if (req == NULL || nm == NULL ||
+	    X509_NAME_add_entry_by_NID(nm, NID_commonName, V_ASN1_BMPSTRING,
+	    (const unsigned char *)cn, (int)strlen(cn), -1, 0) != 1 ||
+	    X509_REQ_set_subject_name(req, nm) != 1 ||
+	    X509_REQ_set_pubkey(req, k) != 1 ||
+	    X509_REQ_sign(req, k, EVP_sha256()) <= 0 ||
+	    (n = i2d_X509_REQ(req, der)) <= 0)
+		goto out;
+	*len = (size_t)n;
+	r = 0;
+ out:
+	X509_NAME_free(nm);
+	X509_REQ_free(req);
+	return r;
+}
+
 /*
  * A CSR for CN=cn whose extension request holds what the caller built:
  * two subjectAltName extensions (san, then san2), or, with iplen, one
@@ -743,7 +768,7 @@ test_initcert(const struct th_nfv *f)
 	ASN1_INTEGER *serial = NULL;
 	EVP_PKEY *k = mk_key();
 	uint8_t *csr = NULL, *der = NULL;
-	size_t csrlen = 0;
+	size_t csrlen = 0, bmplen = 0;
 	char err[256] = "", ent[CMF_ID_MAX + 1], cid[CERTDB_ID_LEN + 1];
 	int r, n;
 
@@ -758,6 +783,19 @@ test_initcert(const struct th_nfv *f)
 	if (!TH_EQ_INT(cmf_entity_create(f->c, e, err, sizeof(err)), 0,
 	    "cmf initcert: entity created"))
 		goto out;
+	/* the bytes "vnf-ic.example" as a BMPString: other text, refused */
+	if (th_check(mk_csr_bmp(k, "vnf-ic.example", &der, &bmplen) == 0,
+	    "cmf: a CSR with a BMPString CN is made", "failed")) {
+		r = cmf_issue_csr(f->c, "vnf-ic", "VNFCI_CERT", der, bmplen,
+		    0, NULL, &is, err, sizeof(err));
+		th_check(r == CAP_ERR_DENIED && is.cert == NULL &&
+		    strstr(err, "BMPSTRING") != NULL,
+		    "cmf: a CN that is a BMPString is denied, its type named",
+		    "got %d %s", r, err);
+		cmf_issued_clear(&is);
+	}
+	OPENSSL_free(der);
+	der = NULL;
 	r = cmf_initcred_create(f->c, "vnf-ic", "VNFCI_CERT", 3600, csr,
 	    csrlen, &cred, NULL, &is, err, sizeof(err));
 	if (!th_check(r == 0 && is.cert != NULL && cred.kind == CMF_IC_CERT,
