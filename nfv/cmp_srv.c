@@ -21,6 +21,9 @@
 #include "nfv/cmp_srv.h"
 #include "nfv/est_srv.h"
 
+/* CRLReason cessationOfOperation (RFC 5280 5.3.1) */
+#define CMP_REASON_CESSATION	5
+
 /* id-PasswordBasedMAC, 1.2.840.113533.7.66.13, as DER content. */
 static const uint8_t pbm_oid[] = {
 	0x2a, 0x86, 0x48, 0x86, 0xf6, 0x7d, 0x07, 0x42, 0x0d,
@@ -319,6 +322,8 @@ struct txn {
 	size_t			 tidlen;
 	uint64_t		 expires;
 	char			 ident[CMP_IDENT_MAX];
+	uint8_t			*issued;	/* DER of the answer's cert */
+	size_t			 issuedlen;
 };
 
 struct cmp_srv {
@@ -336,6 +341,7 @@ txn_free(struct txn *t)
 	/* OSSL_CMP_CTX_free cleanses the secret value. */
 	OSSL_CMP_SRV_CTX_free(t->sctx);
 	X509_free(t->signer);
+	OPENSSL_free(t->issued);
 	sodium_memzero(t, sizeof(*t));
 	free(t);
 }
@@ -497,6 +503,13 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 		goto fail;
 	}
 	w.initcred[0] = '\0';
+	/* kept for a certConf that rejects it */
+	OPENSSL_free(t->issued);
+	t->issued = NULL;
+	t->issuedlen = 0;
+	if (der_of(is.cert, &t->issued, &t->issuedlen) != 0)
+		log_warn("cmp server: the certificate issued to %s cannot be "
+		    "kept for its certConf", w.entity);
 	*certOut = is.cert;
 	is.cert = NULL;	/* transferred */
 	*chainOut = chain_dup(is.chain);
@@ -666,15 +679,62 @@ cb_error(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 	log_info("cmp server: the client sent an error message");
 }
 
+/*
+ * The PKIStatus of si: PKIStatusInfo is SEQUENCE { status INTEGER, ... }
+ * (OpenSSL 3.0 has no getter for it); -1 when it does not parse.
+ */
+static int
+pkisi_status(const OSSL_CMP_PKISI *si)
+{
+	unsigned char *der = NULL;
+	struct tlv seq, st;
+	int n, v = -1;
+
+	if ((n = i2d_OSSL_CMP_PKISI(si, &der)) <= 0)
+		return -1;
+	if (tlv_read(der, (size_t)n, &seq) == 0 && seq.tag == 0x30 &&
+	    tlv_read(seq.val, seq.len, &st) == 0 && st.tag == 0x02 &&
+	    st.len == 1 && st.val[0] < 0x80)
+		v = st.val[0];
+	OPENSSL_free(der);
+	return v;
+}
+
+/*
+ * certConf: a client that rejects the certificate (RFC 4210 5.3.18, RFC
+ * 9483 4.1.1) gets it revoked: it was issued, and would otherwise stay
+ * valid with nobody using it.  The initial credential stays spent.
+ */
 static int
 cb_certconf(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req, int certReqId,
     const ASN1_OCTET_STRING *hash, const OSSL_CMP_PKISI *si)
 {
-	(void)sctx;
+	struct txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(sctx);
+	char why[256] = "";
+	int st, r;
+
 	(void)req;
 	(void)certReqId;
 	(void)hash;
-	(void)si;
+	/* no statusInfo: accepted */
+	if (si == NULL || (st = pkisi_status(si)) == OSSL_CMP_PKISTATUS_accepted)
+		return 1;
+	log_info("cmp server: the client rejected its certificate (status %d)",
+	    st);
+	if (t == NULL || t->issued == NULL) {
+		log_warn("cmp server: no certificate of this transaction to "
+		    "revoke");
+		return 1;
+	}
+	if ((r = cmf_revoke_cert(t->c, t->issued, t->issuedlen,
+	    CMP_REASON_CESSATION, why, sizeof(why))) != 0)
+		log_warn("cmp server: cannot revoke the rejected certificate: "
+		    "%s", why[0] != '\0' ? why : cap_strerror(r));
+	else
+		log_info("cmp server: the rejected certificate was revoked");
+	OPENSSL_free(t->issued);
+	t->issued = NULL;
+	t->issuedlen = 0;
 	return 1;
 }
 

@@ -3,7 +3,8 @@
 # listener in front of the CMF, with the OpenSSL `openssl cmp` client: ir
 # under MAC protection with an initial credential (the certificate
 # verifies under the CA of the caPubs and of EST cacerts), the same
-# credential refused the second time, p10cr with a CSR, kur signed with
+# credential refused the second time, p10cr with a CSR, a certConf that
+# rejects the certificate (it is revoked), kur signed with
 # the issued certificate, rr by its holder with reason keyCompromise (the
 # serial then on the CRL with that reason), genm; bytes that are not CMP
 # get 400.
@@ -91,6 +92,51 @@ ocmp p10 -cmd p10cr -ref "$(cat "$W/c2.ref")" -secret "file:$W/c2.sec" \
 openssl verify -CAfile "$W/op.pem" "$W/c2.pem" >/dev/null 2>&1 || rc=1
 t_check "openssl cmp p10cr with a CSR enrolls" "$rc" \
     "$(t_short "$(tail -n 4 "$W/p10.log")")"
+
+# ---- certConf rejecting the certificate: it is revoked ----
+# -out_trusted names a CA the new certificate does not chain to, so the
+# client refuses it and says so in its certConf (PKIStatus rejection).
+t_expect "a third VNFC instance entity" 201 POST /cmf/v1/entities \
+    '{"id":"vnfc-a-2","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-2","fqdns":["a2.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
+t_api POST /cmf/v1/entities/vnfc-a-2/initial-credentials \
+    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
+[ "$T_STATUS" = 201 ] || t_die "no initial credential: HTTP $T_STATUS"
+jq -r .reference "$T_BODY" >"$W/c6.ref"
+(umask 077 && jq -r .secret "$T_BODY" >"$W/c6.sec")
+: >"$T_BODY"
+newkey k6
+rc=0
+ocmp rej -cmd ir -ref "$(cat "$W/c6.ref")" -secret "file:$W/c6.sec" \
+    -newkey "$W/k6.key" -subject "/CN=a2.vnf1.example" \
+    -out_trusted "$T_DIR/pki/ca.crt" -certout "$W/c6.pem" || rc=1
+t_eq "openssl cmp rejects a certificate outside -out_trusted" 1 "$rc"
+t_api GET "/v1/certs?ca=op" >/dev/null
+rej=$(jq -c '[.certs[] | select(.subject | test("a2\\.vnf1\\.example"))]' \
+    "$T_BODY" 2>/dev/null || echo '[]')
+t_eq "one certificate was issued for the rejected ir" 1 \
+    "$(printf '%s' "$rej" | jq length)"
+t_eq "the certificate the client rejected is revoked" revoked \
+    "$(printf '%s' "$rej" | jq -r '.[0].status')"
+rserial=$(printf '%s' "$rej" | jq -r '.[0].serial // empty' | tr -d ':' |
+    tr 'a-f' 'A-F')
+code=$(curl -s -o "$W/crl0.der" -w '%{http_code}' --cacert "$T_DIR/pki/ca.crt" \
+    --cert "$T_DIR/pki/admin.crt" --key "$T_DIR/pki/admin.key" \
+    "https://127.0.0.1:$T_PORT/v1/cas/op/crl") || code=000
+openssl crl -inform DER -in "$W/crl0.der" -noout -text 2>/dev/null |
+    sed -n 's/.*Serial Number: *//p' | tr -d ':' | tr 'a-f' 'A-F' \
+    >"$W/crl0.serials" || :
+if [ "$code" = 200 ] && [ -n "$rserial" ] &&
+    grep -qx "0*$rserial" "$W/crl0.serials"; then
+	t_ok "the rejected certificate's serial is on the CA's CRL"
+else
+	t_fail "the rejected certificate's serial is on the CA's CRL" \
+	    "HTTP $code, serial '$rserial'"
+fi
+rc=0
+ocmp rej2 -cmd ir -ref "$(cat "$W/c6.ref")" -secret "file:$W/c6.sec" \
+    -newkey "$W/k6.key" -subject "/CN=a2.vnf1.example" \
+    -certout "$W/c6b.pem" || rc=1
+t_eq "the initial credential of the rejected ir stays spent" 1 "$rc"
 
 # ---- kur signed with the issued certificate ----
 newkey k3
