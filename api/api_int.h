@@ -124,6 +124,17 @@ void api_defer(struct api_ctx *ctx);
 void api_defer_finish(struct api_ctx *ctx);
 
 /*
+ * api_offload is the way a handler runs blocking work (a CA round trip,
+ * an OCSP fetch, the CMF): it defers ctx and runs work(arg) on a thread
+ * of its own, then done(arg) on ctx's worker, where done sends the one
+ * reply and calls api_defer_finish.  The server waits for such threads
+ * before it frees its workers.  CAP_ERR_INTERNAL (nothing deferred; the
+ * caller answers) when no thread can be started.
+ */
+int api_offload(struct api_ctx *ctx, void (*work)(void *),
+    void (*done)(void *), void *arg) __attribute__((warn_unused_result));
+
+/*
  * api_identity_from_request fills id for req: from its bearer token
  * (Authorization: Bearer, checked and counted with store_token_use on
  * deps->s) when it has one, else from the verified client certificate of

@@ -76,15 +76,6 @@ int api_enrol_peer_der(const struct api_ctx *ctx, uint8_t **der,
 int api_enrol_chain(const struct api_deps *deps, const char *name,
     STACK_OF(X509) **out) __attribute__((warn_unused_result));
 
-/*
- * api_enrol_run defers ctx's reply and runs work(arg) on a thread of its
- * own, then done(arg) on ctx's worker thread; done sends the one reply
- * and calls api_defer_finish.  CAP_ERR_INTERNAL (nothing deferred, the
- * caller answers) when no thread can be started.
- */
-int api_enrol_run(struct api_ctx *ctx, void (*work)(void *),
-    void (*done)(void *), void *arg) __attribute__((warn_unused_result));
-
 /* api_enrol_set_identity records who asked, for the logs and the audit. */
 void api_enrol_set_identity(struct api_ctx *ctx, const char *ident);
 

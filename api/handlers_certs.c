@@ -559,17 +559,56 @@ api_h_cert_revoke(struct api_ctx *ctx)
 }
 
 /*
- * Blocking: a certificate from a CMP, SCEP or EST CA is checked over the
- * network (OCSP, then CRL), each request bounded by CERTSTATUS_TIMEOUT_MS,
- * so this worker may wait up to twice that.
+ * A certificate from a CMP, SCEP or EST CA is checked over the network
+ * (OCSP, then CRL), each request bounded by CERTSTATUS_TIMEOUT_MS, so the
+ * check runs off the worker (api_offload).
  */
+struct status_job {
+	struct api_ctx		*ctx;
+	char			 id[CERTDB_ID_LEN + 1];
+	int			 r;
+	struct certstatus_result res;
+};
+
+static void
+status_work(void *arg)
+{
+	struct status_job *sj = arg;
+
+	sj->r = certsvc_status(sj->ctx->deps->certs, sj->id, &sj->res);
+}
+
+static void
+status_done(void *arg)
+{
+	struct status_job *sj = arg;
+	struct api_ctx *ctx = sj->ctx;
+	json_t *o;
+	char t[32];
+
+	if (sj->r != 0)
+		reply_fail(ctx, sj->r, 0, NULL);
+	else {
+		cap_format_time(cap_now(), t);
+		o = json_pack("{s:s,s:s,s:s}", "status", sj->res.status,
+		    "source", sj->res.source, "checked", t);
+		if (o != NULL && sj->res.reason[0] != '\0')
+			json_object_set_new(o, "reason",
+			    json_string(sj->res.reason));
+		if (o != NULL && sj->res.revoked_at != 0) {
+			cap_format_time(sj->res.revoked_at, t);
+			json_object_set_new(o, "revoked_at", json_string(t));
+		}
+		api_reply_json(ctx, 200, o);
+	}
+	api_defer_finish(ctx);
+	free(sj);
+}
+
 void
 api_h_cert_status(struct api_ctx *ctx)
 {
-	struct certstatus_result res;
-	json_t *o;
-	char t[32];
-	int r;
+	struct status_job *sj;
 
 	if (!certs_ready(ctx))
 		return;
@@ -577,21 +616,16 @@ api_h_cert_status(struct api_ctx *ctx)
 		api_reply_status(ctx, 404, "no such certificate");
 		return;
 	}
-	if ((r = certsvc_status(ctx->deps->certs, ctx->match.name,
-	    &res)) != 0) {
-		reply_fail(ctx, r, 0, NULL);
+	if ((sj = calloc(1, sizeof(*sj))) == NULL) {
+		api_reply_err(ctx, CAP_ERR_NOMEM, "certs status");
 		return;
 	}
-	cap_format_time(cap_now(), t);
-	o = json_pack("{s:s,s:s,s:s}", "status", res.status,
-	    "source", res.source, "checked", t);
-	if (o != NULL && res.reason[0] != '\0')
-		json_object_set_new(o, "reason", json_string(res.reason));
-	if (o != NULL && res.revoked_at != 0) {
-		cap_format_time(res.revoked_at, t);
-		json_object_set_new(o, "revoked_at", json_string(t));
+	sj->ctx = ctx;
+	snprintf(sj->id, sizeof(sj->id), "%.*s", CERTDB_ID_LEN, ctx->match.name);
+	if (api_offload(ctx, status_work, status_done, sj) != 0) {
+		free(sj);
+		api_reply_status(ctx, 503, "try again later");
 	}
-	api_reply_json(ctx, 200, o);
 }
 
 /* ---- metrics ---- */

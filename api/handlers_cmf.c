@@ -4,10 +4,9 @@
  * shapes of ETSI GS NFV-SOL 023.
  *
  * Issuing, revoking and removing wait for the CA, so those calls run on
- * a thread of their own, a job of the CMF (cmf_job_spawn: the CMF is not
- * freed under it at shutdown); the handler defers its reply and the
- * thread hands the result back to the worker's event base
- * (event_base_once), where the reply is sent.  Everything is checked on
+ * a thread of their own (api_offload), as a job of the CMF (cmf_job_begin:
+ * the CMF is not freed under it at shutdown); the reply is sent on the
+ * worker once the job is done.  Everything is checked on
  * the worker first (entity, vnfcId, certType, CSR syntax), so a bad
  * request is answered at once and changes nothing.  Admins only.
  */
@@ -512,14 +511,12 @@ cred_json(const struct cmf_initcred *c)
 
 /* On the worker: the CMF answered. */
 static void
-job_done(evutil_socket_t fd, short what, void *arg)
+job_done(void *arg)
 {
 	struct job *j = arg;
 	struct api_ctx *ctx = j->ctx;
 	json_t *o;
 
-	(void)fd;
-	(void)what;
 	if (j->result != 0)
 		reply_fail(ctx, j->result, j->err);
 	else if (j->op == JOB_DELETE)
@@ -542,13 +539,14 @@ job_done(evutil_socket_t fd, short what, void *arg)
 	job_free(j);
 }
 
-/* On its own thread, a job of the CMF (cmf_job_spawn). */
+/* On its own thread (api_offload), a job of the CMF (cmf_job_begin). */
 static void
 job_run(void *arg)
 {
 	struct job *j = arg;
-	struct timeval now = { 0, 0 };
 
+	if ((j->result = cmf_job_begin(j->cmf)) != 0)
+		return;
 	switch (j->op) {
 	case JOB_ISSUE:
 		j->result = j->csr != NULL ?
@@ -566,9 +564,7 @@ job_run(void *arg)
 		    &j->is, j->err, sizeof(j->err));
 		break;
 	}
-	if (event_base_once(j->ctx->base, -1, EV_TIMEOUT, job_done, j,
-	    &now) != 0)
-		log_error("cmf: cannot hand a result back");
+	cmf_job_end(j->cmf);
 }
 
 static void
@@ -576,11 +572,8 @@ job_start(struct api_ctx *ctx, struct job *j)
 {
 	j->ctx = ctx;
 	j->cmf = ctx->deps->cmf;
-	api_defer(ctx);
-	if (cmf_job_spawn(j->cmf, job_run, j) != 0) {
-		log_error("cmf: cannot start a request thread");
+	if (api_offload(ctx, job_run, job_done, j) != 0) {
 		api_reply_status(ctx, 503, "try again later");
-		api_defer_finish(ctx);
 		job_free(j);
 	}
 }

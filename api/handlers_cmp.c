@@ -106,7 +106,7 @@ api_h_cmp(struct api_ctx *ctx)
 	memcpy(j->ca, ctx->match.name, sizeof(j->ca));
 	j->req = ctx->body;
 	j->reqlen = ctx->body_len;
-	if (api_enrol_run(ctx, cmp_work, cmp_done, j) != 0) {
+	if (api_offload(ctx, cmp_work, cmp_done, j) != 0) {
 		free(j);
 		api_reply_status(ctx, 503, NULL);
 	}

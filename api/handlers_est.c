@@ -279,7 +279,7 @@ est_start(struct api_ctx *ctx, int reenroll)
 			    "PKCS#10 request");
 		goto out;
 	}
-	if (api_enrol_run(ctx, est_work, est_done, j) != 0) {
+	if (api_offload(ctx, est_work, est_done, j) != 0) {
 		api_reply_status(ctx, 503, NULL);
 		goto out;
 	}

@@ -4,11 +4,9 @@
  * and the occurrence log.
  *
  * cmf_lcm_notify blocks while the CA issues and revokes, so it runs on a
- * thread of its own, a job of the CMF (cmf_job_spawn: the CMF is not
- * freed under it at shutdown); the handler defers its reply, and the
- * thread hands the result back to the worker's event base
- * (event_base_once), where the reply is sent.  The CMF applies
- * notifications one at a time.
+ * thread of its own (api_offload), as a job of the CMF (cmf_job_begin: the
+ * CMF is not freed under it at shutdown); the reply is sent on the worker
+ * once it is done.  The CMF applies notifications one at a time.
  *
  * Answers: 200 {"id","replayed","acted","summary":{...}}; 204 without a
  * body when the caller's Accept header does not take JSON (the SOL 003
@@ -113,14 +111,12 @@ summary_json(const char *text)
 
 /* On the worker: the notification was handled. */
 static void
-job_done(evutil_socket_t fd, short what, void *arg)
+job_done(void *arg)
 {
 	struct lcm_job *j = arg;
 	struct api_ctx *ctx = j->ctx;
 	json_t *s, *o, *v;
 
-	(void)fd;
-	(void)what;
 	if (j->result != 0)
 		reply_fail(ctx, j->result, j->err);
 	else if (j->no_content)
@@ -148,18 +144,17 @@ job_done(evutil_socket_t fd, short what, void *arg)
 	job_free(j);
 }
 
-/* On its own thread, a job of the CMF (cmf_job_spawn). */
+/* On its own thread (api_offload), a job of the CMF (cmf_job_begin). */
 static void
 job_run(void *arg)
 {
 	struct lcm_job *j = arg;
-	struct timeval now = { 0, 0 };
 
+	if ((j->result = cmf_job_begin(j->cmf)) != 0)
+		return;
 	j->result = cmf_lcm_notify(j->cmf, j->body, j->len, &j->replayed,
 	    &j->summary, j->err, sizeof(j->err));
-	if (event_base_once(j->ctx->base, -1, EV_TIMEOUT, job_done, j,
-	    &now) != 0)
-		log_error("lcm: cannot hand a notification's result back");
+	cmf_job_end(j->cmf);
 }
 
 /* 1 when the request's Accept header is there and takes no JSON. */
@@ -214,11 +209,8 @@ api_h_lcm_notify(struct api_ctx *ctx)
 	j->ctx = ctx;
 	j->cmf = ctx->deps->cmf;
 	j->no_content = wants_no_content(ctx);
-	api_defer(ctx);
-	if (cmf_job_spawn(j->cmf, job_run, j) != 0) {
-		log_error("lcm: cannot start a notification thread");
+	if (api_offload(ctx, job_run, job_done, j) != 0) {
 		reply_code(ctx, 503, "unavailable", "try again later");
-		api_defer_finish(ctx);
 		job_free(j);
 	}
 }

@@ -51,6 +51,7 @@
 #define IO_TIMEOUT_S	30		/* idle read/write timeout */
 #define FLUSH_GRACE_MS	200		/* after draining, to flush replies */
 #define LISTEN_BACKLOG	128
+#define OFFLOAD_WAIT_MS	40000		/* at free, for blocking work (CA waits are 30 s) */
 
 struct worker {
 	api_server			*srv;
@@ -75,6 +76,7 @@ struct api_server {
 	struct worker		*workers;
 	int			 running;
 	atomic_int		 inflight;	/* requests in a handler */
+	atomic_int		 offloaded;	/* api_offload threads running */
 	atomic_int		 stopping;
 };
 
@@ -375,6 +377,80 @@ api_defer_finish(struct api_ctx *ctx)
 	atomic_fetch_sub(&srv->inflight, 1);
 }
 
+/* ---- blocking work off the workers ---- */
+
+struct offload {
+	struct api_ctx	*ctx;
+	api_server	*srv;
+	void		(*work)(void *);
+	void		(*done)(void *);
+	void		*arg;
+};
+
+static void
+offload_done(evutil_socket_t fd, short what, void *p)
+{
+	struct offload *o = p;
+
+	(void)fd;
+	(void)what;
+	o->done(o->arg);
+	free(o);
+}
+
+static void *
+offload_main(void *p)
+{
+	struct offload *o = p;
+	api_server *srv = o->srv;	/* o is the worker's once posted */
+	struct timeval now = { 0, 0 };
+
+	o->work(o->arg);
+	if (event_base_once(o->ctx->base, -1, EV_TIMEOUT, offload_done, o,
+	    &now) != 0)
+		log_error("api: cannot hand a reply back to its worker");
+	/* From here on this thread touches nothing of the server. */
+	atomic_fetch_sub(&srv->offloaded, 1);
+	return NULL;
+}
+
+int
+api_offload(struct api_ctx *ctx, void (*work)(void *), void (*done)(void *),
+    void *arg)
+{
+	api_server *srv = ctx->server;
+	pthread_attr_t attr;
+	pthread_t th;
+	struct offload *o;
+	int e;
+
+	if (srv == NULL || (o = calloc(1, sizeof(*o))) == NULL)
+		return CAP_ERR_INTERNAL;
+	o->ctx = ctx;
+	o->srv = srv;
+	o->work = work;
+	o->done = done;
+	o->arg = arg;
+	api_defer(ctx);
+	atomic_fetch_add(&srv->offloaded, 1);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	e = pthread_create(&th, &attr, offload_main, o);
+	pthread_attr_destroy(&attr);
+	if (e != 0) {
+		atomic_fetch_sub(&srv->offloaded, 1);
+		log_error("api: cannot start a thread: %s", strerror(e));
+		ctx->deferred = 0;
+		if (ctx->req != NULL)
+			evhttp_connection_set_closecb(
+			    evhttp_request_get_connection(ctx->req), NULL,
+			    NULL);
+		free(o);
+		return CAP_ERR_INTERNAL;
+	}
+	return 0;
+}
+
 /*
  * One listener of a worker on its event base: the limits, TLS
  * connections and the request path of the API listener or of the
@@ -473,6 +549,7 @@ api_server_new(const struct cap_config *cfg, hsm *h, envelope *e, store *s,
 	srv->max_body = cfg->max_body > 0 && cfg->max_body < (1ULL << 30) ?
 	    (size_t)cfg->max_body : 1024 * 1024;
 	atomic_init(&srv->inflight, 0);
+	atomic_init(&srv->offloaded, 0);
 	atomic_init(&srv->stopping, 0);
 	pthread_mutex_init(&srv->tls_mtx, NULL);
 	srv->nworkers = cfg->workers == 0 ? 1 : cfg->workers;
@@ -664,11 +741,26 @@ api_server_stop(api_server *srv, unsigned drain_ms)
 void
 api_server_free(api_server *srv)
 {
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	uint64_t deadline;
 	unsigned i;
 
 	if (srv == NULL)
 		return;
 	api_server_stop(srv, 0);
+	/*
+	 * Offloaded work posts its reply to a worker's event base: the bases
+	 * outlive every such thread, or are left allocated if one hangs.
+	 */
+	deadline = cap_now_ms() + OFFLOAD_WAIT_MS;
+	while (atomic_load(&srv->offloaded) > 0 && cap_now_ms() < deadline)
+		nanosleep(&tick, NULL);
+	if (atomic_load(&srv->offloaded) > 0) {
+		log_error("api: %d blocking operations still running at exit; "
+		    "their worker state is left allocated",
+		    atomic_load(&srv->offloaded));
+		return;
+	}
 	for (i = 0; srv->workers != NULL && i < srv->nworkers; i++) {
 		if (srv->workers[i].http != NULL)
 			evhttp_free(srv->workers[i].http);
