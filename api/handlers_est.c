@@ -129,13 +129,13 @@ api_h_est_cacerts(struct api_ctx *ctx)
 /* Who asks: entity, certificate type and a claimed initial credential. */
 static int
 est_identify(struct est_job *j, char entity[CMF_ID_MAX + 1],
-    char certtype[CMF_CERTTYPE_MAX + 1], char initcred[CMF_INITCRED_REF_LEN + 1])
+    char certtype[CMF_CERTTYPE_MAX + 1], struct cmf_initcred *claim)
 {
 	struct cmf_initcred ic;
 	char cert_id[CERTDB_ID_LEN + 1];
 	int r = CAP_ERR_UNAUTH;
 
-	initcred[0] = '\0';
+	memset(claim, 0, sizeof(*claim));
 	if (j->peer != NULL) {
 		subject_of(j->peer, j->peerlen, j->ident, sizeof(j->ident));
 		if (cmf_cert_lookup(j->c, j->peer, j->peerlen, entity, cert_id,
@@ -155,7 +155,8 @@ est_identify(struct est_job *j, char entity[CMF_ID_MAX + 1],
  claimed:
 	snprintf(entity, CMF_ID_MAX + 1, "%s", ic.entity);
 	snprintf(certtype, CMF_CERTTYPE_MAX + 1, "%s", ic.certtype);
-	snprintf(initcred, CMF_INITCRED_REF_LEN + 1, "%s", ic.ref);
+	*claim = ic;	/* with its claim token */
+	sodium_memzero(&ic, sizeof(ic));
 	return 0;
 }
 
@@ -166,7 +167,7 @@ est_work(void *arg)
 	struct est_job *j = arg;
 	struct cmf_issued is;
 	char entity[CMF_ID_MAX + 1], certtype[CMF_CERTTYPE_MAX + 1];
-	char initcred[CMF_INITCRED_REF_LEN + 1];
+	struct cmf_initcred claim;
 	int r;
 
 	memset(&is, 0, sizeof(is));
@@ -177,10 +178,11 @@ est_work(void *arg)
 		/* A certificate the CMF does not know: no identity. */
 		if (r == CAP_ERR_NOT_FOUND)
 			r = CAP_ERR_UNAUTH;
-	} else if ((r = est_identify(j, entity, certtype, initcred)) == 0)
-		r = cmf_issue_csr(j->c, entity, certtype, j->csr, j->csrlen, 0,
-		    initcred[0] != '\0' ? initcred : NULL, &is, j->why,
-		    sizeof(j->why));
+	} else if ((r = est_identify(j, entity, certtype, &claim)) == 0)
+		r = cmf_issue_csr_claimed(j->c, entity, certtype, j->csr,
+		    j->csrlen, 0, claim.ref[0] != '\0' ? &claim : NULL, &is,
+		    j->why, sizeof(j->why));
+	sodium_memzero(&claim, sizeof(claim));
 	sodium_memzero(j->secret, sizeof(j->secret));
 	if (r == 0)
 		r = est_certs_encode(is.cert, NULL, &j->body, &j->bodylen);

@@ -193,6 +193,8 @@ struct cmf_issued {
 };
 void cmf_issued_clear(struct cmf_issued *is);
 
+struct cmf_initcred;
+
 /*
  * cmf_issue_csr issues a certificate of certtype to entity id from a DER
  * PKCS#10 request, after checking that its subject and SANs are the
@@ -207,6 +209,18 @@ int cmf_issue_csr(cmf *c, const char *id, const char *certtype,
     const uint8_t *csr, size_t csrlen, unsigned flags, const char *initcred,
     struct cmf_issued *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/*
+ * cmf_issue_csr_claimed is cmf_issue_csr for a caller authenticated by an
+ * initial credential: claim is what the cmf_initcred_claim* call gave.
+ * The credential must still be claimed with claim->claim_token
+ * (CAP_ERR_UNAUTH otherwise); it is deleted once the certificate is
+ * issued, released otherwise, each only for that claim.  cmf_issue_csr
+ * with a non-NULL initcred has no token and is refused (CAP_ERR_UNAUTH).
+ */
+int cmf_issue_csr_claimed(cmf *c, const char *id, const char *certtype,
+    const uint8_t *csr, size_t csrlen, unsigned flags,
+    const struct cmf_initcred *claim, struct cmf_issued *out, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * cmf_issue_delegated issues a certificate of certtype to entity id with
@@ -249,6 +263,8 @@ enum cmf_initcred_kind {
 	CMF_IC_CERT = 2,	/* an initial certificate */
 };
 
+#define CMF_CLAIM_TOKEN_LEN	16	/* bytes of a claim's holder token */
+
 struct cmf_initcred {
 	char		ref[CMF_INITCRED_REF_LEN + 1];
 	enum cmf_initcred_kind kind;
@@ -256,6 +272,12 @@ struct cmf_initcred {
 	char		certtype[CMF_CERTTYPE_MAX + 1];
 	uint64_t	expires;	/* unix seconds */
 	int		claimed;
+	/*
+	 * Random, made by each claim and given only to its caller (zero
+	 * elsewhere): releasing the claim and the final delete act only
+	 * for the holder of the current claim.
+	 */
+	uint8_t		claim_token[CMF_CLAIM_TOKEN_LEN];
 };
 
 /*
@@ -298,8 +320,13 @@ int cmf_initcred_claim(cmf *c, const char *ref, struct cmf_initcred *out)
 int cmf_initcred_claim_cert(cmf *c, const uint8_t *der, size_t len,
     struct cmf_initcred *out) __attribute__((warn_unused_result));
 
-/* cmf_initcred_release gives back a claim when the enrollment failed. */
-void cmf_initcred_release(cmf *c, const char *ref);
+/*
+ * cmf_initcred_release gives back the claim of ref when the enrollment
+ * failed, only while claim_token (CMF_CLAIM_TOKEN_LEN bytes, from the
+ * claim) is the current claim's; otherwise nothing changes (logged).
+ */
+void cmf_initcred_release(cmf *c, const char *ref,
+    const uint8_t *claim_token);
 
 /* cmf_initcred_list lists the live credentials of entity id (no secret). */
 int cmf_initcred_list(cmf *c, const char *id, struct cmf_initcred **out,

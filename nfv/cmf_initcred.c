@@ -58,8 +58,8 @@ domain_ready(cmf *c)
 	return r;
 }
 
-int
-cmf_initcred_drop(cmf *c, const char *ref)
+static int
+drop(cmf *c, const char *ref, const uint8_t *token)
 {
 	char name[SECRET_NAME_LEN + 1];
 	struct cmfdb_initcred ic;
@@ -67,7 +67,9 @@ cmf_initcred_drop(cmf *c, const char *ref)
 
 	if ((r = cmfdb_ic_get(c->env.s, ref, &ic)) != 0)
 		return r;
-	if ((r = cmfdb_ic_delete(c->env.s, ref)) != 0)
+	sodium_memzero(ic.ic.claim_token, sizeof(ic.ic.claim_token));
+	if ((r = token != NULL ? cmfdb_ic_delete_claimed(c->env.s, ref, token) :
+	    cmfdb_ic_delete(c->env.s, ref)) != 0)
 		return r;
 	if (ic.ic.kind == CMF_IC_TOKEN && c->env.v != NULL) {
 		secret_name(name, ref);
@@ -77,6 +79,20 @@ cmf_initcred_drop(cmf *c, const char *ref)
 			    "credential %.8s...", ref);
 	}
 	return 0;
+}
+
+int
+cmf_initcred_drop(cmf *c, const char *ref)
+{
+	return drop(c, ref, NULL);
+}
+
+int
+cmf_initcred_drop_claimed(cmf *c, const char *ref, const uint8_t *token)
+{
+	if (token == NULL)
+		return CAP_ERR_CONFLICT;
+	return drop(c, ref, token);
 }
 
 void
@@ -296,7 +312,8 @@ claim(cmf *c, const char *ref, struct cmf_initcred *out)
 		return r == CAP_ERR_NOMEM || r == CAP_ERR_STORE ? r :
 		    CAP_ERR_UNAUTH;
 	if (out != NULL)
-		*out = rec.ic;
+		*out = rec.ic;	/* with the claim token: the holder's */
+	sodium_memzero(&rec, sizeof(rec));
 	return 0;
 }
 
@@ -351,6 +368,8 @@ cmf_initcred_secret(cmf *c, const char *ref, uint8_t **secret, size_t *len,
 		return CAP_ERR_UNAUTH;
 	if ((r = secret_get(c, ref, secret, len)) != 0)
 		return r == CAP_ERR_NOT_FOUND ? CAP_ERR_UNAUTH : r;
+	/* a stale claim's token stays its holder's */
+	sodium_memzero(rec.ic.claim_token, sizeof(rec.ic.claim_token));
 	if (out != NULL)
 		*out = rec.ic;
 	return 0;
@@ -421,12 +440,13 @@ cmf_initcred_claim_cert(cmf *c, const uint8_t *der, size_t len,
 }
 
 void
-cmf_initcred_release(cmf *c, const char *ref)
+cmf_initcred_release(cmf *c, const char *ref, const uint8_t *claim_token)
 {
-	if (c == NULL || !ref_ok(ref))
+	if (c == NULL || !ref_ok(ref) || claim_token == NULL)
 		return;
-	if (cmfdb_ic_release(c->env.s, ref) != 0)
-		log_warn("cmf: cannot release initial credential %.8s...", ref);
+	if (cmfdb_ic_release(c->env.s, ref, claim_token) != 0)
+		log_warn("cmf: initial credential %.8s... not released: not "
+		    "held by this claim, or the store failed", ref);
 }
 
 int
@@ -450,8 +470,11 @@ cmf_initcred_list(cmf *c, const char *id, struct cmf_initcred **out,
 		return CAP_ERR_NOMEM;
 	}
 	for (i = 0; i < nv; i++)
-		if (v[i].ic.expires > now)
-			o[k++] = v[i].ic;
+		if (v[i].ic.expires > now) {
+			o[k] = v[i].ic;
+			memset(o[k++].claim_token, 0, CMF_CLAIM_TOKEN_LEN);
+		}
+	sodium_memzero(v, nv * sizeof(*v));
 	free(v);
 	*out = o;
 	*n = k;

@@ -67,6 +67,11 @@ void cmf_shared_gc(cmf *c, const char *scope, const char *certtype);
 
 /* cmf_initcred_drop removes a credential and its secret. */
 int cmf_initcred_drop(cmf *c, const char *ref);
+/*
+ * cmf_initcred_drop_claimed is cmf_initcred_drop only while ref is
+ * claimed with token (CAP_ERR_CONFLICT, nothing removed, otherwise).
+ */
+int cmf_initcred_drop_claimed(cmf *c, const char *ref, const uint8_t *token);
 /* cmf_initcred_spent drops the credentials of e for certtype. */
 void cmf_initcred_spent(cmf *c, const char *entity, const char *certtype);
 

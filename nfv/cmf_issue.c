@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sodium.h>
 
 #include "ca/certsvc.h"
 #include "common/err.h"
@@ -509,9 +510,28 @@ cmf_issue_csr(cmf *c, const char *id, const char *certtype,
     const uint8_t *csr, size_t csrlen, unsigned flags, const char *initcred,
     struct cmf_issued *out, char *err, size_t errlen)
 {
+	memset(out, 0, sizeof(*out));
+	cmf_err(err, errlen, "%s", "");
+	/* a reference alone does not show who holds its claim */
+	if (initcred != NULL) {
+		cmf_err(err, errlen, "the initial credential is not valid for "
+		    "this request");
+		return CAP_ERR_UNAUTH;
+	}
+	return cmf_issue_csr_claimed(c, id, certtype, csr, csrlen, flags,
+	    NULL, out, err, errlen);
+}
+
+int
+cmf_issue_csr_claimed(cmf *c, const char *id, const char *certtype,
+    const uint8_t *csr, size_t csrlen, unsigned flags,
+    const struct cmf_initcred *claim, struct cmf_issued *out, char *err,
+    size_t errlen)
+{
 	struct cmf_entity *e = NULL;
 	const struct cmf_certtype *t = NULL;
 	struct cmfdb_initcred ic;
+	const char *initcred = claim != NULL ? claim->ref : NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -521,23 +541,32 @@ cmf_issue_csr(cmf *c, const char *id, const char *certtype,
 	if ((r = entity_type_load(c, id, certtype, &e, &t, err, errlen)) != 0)
 		goto out;
 	if (initcred != NULL) {
+		/* still claimed, and by this caller (not taken over) */
 		if (cmfdb_ic_get(c->env.s, initcred, &ic) != 0 ||
-		    !ic.ic.claimed || strcmp(ic.ic.entity, e->id) != 0 ||
+		    !ic.ic.claimed ||
+		    sodium_is_zero(claim->claim_token,
+		    CMF_CLAIM_TOKEN_LEN) ||
+		    sodium_memcmp(ic.ic.claim_token, claim->claim_token,
+		    CMF_CLAIM_TOKEN_LEN) != 0 ||
+		    strcmp(ic.ic.entity, e->id) != 0 ||
 		    strcmp(ic.ic.certtype, t->name) != 0) {
+			sodium_memzero(&ic, sizeof(ic));
 			cmf_err(err, errlen, "the initial credential is not "
 			    "valid for this request");
 			r = CAP_ERR_UNAUTH;
 			goto out;
 		}
 	}
+	sodium_memzero(&ic, sizeof(ic));
 	r = cmf_issue_from_csr(c, e, t, csr, csrlen, flags, 0, 1, out, err,
 	    errlen);
  out:
 	if (initcred != NULL) {
 		if (r == 0)
-			(void)cmf_initcred_drop(c, initcred);
+			(void)cmf_initcred_drop_claimed(c, initcred,
+			    claim->claim_token);
 		else
-			cmf_initcred_release(c, initcred);
+			cmf_initcred_release(c, initcred, claim->claim_token);
 	}
 	free(e);
 	return r;

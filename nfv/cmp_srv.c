@@ -385,6 +385,7 @@ struct who {
 	char	entity[CMF_ID_MAX + 1];
 	char	certtype[CMF_CERTTYPE_MAX + 1];
 	char	initcred[CMF_INITCRED_REF_LEN + 1];	/* claimed, or "" */
+	struct cmf_initcred claim;	/* its claim, with the token */
 	int	current;	/* a formal certificate of the CMF */
 };
 
@@ -407,6 +408,8 @@ identify(struct txn *t, struct who *w, char *why, size_t whylen)
 		snprintf(w->entity, sizeof(w->entity), "%s", ic.entity);
 		snprintf(w->certtype, sizeof(w->certtype), "%s", ic.certtype);
 		snprintf(w->initcred, sizeof(w->initcred), "%s", t->ref);
+		w->claim = ic;
+		sodium_memzero(&ic, sizeof(ic));
 		return 0;
 	}
 	if (t->signer == NULL) {
@@ -423,6 +426,8 @@ identify(struct txn *t, struct who *w, char *why, size_t whylen)
 		snprintf(w->entity, sizeof(w->entity), "%s", ic.entity);
 		snprintf(w->certtype, sizeof(w->certtype), "%s", ic.certtype);
 		snprintf(w->initcred, sizeof(w->initcred), "%s", ic.ref);
+		w->claim = ic;
+		sodium_memzero(&ic, sizeof(ic));
 	} else
 		snprintf(why, whylen, "the signer is not a valid certificate "
 		    "of this CA");
@@ -496,8 +501,8 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 		    (r = cmf_renew_csr(t->c, cur, curlen, csr, csrlen,
 		    flags, &is, why, sizeof(why))) != 0)
 			goto fail;
-	} else if ((r = cmf_issue_csr(t->c, w.entity, w.certtype, csr,
-	    csrlen, flags, w.initcred[0] != '\0' ? w.initcred : NULL, &is,
+	} else if ((r = cmf_issue_csr_claimed(t->c, w.entity, w.certtype, csr,
+	    csrlen, flags, w.initcred[0] != '\0' ? &w.claim : NULL, &is,
 	    why, sizeof(why))) != 0) {
 		w.initcred[0] = '\0';	/* released by the CMF */
 		goto fail;
@@ -521,7 +526,7 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 	goto out;
  fail:
 	if (w.initcred[0] != '\0')
-		cmf_initcred_release(t->c, w.initcred);
+		cmf_initcred_release(t->c, w.initcred, w.claim.claim_token);
 	log_info("cmp server: refused a certificate request: %s",
 	    cap_strerror(r));
 	si = refuse(fail_bit_of(r), why[0] != '\0' ? why :
@@ -532,6 +537,7 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 	OPENSSL_free(p10);
 	OPENSSL_free(cur);
 	cmf_issued_clear(&is);
+	sodium_memzero(&w, sizeof(w));
 	return si;
 }
 
@@ -550,7 +556,8 @@ cb_rr(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 	if ((r = identify(t, &w, why, sizeof(why))) != 0)
 		return refuse(fail_bit_of(r), why);
 	if (w.initcred[0] != '\0') {
-		cmf_initcred_release(t->c, w.initcred);
+		cmf_initcred_release(t->c, w.initcred, w.claim.claim_token);
+		sodium_memzero(&w, sizeof(w));
 		return refuse(OSSL_CMP_PKIFAILUREINFO_notAuthorized,
 		    "revocation needs the certificate as signer");
 	}

@@ -20,7 +20,10 @@
  * initial credential:
  *          u8 format, ref[32] (lowercase hex), u8 kind (1..2), s8 entity,
  *          s8 certtype, u64 expires, u8 claimed (0/1), u64 claimed_at
- *          (0 unless claimed), u64 created, and for kind 2 hash[32]
+ *          (0 unless claimed), u64 created, and for kind 2 hash[32];
+ *          format 2 (written since claims carry a token; format 1 still
+ *          read, its token zero) then claim token[16] (zero unless
+ *          claimed)
  * certificate reference:
  *          u8 format, s8 entity, s8 cert id (32 hex), s8 certtype
  * LCM occurrence:
@@ -43,6 +46,7 @@
 #include "store/store_int.h"
 
 #define CMF_FMT		1
+#define IC_FMT_TOKEN	2	/* initial credential with its claim token */
 #define IC_REC_MAX	512
 #define CREF_REC_MAX	256
 #define PARKEY_MAX	(2 * CMF_ID_MAX + 1)
@@ -282,11 +286,18 @@ cmfdb_entity_decode(const uint8_t *buf, size_t len, struct cmf_entity *out)
 /* ---- initial credential codec ---- */
 
 static int
+token_zero(const uint8_t t[CMF_CLAIM_TOKEN_LEN])
+{
+	return sodium_is_zero(t, CMF_CLAIM_TOKEN_LEN);
+}
+
+static int
 ic_valid(const struct cmfdb_initcred *c)
 {
 	const struct cmf_initcred *ic = &c->ic;
 
-	return strnlen(ic->ref, sizeof(ic->ref)) == CMF_INITCRED_REF_LEN &&
+	return (ic->claimed || token_zero(ic->claim_token)) &&
+	    strnlen(ic->ref, sizeof(ic->ref)) == CMF_INITCRED_REF_LEN &&
 	    store_hex_valid(ic->ref, CMF_INITCRED_REF_LEN) &&
 	    (ic->kind == CMF_IC_TOKEN || ic->kind == CMF_IC_CERT) &&
 	    cmfdb_id_valid(ic->entity) && cmfdb_certtype_valid(ic->certtype) &&
@@ -298,11 +309,13 @@ int
 cmfdb_ic_encode(const struct cmfdb_initcred *c, uint8_t **buf, size_t *len)
 {
 	struct store_wr w;
-	int r;
 
-	if ((r = wr_open(&w, c != NULL && ic_valid(c), 160, IC_REC_MAX, buf,
-	    len)) != 0)
-		return r;
+	*buf = NULL;
+	*len = 0;
+	if (c == NULL || !ic_valid(c))
+		return CAP_ERR_INVALID;
+	store_wr_init(&w, 160, IC_REC_MAX);
+	store_wr_u8(&w, IC_FMT_TOKEN);
 	store_wr_bytes(&w, c->ic.ref, CMF_INITCRED_REF_LEN);
 	store_wr_u8(&w, (uint8_t)c->ic.kind);
 	store_wr_str(&w, 1, c->ic.entity);
@@ -313,6 +326,7 @@ cmfdb_ic_encode(const struct cmfdb_initcred *c, uint8_t **buf, size_t *len)
 	store_wr_u64(&w, c->created);
 	if (c->ic.kind == CMF_IC_CERT)
 		store_wr_bytes(&w, c->cert_hash, CMFDB_HASH_LEN);
+	store_wr_bytes(&w, c->ic.claim_token, CMF_CLAIM_TOKEN_LEN);
 	return store_wr_finish(&w, buf, len);
 }
 
@@ -320,11 +334,13 @@ int
 cmfdb_ic_decode(const uint8_t *buf, size_t len, struct cmfdb_initcred *out)
 {
 	struct store_rd r;
-	uint8_t v;
+	uint8_t v, fmt = 0;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (rd_open(&r, buf, len, IC_REC_MAX) != 0)
+	store_rd_init(&r, buf, len);
+	if (buf == NULL || len > IC_REC_MAX || store_rd_u8(&r, &fmt) != 0 ||
+	    (fmt != CMF_FMT && fmt != IC_FMT_TOKEN))
 		goto bad;
 	store_rd_bytes(&r, out->ic.ref, CMF_INITCRED_REF_LEN);
 	store_rd_u8(&r, &v);
@@ -338,6 +354,8 @@ cmfdb_ic_decode(const uint8_t *buf, size_t len, struct cmfdb_initcred *out)
 	store_rd_u64(&r, &out->created);
 	if (r.err == 0 && out->ic.kind == CMF_IC_CERT)
 		store_rd_bytes(&r, out->cert_hash, CMFDB_HASH_LEN);
+	if (fmt == IC_FMT_TOKEN)
+		store_rd_bytes(&r, out->ic.claim_token, CMF_CLAIM_TOKEN_LEN);
 	if (store_rd_end(&r) != 0 || !ic_valid(out))
 		goto bad;
 	return 0;
@@ -839,8 +857,21 @@ struct ic_claim_arg {
 	const char		*ref;
 	uint64_t		 now, stale;
 	int			 release;
+	const uint8_t		*token;	/* release: the holder's */
+	uint8_t			 fresh[CMF_CLAIM_TOKEN_LEN];	/* claim */
 	struct cmfdb_initcred	 c;
 };
+
+/*
+ * Is ref claimed with token (a zero token is nobody's)?  A claim taken
+ * over has a new token: the first holder's no longer matches.
+ */
+static int
+ic_holder(const struct cmfdb_initcred *c, const uint8_t *token)
+{
+	return c->ic.claimed && !token_zero(token) &&
+	    sodium_memcmp(c->ic.claim_token, token, CMF_CLAIM_TOKEN_LEN) == 0;
+}
 
 /* Read, check and mark inside one write transaction: one winner. */
 static int
@@ -852,8 +883,14 @@ ic_claim_txn(store *s, MDB_txn *txn, void *arg)
 	if ((r = ic_read(s, txn, a->ref, &a->c)) != 0)
 		return r;
 	if (a->release) {
+		if (!ic_holder(&a->c, a->token)) {
+			log_warn("store: initial credential %.8s... is not "
+			    "held by this claim; not released", a->ref);
+			return CAP_ERR_CONFLICT;
+		}
 		a->c.ic.claimed = 0;
 		a->c.claimed_at = 0;
+		memset(a->c.ic.claim_token, 0, CMF_CLAIM_TOKEN_LEN);
 		return ic_write(s, txn, &a->c);
 	}
 	if (a->c.ic.expires <= a->now)
@@ -862,6 +899,7 @@ ic_claim_txn(store *s, MDB_txn *txn, void *arg)
 		return CAP_ERR_CONFLICT;
 	a->c.ic.claimed = 1;
 	a->c.claimed_at = a->now;
+	memcpy(a->c.ic.claim_token, a->fresh, CMF_CLAIM_TOKEN_LEN);
 	return ic_write(s, txn, &a->c);
 }
 
@@ -878,48 +916,76 @@ cmfdb_ic_claim(store *s, const char *ref, uint64_t now, uint64_t stale,
 	a.ref = ref;
 	a.now = now;
 	a.stale = stale;
+	do
+		randombytes_buf(a.fresh, sizeof(a.fresh));
+	while (token_zero(a.fresh));
 	if ((r = store_txn_write(s, ic_claim_txn, &a)) == 0 && out != NULL)
 		*out = a.c;
+	sodium_memzero(&a, sizeof(a));
 	return r;
 }
 
 int
-cmfdb_ic_release(store *s, const char *ref)
+cmfdb_ic_release(store *s, const char *ref, const uint8_t *token)
 {
 	struct ic_claim_arg a;
 
-	if (s == NULL || !ref_ok(ref))
+	if (s == NULL || !ref_ok(ref) || token == NULL)
 		return CAP_ERR_INVALID;
 	memset(&a, 0, sizeof(a));
 	a.ref = ref;
 	a.release = 1;
+	a.token = token;
 	return store_txn_write(s, ic_claim_txn, &a);
 }
+
+struct ic_del_arg {
+	const char	*ref;
+	const uint8_t	*token;	/* NULL: whoever holds it */
+};
 
 static int
 ic_del_txn(store *s, MDB_txn *txn, void *arg)
 {
+	struct ic_del_arg *a = arg;
 	struct cmfdb_initcred old;
 	int r;
 
-	if ((r = ic_read(s, txn, arg, &old)) != 0)
+	if ((r = ic_read(s, txn, a->ref, &old)) != 0)
 		return r;
+	if (a->token != NULL && !ic_holder(&old, a->token)) {
+		log_warn("store: initial credential %.8s... is not held by "
+		    "this claim; not deleted", a->ref);
+		return CAP_ERR_CONFLICT;
+	}
 	if (old.ic.kind == CMF_IC_CERT) {
 		r = store_del(txn, s->dbi_cmf_ics_cert, old.cert_hash,
 		    CMFDB_HASH_LEN, "mdb_del cmf_ics_cert");
 		if (r != 0 && r != CAP_ERR_NOT_FOUND)
 			return r;
 	}
-	return store_del(txn, s->dbi_cmf_ics, arg, CMF_INITCRED_REF_LEN,
+	return store_del(txn, s->dbi_cmf_ics, a->ref, CMF_INITCRED_REF_LEN,
 	    "mdb_del cmf_ics");
 }
 
 int
 cmfdb_ic_delete(store *s, const char *ref)
 {
+	struct ic_del_arg a = { ref, NULL };
+
 	if (s == NULL || !ref_ok(ref))
 		return CAP_ERR_INVALID;
-	return store_txn_write(s, ic_del_txn, (void *)ref);
+	return store_txn_write(s, ic_del_txn, &a);
+}
+
+int
+cmfdb_ic_delete_claimed(store *s, const char *ref, const uint8_t *token)
+{
+	struct ic_del_arg a = { ref, token };
+
+	if (s == NULL || !ref_ok(ref) || token == NULL)
+		return CAP_ERR_INVALID;
+	return store_txn_write(s, ic_del_txn, &a);
 }
 
 struct ic_list_arg {

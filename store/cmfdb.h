@@ -77,19 +77,31 @@ int cmfdb_ic_get(store *s, const char *ref, struct cmfdb_initcred *out)
 int cmfdb_ic_find_cert(store *s, const uint8_t hash[CMFDB_HASH_LEN],
     struct cmfdb_initcred *out) __attribute__((warn_unused_result));
 /*
- * cmfdb_ic_claim marks ref claimed at now in one write transaction:
- * CAP_ERR_NOT_FOUND when unknown, CAP_ERR_GONE when expires <= now,
- * CAP_ERR_CONFLICT when claimed less than stale seconds ago (an older
- * claim was abandoned and is taken over).  out (may be NULL) receives the
- * claimed record.
+ * cmfdb_ic_claim marks ref claimed at now with a fresh random claim token
+ * (ic.claim_token) in one write transaction: CAP_ERR_NOT_FOUND when
+ * unknown, CAP_ERR_GONE when expires <= now, CAP_ERR_CONFLICT when
+ * claimed less than stale seconds ago (an older claim was abandoned and
+ * is taken over, with a new token).  out (may be NULL) receives the
+ * claimed record and its token.
  */
 int cmfdb_ic_claim(store *s, const char *ref, uint64_t now, uint64_t stale,
     struct cmfdb_initcred *out) __attribute__((warn_unused_result));
-/* cmfdb_ic_release clears the claim of ref. */
-int cmfdb_ic_release(store *s, const char *ref)
+/*
+ * cmfdb_ic_release clears the claim of ref when token (CMF_CLAIM_TOKEN_LEN
+ * bytes) is its current claim token; CAP_ERR_CONFLICT (nothing changed)
+ * when it is not claimed or claimed with another token.
+ */
+int cmfdb_ic_release(store *s, const char *ref, const uint8_t *token)
     __attribute__((warn_unused_result));
 /* cmfdb_ic_delete removes ref and its certificate index entry. */
 int cmfdb_ic_delete(store *s, const char *ref)
+    __attribute__((warn_unused_result));
+/*
+ * cmfdb_ic_delete_claimed is cmfdb_ic_delete in one transaction with the
+ * check of cmfdb_ic_release: CAP_ERR_CONFLICT (nothing changed) unless
+ * ref is claimed with token.
+ */
+int cmfdb_ic_delete_claimed(store *s, const char *ref, const uint8_t *token)
     __attribute__((warn_unused_result));
 /*
  * cmfdb_ic_list gives the credentials of entity id (every one when id is

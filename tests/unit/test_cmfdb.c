@@ -137,8 +137,10 @@ static void
 test_store(store *s)
 {
 	struct cmf_entity e, d;
-	struct cmfdb_initcred ic, got, *v = NULL;
+	struct cmfdb_initcred ic, got, first, second, *v = NULL;
 	struct cmfdb_certref ref, rg;
+	uint8_t zero[CMF_CLAIM_TOKEN_LEN], *rec = NULL;
+	size_t reclen = 0;
 	struct cmfdb_lcm l, lg;
 	uint8_t hash[CMFDB_HASH_LEN];
 	char **ids = NULL, key[CERTDB_ID_LEN + 1];
@@ -186,19 +188,61 @@ test_store(store *s)
 	r = cmfdb_ic_find_cert(s, ic.cert_hash, &got);
 	th_check(r == 0 && strcmp(got.ic.ref, ic.ic.ref) == 0,
 	    "cmfdb: credential found by its certificate hash", "got %d", r);
+	/* a record of format 1 (no claim token) still decodes */
+	if (TH_EQ_INT(cmfdb_ic_encode(&ic, &rec, &reclen), 0,
+	    "cmfdb: credential encoded")) {
+		rec[0] = 1;
+		r = cmfdb_ic_decode(rec, reclen - CMF_CLAIM_TOKEN_LEN, &got);
+		th_check(r == 0 && strcmp(got.ic.ref, ic.ic.ref) == 0 &&
+		    sodium_is_zero(got.ic.claim_token, CMF_CLAIM_TOKEN_LEN),
+		    "cmfdb: a format 1 credential record decodes", "got %d",
+		    r);
+		TH_EQ_INT(cmfdb_ic_decode(rec, reclen, &got), CAP_ERR_CORRUPT,
+		    "cmfdb: format 1 with a token's bytes is refused");
+		free(rec);
+	}
 	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1000, 60, &got), 0,
 	    "cmfdb: first claim wins");
 	th_check(got.ic.claimed == 1 && got.claimed_at == 1000,
 	    "cmfdb: the claim is recorded", "claimed %d at %llu",
 	    got.ic.claimed, (unsigned long long)got.claimed_at);
+	th_check(!sodium_is_zero(got.ic.claim_token, CMF_CLAIM_TOKEN_LEN),
+	    "cmfdb: the claim gives its holder a token", "all zero");
+	first = got;
 	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1001, 60, NULL),
 	    CAP_ERR_CONFLICT, "cmfdb: a second claim is refused");
-	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1061, 60, NULL), 0,
+	/* the first holder is slow: its claim goes stale and is taken over */
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1061, 60, &second), 0,
 	    "cmfdb: an abandoned claim is taken over");
-	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref), 0, "cmfdb: claim released");
-	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1100, 60, NULL), 0,
+	th_check(sodium_memcmp(first.ic.claim_token, second.ic.claim_token,
+	    CMF_CLAIM_TOKEN_LEN) != 0, "cmfdb: a claim taken over has a new "
+	    "token", "the first holder's token still holds it");
+	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref, first.ic.claim_token),
+	    CAP_ERR_CONFLICT, "cmfdb: the first holder's release does not "
+	    "free the claim taken over");
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1062, 60, NULL),
+	    CAP_ERR_CONFLICT, "cmfdb: the second holder keeps its claim");
+	TH_EQ_INT(cmfdb_ic_delete_claimed(s, ic.ic.ref, first.ic.claim_token),
+	    CAP_ERR_CONFLICT, "cmfdb: the first holder's final delete does "
+	    "nothing");
+	TH_EQ_INT(cmfdb_ic_get(s, ic.ic.ref, &got), 0,
+	    "cmfdb: the credential is still there");
+	memset(zero, 0, sizeof(zero));
+	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref, zero), CAP_ERR_CONFLICT,
+	    "cmfdb: a zero token releases nothing");
+	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref, second.ic.claim_token), 0,
+	    "cmfdb: claim released by its holder");
+	TH_EQ_INT(cmfdb_ic_get(s, ic.ic.ref, &got), 0, "cmfdb: read back");
+	th_check(!got.ic.claimed &&
+	    sodium_is_zero(got.ic.claim_token, CMF_CLAIM_TOKEN_LEN),
+	    "cmfdb: a released credential keeps no token", "claimed %d",
+	    got.ic.claimed);
+	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref, second.ic.claim_token),
+	    CAP_ERR_CONFLICT, "cmfdb: a claim is released once");
+	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 1100, 60, &got), 0,
 	    "cmfdb: a released credential can be claimed again");
-	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref), 0, "cmfdb: released again");
+	TH_EQ_INT(cmfdb_ic_release(s, ic.ic.ref, got.ic.claim_token), 0,
+	    "cmfdb: released again");
 	TH_EQ_INT(cmfdb_ic_claim(s, ic.ic.ref, 2000, 60, NULL), CAP_ERR_GONE,
 	    "cmfdb: an expired credential cannot be claimed");
 	r = cmfdb_ic_list(s, "vnfc-b", &v, &n);
@@ -404,6 +448,7 @@ struct race {
 	const char	*ref;
 	const char	*secret;
 	int		 wins;
+	struct cmf_initcred won;
 	pthread_mutex_t	 m;
 };
 
@@ -412,9 +457,12 @@ race_one(void *arg)
 {
 	struct race *a = arg;
 
+	struct cmf_initcred got;
+
 	if (cmf_initcred_claim_secret(a->c, a->ref, a->secret,
-	    strlen(a->secret), NULL) == 0) {
+	    strlen(a->secret), &got) == 0) {
 		pthread_mutex_lock(&a->m);
+		a->won = got;
 		a->wins++;
 		pthread_mutex_unlock(&a->m);
 	}
@@ -672,7 +720,7 @@ test_cmf(cmf *c, hsm *h, store *s)
 		pthread_join(th[i], NULL);
 	pthread_mutex_destroy(&ra.m);
 	TH_EQ_INT(ra.wins, 1, "cmf: of four concurrent claims one wins");
-	cmf_initcred_release(c, cred.ref);
+	cmf_initcred_release(c, cred.ref, ra.won.claim_token);
 	r = cmf_initcred_claim_secret(c, cred.ref, secret, strlen(secret),
 	    &got);
 	th_check(r == 0 && strcmp(got.entity, "vnfc-p1") == 0,
@@ -681,6 +729,12 @@ test_cmf(cmf *c, hsm *h, store *s)
 		cmf_issued_clear(&is);
 		r = cmf_issue_csr(c, "vnfc-p1", "VNFCI_CERT", csr, csrlen, 0,
 		    cred.ref, &is, err, sizeof(err));
+		th_check(r == CAP_ERR_UNAUTH && is.cert == NULL,
+		    "cmf: a reference without its claim token does not enroll",
+		    "got %d %s", r, err);
+		cmf_issued_clear(&is);
+		r = cmf_issue_csr_claimed(c, "vnfc-p1", "VNFCI_CERT", csr,
+		    csrlen, 0, &got, &is, err, sizeof(err));
 		th_check(r == 0, "cmf: enrollment with a claimed token",
 		    "got %d %s", r, err);
 		OPENSSL_free(csr);
@@ -699,8 +753,8 @@ test_cmf(cmf *c, hsm *h, store *s)
 		uint64_t until = cap_now() + 3;
 
 		while (cap_now() < until &&
-		    cmf_initcred_claim(c, cred.ref, NULL) != CAP_ERR_UNAUTH)
-			cmf_initcred_release(c, cred.ref);
+		    cmf_initcred_claim(c, cred.ref, &got) != CAP_ERR_UNAUTH)
+			cmf_initcred_release(c, cred.ref, got.claim_token);
 	}
 	TH_EQ_INT(cmf_initcred_claim_secret(c, cred.ref, secret,
 	    strlen(secret), NULL), CAP_ERR_UNAUTH,
@@ -830,7 +884,7 @@ test_initcert(const struct th_nfv *f)
 			TH_EQ_INT(cmf_initcred_claim_cert(f->c, der2,
 			    (size_t)n2, &got), 0,
 			    "cmf initcert: it authenticates while valid");
-			cmf_initcred_release(f->c, got.ref);
+			cmf_initcred_release(f->c, got.ref, got.claim_token);
 			TH_EQ_INT(certsvc_revoke(f->svc, is2.cert_id, 1, err,
 			    sizeof(err)), 0,
 			    "cmf initcert: revoked by the operator");
