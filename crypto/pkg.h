@@ -139,7 +139,8 @@ typedef struct pkg_src pkg_src;
  * pkg_src_open opens path: a directory (regular files below it, walked
  * without following symbolic links; anything else is refused) or a zip
  * file.  pkg_src_open_mem opens a zip held in memory (borrowed; must
- * outlive the source).  Entry names are checked with pkg_path_ok, must be
+ * outlive the source).  A zip's layout is checked first (see
+ * pkg_zip_layout_check); entry names are checked with pkg_path_ok, must be
  * unique, at most PKG_ENTRIES_MAX; directory entries are skipped.
  * reason (may be NULL) says what was refused.  Returns 0, CAP_ERR_IO,
  * CAP_ERR_INVALID, CAP_ERR_TOO_LARGE, CAP_ERR_NOMEM.
@@ -155,6 +156,20 @@ int pkg_src_open_mem(const void *buf, size_t len, pkg_src **out,
  */
 int pkg_src_open_inner(pkg_src *outer, size_t i, pkg_src **out,
     char *reason, size_t reasonlen) __attribute__((warn_unused_result));
+
+/*
+ * pkg_zip_layout_check checks the layout of a zip held in memory, as
+ * every pkg_src_open* does before libzip reads it: the end of central
+ * directory record (and the zip64 locator and record when present) end
+ * the file, followed only by the archive comment; the central directory
+ * ends where they start; its entries' local headers, names, extra
+ * fields, data and data descriptors cover the bytes from offset 0 to the
+ * central directory exactly (no prefix, gap, hidden entry or overlap).
+ * Entry data is not read.  Returns 0, CAP_ERR_INVALID (reason, if not
+ * NULL, names the problem), CAP_ERR_NOMEM.
+ */
+int pkg_zip_layout_check(const void *buf, size_t len, char *reason,
+    size_t reasonlen) __attribute__((warn_unused_result));
 void pkg_src_free(pkg_src *s);
 
 /* 1 for a zip, 0 for a directory. */

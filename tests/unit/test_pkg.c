@@ -657,6 +657,552 @@ test_zip(void)
 	pkg_src_free(s);
 }
 
+/* ---- zip layout ---- */
+
+/* A zip written byte by byte, so that its layout can be bent. */
+struct zb {
+	uint8_t		 p[8192];
+	size_t		 len;
+	struct {
+		char		 name[64];
+		uint32_t	 crc, size;
+		uint64_t	 off;
+		uint16_t	 flags, mtime;
+	}		 e[8];
+	size_t		 n;
+};
+
+static uint32_t
+zb_crc(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t c = 0xffffffffu;
+	int k;
+
+	while (len-- > 0) {
+		c ^= *p++;
+		for (k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+static void
+zb_put(struct zb *z, const void *b, size_t n)
+{
+	if (n > sizeof(z->p) - z->len)
+		n = sizeof(z->p) - z->len;
+	memcpy(z->p + z->len, b, n);
+	z->len += n;
+}
+
+static void
+zb_le(struct zb *z, uint64_t v, int bytes)
+{
+	while (bytes-- > 0) {
+		z->p[z->len < sizeof(z->p) ? z->len++ : z->len - 1] =
+		    (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/*
+ * A stored local entry; listed ones go into the central directory.  dd:
+ * 0 no data descriptor, 1 with signature and 32-bit sizes, 2 without
+ * signature, 3 with signature and 64-bit sizes, 4 without, 64-bit.
+ */
+static void
+zb_local(struct zb *z, const char *name, const char *data, int dd,
+    int listed)
+{
+	size_t nl = strlen(name), dl = strlen(data);
+	uint32_t crc = zb_crc(data, dl);
+
+	if (listed && z->n < 8) {
+		snprintf(z->e[z->n].name, sizeof(z->e[0].name), "%s", name);
+		z->e[z->n].crc = crc;
+		z->e[z->n].size = (uint32_t)dl;
+		z->e[z->n].off = z->len;
+		z->e[z->n].flags = dd ? 8 : 0;
+		z->e[z->n].mtime = 0;
+		z->n++;
+	}
+	zb_put(z, "PK\3\4", 4);
+	zb_le(z, 20, 2);
+	zb_le(z, dd ? 8 : 0, 2);
+	zb_le(z, 0, 2);			/* stored */
+	zb_le(z, 0, 4);			/* time, date */
+	zb_le(z, dd ? 0 : crc, 4);
+	zb_le(z, dd ? 0 : dl, 4);
+	zb_le(z, dd ? 0 : dl, 4);
+	zb_le(z, nl, 2);
+	zb_le(z, 0, 2);
+	zb_put(z, name, nl);
+	zb_put(z, data, dl);
+	if (dd == 1 || dd == 3)
+		zb_put(z, "PK\7\10", 4);
+	if (dd != 0)
+		zb_le(z, crc, 4);
+	if (dd == 1 || dd == 2) {
+		zb_le(z, dl, 4);
+		zb_le(z, dl, 4);
+	} else if (dd != 0) {
+		zb_le(z, dl, 8);
+		zb_le(z, dl, 8);
+	}
+}
+
+/*
+ * The central directory, and the end records: zip64 ones when zip64
+ * (with each offset in a zip64 extra field), then comment and tail.
+ * ccomment is the central directory comment of the last entry.
+ */
+static void
+zb_end(struct zb *z, int zip64, const void *ccomment, size_t cclen,
+    const char *comment)
+{
+	uint64_t cd = z->len, z64;
+	size_t i, nl;
+
+	for (i = 0; i < z->n; i++) {
+		nl = strlen(z->e[i].name);
+		zb_put(z, "PK\1\2", 4);
+		zb_le(z, zip64 ? 45 : 20, 2);
+		zb_le(z, 20, 2);
+		zb_le(z, z->e[i].flags, 2);
+		zb_le(z, 0, 2);
+		zb_le(z, z->e[i].mtime, 2);
+		zb_le(z, 0, 2);
+		zb_le(z, z->e[i].crc, 4);
+		zb_le(z, z->e[i].size, 4);
+		zb_le(z, z->e[i].size, 4);
+		zb_le(z, nl, 2);
+		zb_le(z, zip64 ? 12 : 0, 2);
+		zb_le(z, i + 1 == z->n ? cclen : 0, 2);
+		zb_le(z, 0, 2);
+		zb_le(z, 0, 2);
+		zb_le(z, 0, 4);
+		zb_le(z, zip64 ? 0xffffffffu : z->e[i].off, 4);
+		zb_put(z, z->e[i].name, nl);
+		if (zip64) {
+			zb_le(z, 1, 2);
+			zb_le(z, 8, 2);
+			zb_le(z, z->e[i].off, 8);
+		}
+		if (i + 1 == z->n)
+			zb_put(z, ccomment, cclen);
+	}
+	z64 = z->len;
+	if (zip64) {
+		zb_put(z, "PK\6\6", 4);
+		zb_le(z, 44, 8);
+		zb_le(z, 45, 2);
+		zb_le(z, 45, 2);
+		zb_le(z, 0, 4);
+		zb_le(z, 0, 4);
+		zb_le(z, z->n, 8);
+		zb_le(z, z->n, 8);
+		zb_le(z, z64 - cd, 8);
+		zb_le(z, cd, 8);
+		zb_put(z, "PK\6\7", 4);
+		zb_le(z, 0, 4);
+		zb_le(z, z64, 8);
+		zb_le(z, 1, 4);
+	}
+	zb_put(z, "PK\5\6", 4);
+	zb_le(z, 0, 2);
+	zb_le(z, 0, 2);
+	zb_le(z, zip64 ? 0xffff : z->n, 2);
+	zb_le(z, zip64 ? 0xffff : z->n, 2);
+	zb_le(z, zip64 ? 0xffffffffu : z64 - cd, 4);
+	zb_le(z, zip64 ? 0xffffffffu : cd, 4);
+	zb_le(z, strlen(comment), 2);
+	zb_put(z, comment, strlen(comment));
+}
+
+/*
+ * Checks one zip three ways: the layout check alone, the daemon's
+ * in-memory open and the CLI's open of a file.  want: 0 or
+ * CAP_ERR_INVALID; needle: a word the refusal must name.
+ */
+static void
+zip_case_open(const char *name, const void *buf, size_t len, int want,
+    const char *needle)
+{
+	char reason[256], path[4096];
+	pkg_src *s = NULL;
+	int r;
+
+	reason[0] = '\0';
+	r = pkg_src_open_mem(buf, len, &s, reason, sizeof(reason));
+	pkg_src_free(s);
+	s = NULL;
+	th_check(r == want && (want == 0 || strstr(reason, needle) != NULL),
+	    name, "in memory: want %d naming '%s', got %d '%s'", want,
+	    needle != NULL ? needle : "", r, reason);
+	snprintf(path, sizeof(path), "%s/case.zip", tmp_root());
+	if (put(tmp_root(), "case.zip", buf, len) != 0) {
+		th_check(0, name, "cannot write %s", path);
+		return;
+	}
+	reason[0] = '\0';
+	r = pkg_src_open(path, &s, reason, sizeof(reason));
+	pkg_src_free(s);
+	th_check(r == want && (want == 0 || strstr(reason, needle) != NULL),
+	    name, "from a file: want %d naming '%s', got %d '%s'", want,
+	    needle != NULL ? needle : "", r, reason);
+}
+
+static void
+zip_case(const char *name, const void *buf, size_t len, int want,
+    const char *needle)
+{
+	char reason[256];
+	int r;
+
+	reason[0] = '\0';
+	r = pkg_zip_layout_check(buf, len, reason, sizeof(reason));
+	th_check(r == want && (want == 0 || strstr(reason, needle) != NULL),
+	    name, "layout check: want %d naming '%s', got %d '%s'", want,
+	    needle != NULL ? needle : "", r, reason);
+	zip_case_open(name, buf, len, want, needle);
+}
+
+static int
+slurp(const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *f;
+	long n;
+
+	*buf = NULL;
+	*len = 0;
+	if ((f = fopen(path, "rb")) == NULL)
+		return -1;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 ||
+	    fseek(f, 0, SEEK_SET) != 0 ||
+	    (*buf = malloc((size_t)n + 64)) == NULL ||
+	    fread(*buf, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Runs a python3 zipfile script writing argv[1]; 0 when it did. */
+static int
+pyzip(const char *path, const char *script)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "python3 - '%s' <<'PY'\nimport sys, "
+	    "zipfile\n%s\nPY\n", path, script);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_zip_layout(void)
+{
+	static const char *py[][2] = {
+		{ "zip layout: python3 zipfile, deflated and stored",
+		    "with zipfile.ZipFile(sys.argv[1], 'w') as z:\n"
+		    "    z.writestr('a.txt', 'x' * 5000, "
+		    "zipfile.ZIP_DEFLATED)\n"
+		    "    z.writestr('b/b.bin', b'\\0' * 70000)\n"
+		    "    z.comment = b'made by python'\n" },
+		{ "zip layout: python3 zipfile streamed (data descriptors)",
+		    "class W:\n"
+		    "    def __init__(s, f): s.f = f\n"
+		    "    def write(s, b): return s.f.write(b)\n"
+		    "    def flush(s): s.f.flush()\n"
+		    "with open(sys.argv[1], 'wb') as f:\n"
+		    "    with zipfile.ZipFile(W(f), 'w') as z:\n"
+		    "        z.writestr('s.txt', 'stored' * 100)\n"
+		    "        z.writestr('d.txt', 'deflated' * 100, "
+		    "zipfile.ZIP_DEFLATED)\n" },
+		{ "zip layout: python3 zipfile streamed, zip64 descriptors",
+		    "class W:\n"
+		    "    def __init__(s, f): s.f = f\n"
+		    "    def write(s, b): return s.f.write(b)\n"
+		    "    def flush(s): s.f.flush()\n"
+		    "with open(sys.argv[1], 'wb') as f:\n"
+		    "    with zipfile.ZipFile(W(f), 'w') as z:\n"
+		    "        for n in ('a', 'b'):\n"
+		    "            with z.open(n, 'w', force_zip64=True) as e:\n"
+		    "                e.write(n.encode() * 1000)\n" },
+	};
+	char path[4096], reason[256];
+	const char junk[] = "0123456789abcdefghij";
+	struct zb *z;
+	uint8_t *buf = NULL, *b2 = NULL;
+	size_t len = 0, i;
+	pkg_zipw *w = NULL;
+	zip_t *za;
+	zip_source_t *zs;
+	int err;
+
+	if ((z = calloc(2, sizeof(*z))) == NULL)
+		return;
+
+	/* zips from libzip, python3 and Capstone's writer */
+	snprintf(path, sizeof(path), "%s/lz.zip", tmp_root());
+	if ((za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err)) != NULL) {
+		zs = zip_source_buffer(za, "hello hello hello hello", 23, 0);
+		if (zip_file_add(za, "a.txt", zs, 0) < 0)
+			zip_source_free(zs);
+		zs = zip_source_buffer(za, "", 0, 0);
+		if (zip_file_add(za, "empty", zs, 0) < 0)
+			zip_source_free(zs);
+		zip_dir_add(za, "dir/", 0);
+		zip_close(za);
+	}
+	if (slurp(path, &buf, &len) == 0)
+		zip_case("zip layout: libzip's zip accepted", buf, len, 0,
+		    NULL);
+	else
+		th_check(0, "zip layout: libzip's zip accepted", "no zip");
+	/* libzip's zip behind a stub, offsets unadjusted */
+	if (buf != NULL && (b2 = malloc(len + 100)) != NULL) {
+		memset(b2, 'M', 100);
+		memcpy(b2 + 100, buf, len);
+		zip_case("zip layout: a stub before the zip refused", b2,
+		    len + 100, CAP_ERR_INVALID, "layout");
+	}
+	free(b2);
+	b2 = NULL;
+	free(buf);
+	buf = NULL;
+
+	snprintf(path, sizeof(path), "%s/cw.zip", tmp_root());
+	if (pkg_zipw_new(path, &w) == 0) {
+		if (pkg_zipw_add_buf(w, "TOSCA-Metadata/TOSCA.meta", "x", 1) ||
+		    pkg_zipw_add_buf(w, "Files/a.bin", junk, sizeof(junk)) ||
+		    pkg_zipw_close(w) != 0)
+			th_check(0, "zip layout: Capstone's writer", "failed");
+		pkg_zipw_free(w);
+		w = NULL;
+	}
+	if (slurp(path, &buf, &len) == 0)
+		zip_case("zip layout: Capstone's writer accepted", buf, len,
+		    0, NULL);
+	else
+		th_check(0, "zip layout: Capstone's writer accepted", "no zip");
+	free(buf);
+	buf = NULL;
+
+	for (i = 0; i < sizeof(py) / sizeof(py[0]); i++) {
+		snprintf(path, sizeof(path), "%s/py%zu.zip", tmp_root(), i);
+		if (pyzip(path, py[i][1]) != 0 ||
+		    slurp(path, &buf, &len) != 0) {
+			th_check(0, py[i][0], "python3 wrote no zip");
+			continue;
+		}
+		zip_case(py[i][0], buf, len, 0, NULL);
+		free(buf);
+		buf = NULL;
+	}
+
+	/* zips written here: plain, with descriptors of each form, zip64 */
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_local(z, "b.txt", "bravo", 0, 1);
+	zb_end(z, 0, NULL, 0, "a comment");
+	zip_case("zip layout: a plain zip with a comment accepted", z->p,
+	    z->len, 0, NULL);
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 1, 1);
+	zb_local(z, "b.txt", "bravo", 2, 1);
+	zb_local(z, "c.txt", "charlie", 3, 1);
+	zb_local(z, "d.txt", "delta", 4, 1);
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: data descriptors of all four forms accepted",
+	    z->p, z->len, 0, NULL);
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_local(z, "b.txt", "bravo", 3, 1);
+	zb_end(z, 1, NULL, 0, "zip64");
+	zip_case("zip layout: a zip64 zip accepted", z->p, z->len, 0, NULL);
+	memset(z, 0, sizeof(*z));
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: an empty zip accepted", z->p, z->len, 0, NULL);
+
+	/* hidden local entries and junk */
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_local(z, "hidden.sh", "rm -rf /", 0, 0);
+	zb_local(z, "b.txt", "bravo", 0, 1);
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: a hidden entry between entries refused", z->p,
+	    z->len, CAP_ERR_INVALID, "hidden entry");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "hidden.sh", "rm -rf /", 0, 0);
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: a hidden entry before the first refused",
+	    z->p, z->len, CAP_ERR_INVALID, "before the first local header");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_local(z, "hidden.sh", "rm -rf /", 0, 0);
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: a hidden entry before the central directory "
+	    "refused", z->p, z->len, CAP_ERR_INVALID, "before the central");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 1, 1);
+	zb_local(z, "hidden.sh", "rm -rf /", 0, 0);
+	zb_local(z, "b.txt", "bravo", 0, 1);
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: a hidden entry after a data descriptor "
+	    "refused", z->p, z->len, CAP_ERR_INVALID, "hidden entry");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_put(z, junk, 7);
+	zb_local(z, "b.txt", "bravo", 0, 1);
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: a gap of junk refused", z->p, z->len,
+	    CAP_ERR_INVALID, "7 unlisted bytes");
+	memset(z, 0, sizeof(*z));
+	zb_put(z, junk, 20);
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: a self-extracting stub refused", z->p, z->len,
+	    CAP_ERR_INVALID, "self-extracting");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_end(z, 0, NULL, 0, "comment");
+	zb_put(z, "JUNK", 4);
+	zip_case("zip layout: junk after the archive comment refused", z->p,
+	    z->len, CAP_ERR_INVALID, "end of central directory");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_end(z, 0, NULL, 0, "PK\5\6");
+	zip_case("zip layout: an end record in the comment refused", z->p,
+	    z->len, CAP_ERR_INVALID, "comment");
+
+	/* overlaps: the same header twice, an entry inside another's data */
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	z->e[1] = z->e[0];
+	z->e[1].name[0] = 'b';
+	z->n = 2;
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: two entries on one local header refused", z->p,
+	    z->len, CAP_ERR_INVALID, "overlaps");
+	memset(z, 0, sizeof(*z));
+	memset(&z[1], 0, sizeof(z[1]));
+	zb_local(&z[1], "inner", "hidden", 0, 0);
+	z[1].p[z[1].len] = '\0';
+	zb_local(z, "outer", (const char *)z[1].p, 0, 1);
+	z->e[1] = z->e[0];
+	snprintf(z->e[1].name, sizeof(z->e[1].name), "inner");
+	z->e[1].off = 30 + 5;
+	z->e[1].crc = zb_crc("hidden", 6);
+	z->e[1].size = 6;
+	z->n = 2;
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: an entry inside another's data refused", z->p,
+	    z->len, CAP_ERR_INVALID, "overlaps");
+
+	/* data descriptors that do not fit */
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 1, 1);
+	z->e[0].crc ^= 1;
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: a data descriptor differing from the central "
+	    "directory refused", z->p, z->len, CAP_ERR_INVALID,
+	    "data descriptor");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 1, 1);
+	zb_put(z, junk, 3);
+	zb_end(z, 0, NULL, 0, "");
+	zip_case("zip layout: junk after a data descriptor refused", z->p,
+	    z->len, CAP_ERR_INVALID, "data descriptor");
+
+	/* the end records */
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_local(z, "b.txt", "bravo", 0, 1);
+	zb_end(z, 0, junk, 8, "");
+	/* the last entry's comment becomes bytes after the directory */
+	z->p[z->len - 22 - 8 - 46 - 5 + 32] = 0;
+	zip_case("zip layout: bytes between the central directory and the "
+	    "end record refused", z->p, z->len, CAP_ERR_INVALID, "after the "
+	    "last central directory entry");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_local(z, "b.txt", "bravo", 0, 1);
+	zb_end(z, 1, NULL, 0, "");
+	/* the zip64 record moved: its locator points 4 bytes early */
+	z->p[z->len - 22 - 20 + 8] -= 4;
+	zip_case("zip layout: a zip64 record away from its locator refused",
+	    z->p, z->len, CAP_ERR_INVALID, "zip64");
+	memset(z, 0, sizeof(*z));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_end(z, 0, NULL, 0, "");
+	z->p[z->len - 22 + 10] = 0xff;	/* entries: 0x??ff */
+	z->p[z->len - 22 + 8] = 0xff;
+	zip_case("zip layout: more entries claimed than the directory "
+	    "holds refused", z->p, z->len, CAP_ERR_INVALID, "layout");
+	zip_case("zip layout: a truncated zip refused", z->p, 10,
+	    CAP_ERR_INVALID, "too short");
+
+	/*
+	 * Two end records: the real one, and one in the last entry's
+	 * central comment over a directory of the first entry only.  The
+	 * second entry's local header disagrees with its central entry (the
+	 * time), so libzip's consistency check drops the real directory and
+	 * takes the smaller one: the second entry would go unseen.
+	 */
+	memset(z, 0, sizeof(*z));
+	memset(&z[1], 0, sizeof(z[1]));
+	zb_local(z, "a.txt", "alpha", 0, 1);
+	zb_local(z, "b.txt", "bravo", 0, 1);
+	z->e[1].mtime = 1;
+	z[1].e[0] = z->e[0];
+	z[1].n = 1;
+	{
+		/* the fake directory and end record, laid out at its place */
+		uint64_t cd = z->len, at;
+		size_t fl;
+
+		at = cd + (46 + 5) * 2;	/* the second entry's comment */
+		z[1].len = 0;
+		memset(z[1].p, 0, sizeof(z[1].p));
+		z[1].len = (size_t)at;	/* offsets as in the real file */
+		zb_end(&z[1], 0, NULL, 0, "");
+		/* the fake end record's comment runs over the real one */
+		fl = z[1].len - (size_t)at;
+		z[1].p[z[1].len - 2] = 22;
+		zb_end(z, 0, z[1].p + at, fl, "");
+	}
+	reason[0] = '\0';
+	TH_EQ_INT(pkg_zip_layout_check(z->p, z->len, reason, sizeof(reason)),
+	    0, "zip layout: the real directory tiles the file");
+	{
+		zip_error_t ze;
+		zip_int64_t n = -1;
+
+		zip_error_init(&ze);
+		if ((zs = zip_source_buffer_create(z->p, z->len, 0,
+		    &ze)) != NULL) {
+			if ((za = zip_open_from_source(zs, ZIP_RDONLY |
+			    ZIP_CHECKCONS, &ze)) != NULL) {
+				n = zip_get_num_entries(za, 0);
+				zip_discard(za);
+			} else
+				zip_source_free(zs);
+		}
+		zip_error_fini(&ze);
+		TH_EQ_INT(n, 1, "zip layout: libzip alone takes the second "
+		    "end record and lists one entry");
+	}
+	zip_case_open("zip layout: a second end record libzip would take "
+	    "refused", z->p, z->len, CAP_ERR_INVALID, "second end of central");
+	free(z);
+}
+
 static void
 test_verify(struct pki *p)
 {
@@ -833,6 +1379,7 @@ main(void)
 	test_manifest();
 	test_paths_meta();
 	test_zip();
+	test_zip_layout();
 	if (pki_make(&p) != 0)
 		th_check(0, "pki: certificates made", "failed");
 	else
