@@ -692,6 +692,8 @@ zb_put(struct zb *z, const void *b, size_t n)
 {
 	if (n > sizeof(z->p) - z->len)
 		n = sizeof(z->p) - z->len;
+	if (n == 0)
+		return;
 	memcpy(z->p + z->len, b, n);
 	z->len += n;
 }
