@@ -9,6 +9,7 @@
  */
 #include <sys/stat.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1205,6 +1206,128 @@ test_zip_layout(void)
 	free(z);
 }
 
+/*
+ * A stored zip64 entry of 5 GiB in a sparse file, so that every offset
+ * past the data needs 64 bits; hidden: the entry is listed 100 bytes
+ * short, and those bytes hold a local entry the directory does not list.
+ */
+static int
+zip_big(const char *path, int hidden)
+{
+	const uint64_t dl = 5ull << 30, cd = 57 + dl;
+	const uint64_t listed = hidden ? dl - 100 : dl;
+	struct zb *z;
+	int fd, ok = 0;
+
+	if ((z = calloc(1, sizeof(*z))) == NULL)
+		return -1;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) {
+		free(z);
+		return -1;
+	}
+	zb_put(z, "PK\3\4", 4);
+	zb_le(z, 45, 2);
+	zb_le(z, 0, 2);
+	zb_le(z, 0, 2);
+	zb_le(z, 0, 4);
+	zb_le(z, 0, 4);
+	zb_le(z, 0xffffffffu, 4);
+	zb_le(z, 0xffffffffu, 4);
+	zb_le(z, 7, 2);
+	zb_le(z, 20, 2);
+	zb_put(z, "big.img", 7);
+	zb_le(z, 1, 2);
+	zb_le(z, 16, 2);
+	zb_le(z, listed, 8);
+	zb_le(z, listed, 8);
+	ok = pwrite(fd, z->p, z->len, 0) == (ssize_t)z->len;
+	if (hidden) {
+		z->len = 0;
+		zb_local(z, "x.sh", "hidden", 0, 0);
+		ok = ok && pwrite(fd, z->p, z->len, (off_t)(cd - 100)) ==
+		    (ssize_t)z->len;
+	}
+	z->len = 0;
+	zb_put(z, "PK\1\2", 4);
+	zb_le(z, 45, 2);
+	zb_le(z, 45, 2);
+	zb_le(z, 0, 2);
+	zb_le(z, 0, 2);
+	zb_le(z, 0, 4);
+	zb_le(z, 0, 4);
+	zb_le(z, 0xffffffffu, 4);
+	zb_le(z, 0xffffffffu, 4);
+	zb_le(z, 7, 2);
+	zb_le(z, 20, 2);
+	zb_le(z, 0, 2);
+	zb_le(z, 0, 2);
+	zb_le(z, 0, 2);
+	zb_le(z, 0, 4);
+	zb_le(z, 0, 4);
+	zb_put(z, "big.img", 7);
+	zb_le(z, 1, 2);
+	zb_le(z, 16, 2);
+	zb_le(z, listed, 8);
+	zb_le(z, listed, 8);
+	zb_put(z, "PK\6\6", 4);
+	zb_le(z, 44, 8);
+	zb_le(z, 45, 2);
+	zb_le(z, 45, 2);
+	zb_le(z, 0, 4);
+	zb_le(z, 0, 4);
+	zb_le(z, 1, 8);
+	zb_le(z, 1, 8);
+	zb_le(z, 73, 8);
+	zb_le(z, cd, 8);
+	zb_put(z, "PK\6\7", 4);
+	zb_le(z, 0, 4);
+	zb_le(z, cd + 73, 8);
+	zb_le(z, 1, 4);
+	zb_put(z, "PK\5\6", 4);
+	zb_le(z, 0, 4);
+	zb_le(z, 0xffffffffu, 4);
+	zb_le(z, 0xffffffffu, 4);
+	zb_le(z, 0xffffffffu, 4);
+	zb_le(z, 0, 2);
+	ok = ok && pwrite(fd, z->p, z->len, (off_t)cd) == (ssize_t)z->len;
+	ok = close(fd) == 0 && ok;
+	free(z);
+	return ok ? 0 : -1;
+}
+
+static void
+test_zip_layout_big(void)
+{
+	char path[4096], reason[256];
+	pkg_src *s = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/big.zip", tmp_root());
+	if (zip_big(path, 0) != 0) {
+		th_check(0, "zip layout: a 5 GiB zip64 zip written", "failed");
+		return;
+	}
+	reason[0] = '\0';
+	r = pkg_src_open(path, &s, reason, sizeof(reason));
+	th_check(r == 0 && pkg_src_count(s) == 1,
+	    "zip layout: a 5 GiB zip64 zip accepted", "got %d '%s'", r,
+	    reason);
+	pkg_src_free(s);
+	s = NULL;
+	if (zip_big(path, 1) != 0) {
+		th_check(0, "zip layout: a 5 GiB zip64 zip written", "failed");
+		unlink(path);
+		return;
+	}
+	reason[0] = '\0';
+	r = pkg_src_open(path, &s, reason, sizeof(reason));
+	th_check(r == CAP_ERR_INVALID && strstr(reason, "hidden entry") !=
+	    NULL, "zip layout: a hidden entry past 4 GiB refused",
+	    "got %d '%s'", r, reason);
+	pkg_src_free(s);
+	unlink(path);
+}
+
 static void
 test_verify(struct pki *p)
 {
@@ -1382,6 +1505,7 @@ main(void)
 	test_paths_meta();
 	test_zip();
 	test_zip_layout();
+	test_zip_layout_big();
 	if (pki_make(&p) != 0)
 		th_check(0, "pki: certificates made", "failed");
 	else
