@@ -659,10 +659,15 @@ api_h_pkg_verify(struct api_ctx *ctx)
 	if ((r = pkg_src_open_mem(pkg, len, &src, reason,
 	    sizeof(reason))) != 0) {
 		if (r == CAP_ERR_INVALID || r == CAP_ERR_IO ||
-		    r == CAP_ERR_TOO_LARGE)
-			api_reply_status(ctx, 400,
-			    "\"package\" is not a readable zip");
-		else
+		    r == CAP_ERR_TOO_LARGE) {
+			/* the reason names the layout problem, not content */
+			char msg[320];
+
+			snprintf(msg, sizeof(msg), "\"package\" is not a "
+			    "readable zip%s%s", reason[0] != '\0' ? ": " : "",
+			    reason);
+			api_reply_status(ctx, 400, msg);
+		} else
 			api_reply_err(ctx, r, "packages verify open");
 		goto out;
 	}
