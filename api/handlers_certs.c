@@ -90,27 +90,6 @@ reply_fail(struct api_ctx *ctx, int r, uint32_t ra, const char *reason)
 }
 
 static json_t *
-pem_of(const uint8_t *der, size_t len)
-{
-	const unsigned char *p = der;
-	X509 *x = NULL;
-	BIO *b = NULL;
-	BUF_MEM *m;
-	json_t *s = NULL;
-
-	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL ||
-	    (b = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_X509(b, x) != 1)
-		goto out;
-	BIO_get_mem_ptr(b, &m);
-	s = json_stringn(m->data, m->length);
- out:
-	BIO_free(b);
-	X509_free(x);
-	return s;
-}
-
-static json_t *
 cert_json(const struct certdb_cert *c, int full)
 {
 	json_t *o, *a;
@@ -146,10 +125,12 @@ cert_json(const struct certdb_cert *c, int full)
 		json_array_append_new(a, json_string(c->sans[i]));
 	json_object_set_new(o, "sans", a);
 	if (c->der != NULL)
-		json_object_set_new(o, "certificate", pem_of(c->der, c->derlen));
+		json_object_set_new(o, "certificate",
+		    api_json_der_cert_pem(c->der, c->derlen));
 	a = json_array();
 	for (i = 0; i < c->nchain; i++)
-		json_array_append_new(a, pem_of(c->chain[i], c->chainlen[i]));
+		json_array_append_new(a, api_json_der_cert_pem(c->chain[i],
+		    c->chainlen[i]));
 	json_object_set_new(o, "chain", a);
 	if (c->revoked_at != 0) {
 		cap_format_time(c->revoked_at, t);

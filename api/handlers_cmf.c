@@ -93,23 +93,6 @@ reply_fail(struct api_ctx *ctx, int r, const char *why)
 
 /* ---- JSON of entities and certificates ---- */
 
-static json_t *
-pem_json(X509 *x)
-{
-	BIO *b;
-	BUF_MEM *m;
-	json_t *s = NULL;
-
-	if ((b = BIO_new(BIO_s_mem())) == NULL)
-		return NULL;
-	if (PEM_write_bio_X509(b, x) == 1) {
-		BIO_get_mem_ptr(b, &m);
-		s = json_stringn(m->data, m->length);
-	}
-	BIO_free(b);
-	return s;
-}
-
 /* One certificate an entity holds, as its record lists it. */
 static json_t *
 held_json(const struct cmf_held *h)
@@ -476,13 +459,13 @@ issued_json(struct job *j)
 
 	if ((o = json_object()) == NULL)
 		return NULL;
-	json_object_set_new(o, "certificate", pem_json(j->is.cert));
+	json_object_set_new(o, "certificate", api_json_cert_pem(j->is.cert));
 	if (j->chain) {
 		a = json_array();
 		for (i = 0; j->is.chain != NULL &&
 		    i < sk_X509_num(j->is.chain); i++)
 			json_array_append_new(a,
-			    pem_json(sk_X509_value(j->is.chain, i)));
+			    api_json_cert_pem(sk_X509_value(j->is.chain, i)));
 		json_object_set_new(o, "certificateChain", a);
 	}
 	if (j->is.cert_id[0] != '\0')
@@ -531,7 +514,7 @@ job_done(void *arg)
 		else {
 			j->chain = 1;
 			json_object_set_new(o, "certificate",
-			    pem_json(j->is.cert));
+			    api_json_cert_pem(j->is.cert));
 		}
 		api_reply_json(ctx, 201, o);
 	}

@@ -30,20 +30,6 @@
 
 /* ---- helpers ---- */
 
-/* Parses the body as an object whose keys are all in allowed. */
-static int
-body_object(struct api_ctx *ctx, const char *const *allowed, json_t **out)
-{
-	const char *why = NULL;
-
-	if (api_json_body_parse(ctx->body, ctx->body_len, allowed, out,
-	    &why) != 0) {
-		api_reply_status(ctx, 400, why);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * Decodes the base64 string field name of j into locked memory (*buf,
  * sodium_free after wiping *len bytes).  An absent field is an error
@@ -203,7 +189,7 @@ api_h_key_create(struct api_ctx *ctx)
 
 	if (api_require(ctx, API_CAP_ADMIN, "*") != 0)
 		return;
-	if (body_object(ctx, allowed, &j) != 0)
+	if (api_body_object(ctx, allowed, &j) != 0)
 		return;
 	if ((v = json_object_get(j, "type")) == NULL || !json_is_string(v) ||
 	    hsm_key_type_parse(json_string_value(v), &type) != 0) {
@@ -336,7 +322,7 @@ sig_request(struct api_ctx *ctx, const char *refusal,
 		api_reply_status(ctx, 400, refusal);
 		return -1;
 	}
-	return body_object(ctx, allowed, j);
+	return api_body_object(ctx, allowed, j);
 }
 
 void
@@ -426,7 +412,7 @@ api_h_key_csr(struct api_ctx *ctx)
 		api_reply_status(ctx, 400, "this key type cannot sign a CSR");
 		return;
 	}
-	if (body_object(ctx, allowed, &j) != 0)
+	if (api_body_object(ctx, allowed, &j) != 0)
 		return;
 	if ((v = json_object_get(j, "subject")) == NULL || !json_is_string(v) ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
@@ -548,7 +534,7 @@ api_h_key_encrypt(struct api_ctx *ctx)
 		api_reply_status(ctx, 400, "this key type cannot encrypt");
 		return;
 	}
-	if (body_object(ctx, allowed, &j) != 0)
+	if (api_body_object(ctx, allowed, &j) != 0)
 		return;
 	if (b64_field(ctx, j, "plaintext", KEY_DATA_MAX, 0, &pt, &ptlen,
 	    "\"plaintext\" must be base64 of at most 64 KiB") != 0)
@@ -619,7 +605,7 @@ api_h_key_decrypt(struct api_ctx *ctx)
 		api_reply_status(ctx, 400, "this key type cannot decrypt");
 		return;
 	}
-	if (body_object(ctx, allowed, &j) != 0)
+	if (api_body_object(ctx, allowed, &j) != 0)
 		return;
 	if (b64_field(ctx, j, "ciphertext", KEY_DATA_MAX + HSM_GCM_TAG_LEN, 0,
 	    &ct, &ctlen, "\"ciphertext\" must be base64 of at most 64 KiB")

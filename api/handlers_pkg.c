@@ -41,19 +41,6 @@
 
 /* ---- helpers ---- */
 
-static int
-body_object(struct api_ctx *ctx, const char *const *allowed, json_t **out)
-{
-	const char *why = NULL;
-
-	if (api_json_body_parse(ctx->body, ctx->body_len, allowed, out,
-	    &why) != 0) {
-		api_reply_status(ctx, 400, why);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * Decodes base64 text s (slen bytes) into locked memory (*buf, release
  * with b64_free).  CAP_ERR_TOO_LARGE over max bytes, CAP_ERR_INVALID.
@@ -136,27 +123,6 @@ b64_json(const uint8_t *buf, size_t len)
 	sodium_memzero(s, n);
 	sodium_free(s);
 	return j;
-}
-
-static json_t *
-pem_json(const uint8_t *der, size_t len)
-{
-	const unsigned char *p = der;
-	X509 *x = NULL;
-	BIO *b = NULL;
-	BUF_MEM *m;
-	json_t *s = NULL;
-
-	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL ||
-	    (b = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_X509(b, x) != 1)
-		goto out;
-	BIO_get_mem_ptr(b, &m);
-	s = json_stringn(m->data, m->length);
- out:
-	BIO_free(b);
-	X509_free(x);
-	return s;
 }
 
 static X509 *
@@ -281,7 +247,7 @@ api_h_pkg_sign(struct api_ctx *ctx)
 	memset(&sg, 0, sizeof(sg));
 	if (api_require(ctx, API_CAP_ADMIN, "*") != 0)
 		return;
-	if (body_object(ctx, allowed, &j) != 0)
+	if (api_body_object(ctx, allowed, &j) != 0)
 		return;
 	if ((id = api_json_plain_string(json_object_get(j, "cert"))) == NULL) {
 		api_reply_status(ctx, 400, "\"cert\" must be a certificate id");
@@ -350,13 +316,15 @@ api_h_pkg_sign(struct api_ctx *ctx)
 		goto out;
 	}
 	for (i = 0; i < c->nchain; i++)
-		if ((v = pem_json(c->chain[i], c->chainlen[i])) == NULL ||
+		if ((v = api_json_der_cert_pem(c->chain[i],
+		    c->chainlen[i])) == NULL ||
 		    json_array_append_new(chain, v) != 0) {
 			api_reply_err(ctx, CAP_ERR_NOMEM, "packages sign");
 			goto out;
 		}
 	api_reply_json(ctx, 200, json_pack("{s:s,s:o,s:o}", "cms", pem,
-	    "certificate", pem_json(c->der, c->derlen), "chain", chain));
+	    "certificate", api_json_der_cert_pem(c->der, c->derlen),
+	    "chain", chain));
 	chain = NULL;	/* transferred */
  out:
 	json_decref(chain);
@@ -387,7 +355,7 @@ api_h_pkg_encrypt(struct api_ctx *ctx)
 
 	if (api_require(ctx, API_CAP_ADMIN, "*") != 0)
 		return;
-	if (body_object(ctx, allowed, &j) != 0)
+	if (api_body_object(ctx, allowed, &j) != 0)
 		return;
 	if ((cj = json_object_get(j, "cipher")) != NULL &&
 	    pkg_cms_cipher_parse(api_json_plain_string(cj), &cipher) != 0) {
@@ -498,7 +466,7 @@ api_h_pkg_decrypt(struct api_ctx *ctx)
 
 	if (api_require(ctx, API_CAP_ADMIN, "*") != 0)
 		return;
-	if (body_object(ctx, allowed, &j) != 0)
+	if (api_body_object(ctx, allowed, &j) != 0)
 		return;
 	if (json_object_get(j, "cert") != NULL)
 		id = api_json_plain_string(json_object_get(j, "cert"));
@@ -646,7 +614,7 @@ api_h_pkg_verify(struct api_ctx *ctx)
 	memset(&o, 0, sizeof(o));
 	if (api_require(ctx, API_CAP_ADMIN, "*") != 0)
 		return;
-	if (body_object(ctx, allowed, &j) != 0)
+	if (api_body_object(ctx, allowed, &j) != 0)
 		return;
 	if (pem_list(ctx, j, "trust", 0, PKG_API_TRUST_MAX, &o.roots,
 	    NULL) != 0 ||

@@ -1,4 +1,5 @@
 /* reply.c - JSON replies and the CAP_ERR_* to HTTP mapping. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,9 +7,12 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "api/reply.h"
+#include "api/request.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -322,4 +326,49 @@ api_reply_err(struct api_ctx *ctx, int err, const char *what)
 		    what != NULL ? what : "request", cap_strerror(err));
 	api_reply_json(ctx, row->status, api_error_body(row->code,
 	    row->message));
+}
+
+int
+api_body_object(struct api_ctx *ctx, const char *const *allowed, json_t **out)
+{
+	const char *why = NULL;
+
+	if (api_json_body_parse(ctx->body, ctx->body_len, allowed, out,
+	    &why) != 0) {
+		api_reply_status(ctx, 400, why);
+		return -1;
+	}
+	return 0;
+}
+
+json_t *
+api_json_cert_pem(X509 *x)
+{
+	BIO *b;
+	BUF_MEM *m;
+	json_t *s = NULL;
+
+	if (x == NULL || (b = BIO_new(BIO_s_mem())) == NULL)
+		return NULL;
+	if (PEM_write_bio_X509(b, x) == 1) {
+		BIO_get_mem_ptr(b, &m);
+		s = json_stringn(m->data, m->length);
+	}
+	BIO_free(b);
+	return s;
+}
+
+json_t *
+api_json_der_cert_pem(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x;
+	json_t *s;
+
+	if (der == NULL || len == 0 || len > LONG_MAX ||
+	    (x = d2i_X509(NULL, &p, (long)len)) == NULL)
+		return NULL;
+	s = api_json_cert_pem(x);
+	X509_free(x);
+	return s;
 }

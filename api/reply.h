@@ -75,4 +75,20 @@ void api_reply_status(struct api_ctx *ctx, int status, const char *message);
  */
 json_t *api_error_body(const char *code, const char *message);
 
+/*
+ * api_body_object parses ctx's body as a JSON object whose keys are all in
+ * the NULL-terminated list allowed; on failure it answers 400 with the
+ * reason and returns -1.
+ */
+int api_body_object(struct api_ctx *ctx, const char *const *allowed,
+    json_t **out) __attribute__((warn_unused_result));
+
+/*
+ * api_json_cert_pem gives certificate x (or DER der/len) as a PEM JSON
+ * string, or NULL (bad DER, no memory).
+ */
+struct x509_st;
+json_t *api_json_cert_pem(struct x509_st *x);
+json_t *api_json_der_cert_pem(const uint8_t *der, size_t len);
+
 #endif
