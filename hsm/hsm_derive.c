@@ -20,6 +20,9 @@
 #include "hsm/hsm_derive.h"
 #include "hsm/hsm_int.h"
 
+_Static_assert(HSM_ECDH_SECRET_MAX <= HSM_TMP_VALUE_MAX,
+    "an ECDH secret fits hsm_tmp_take");
+
 #define ATTR(t, p, l)	{ (t), (void *)(p), (CK_ULONG)(l) }
 
 int
@@ -40,9 +43,7 @@ hsm_ecdh_derive(hsm *h, hsm_obj priv, const uint8_t *point, size_t pointlen,
 	};
 	CK_ECDH1_DERIVE_PARAMS p;
 	CK_MECHANISM mech = { CKM_ECDH1_DERIVE, &p, sizeof(p) };
-	CK_ATTRIBUTE val = ATTR(CKA_VALUE, NULL, 0);
 	CK_OBJECT_HANDLE tmp = CK_INVALID_HANDLE;
-	uint8_t *buf = NULL;
 	CK_RV rv;
 	int r;
 
@@ -54,8 +55,6 @@ hsm_ecdh_derive(hsm *h, hsm_obj priv, const uint8_t *point, size_t pointlen,
 	p.kdf = CKD_NULL;
 	p.pPublicData = (CK_BYTE_PTR)point;
 	p.ulPublicDataLen = (CK_ULONG)pointlen;
-	if ((buf = sodium_malloc(HSM_ECDH_SECRET_MAX)) == NULL)
-		return CAP_ERR_NOMEM;
 	pthread_mutex_lock(&h->obj_mtx);
 	if ((rv = h->fl->C_DeriveKey(h->owner, &mech, priv, tmpl,
 	    sizeof(tmpl) / sizeof(tmpl[0]), &tmp)) != CKR_OK) {
@@ -74,29 +73,10 @@ hsm_ecdh_derive(hsm *h, hsm_obj priv, const uint8_t *point, size_t pointlen,
 			r = hsm_ckr_err("C_DeriveKey(ECDH)", rv);
 		goto out;
 	}
-	val.pValue = buf;
-	val.ulValueLen = HSM_ECDH_SECRET_MAX;
-	if ((rv = h->fl->C_GetAttributeValue(h->owner, tmp, &val, 1))
-	    != CKR_OK) {
-		r = hsm_ckr_err("C_GetAttributeValue(ECDH)", rv);
-		goto out;
-	}
-	if (val.ulValueLen != seclen) {
-		log_error("hsm: ECDH secret of %lu bytes, expected %zu",
-		    (unsigned long)val.ulValueLen, seclen);
-		r = CAP_ERR_TOKEN;
-		goto out;
-	}
-	memcpy(secret, buf, seclen);
-	r = 0;
+	r = hsm_tmp_take(h, tmp, secret, seclen, CAP_ERR_TOKEN,
+	    "ECDH secret");
  out:
-	if (tmp != CK_INVALID_HANDLE &&
-	    (rv = h->fl->C_DestroyObject(h->owner, tmp)) != CKR_OK)
-		log_warn("hsm: temporary ECDH secret not destroyed: %s",
-		    hsm_ckr_name(rv));
 	pthread_mutex_unlock(&h->obj_mtx);
-	sodium_memzero(buf, HSM_ECDH_SECRET_MAX);
-	sodium_free(buf);
 	return r;
 }
 

@@ -64,4 +64,10 @@ struct evp_pkey_st;
 int hsm_pub_evp(hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
     struct evp_pkey_st **out);
 
+/* Longest value hsm_tmp_take reads: a P-521 ECDH secret. */
+#define HSM_TMP_VALUE_MAX	66
+
+int hsm_tmp_take(hsm *h, CK_OBJECT_HANDLE tmp, uint8_t *out, size_t len,
+    int bad_len, const char *what) __attribute__((warn_unused_result));
+
 #endif

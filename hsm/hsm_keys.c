@@ -529,6 +529,57 @@ dk_unwrap_aes(hsm *h, CK_OBJECT_HANDLE mk, const uint8_t *wrapped,
 	return 0;
 }
 
+/*
+ * hsm_tmp_take copies the CKA_VALUE of the session object tmp, which must
+ * be exactly len bytes (else bad_len), into out through locked memory,
+ * and destroys tmp whatever happens.  Called with obj_mtx held; what
+ * names the object in the log.
+ */
+int
+hsm_tmp_take(hsm *h, CK_OBJECT_HANDLE tmp, uint8_t *out, size_t len,
+    int bad_len, const char *what)
+{
+	CK_ATTRIBUTE val = ATTR(CKA_VALUE, NULL, 0);
+	uint8_t *buf = NULL;
+	char fn[64];
+	CK_RV rv;
+	int r;
+
+	if (len == 0 || len > HSM_TMP_VALUE_MAX) {
+		r = CAP_ERR_INVALID;
+		goto out;
+	}
+	if ((buf = sodium_malloc(HSM_TMP_VALUE_MAX)) == NULL) {
+		r = CAP_ERR_NOMEM;
+		goto out;
+	}
+	val.pValue = buf;
+	val.ulValueLen = HSM_TMP_VALUE_MAX;
+	if ((rv = h->fl->C_GetAttributeValue(h->owner, tmp, &val, 1))
+	    != CKR_OK) {
+		snprintf(fn, sizeof(fn), "C_GetAttributeValue(%s)", what);
+		r = hsm_ckr_err(fn, rv);
+		goto out;
+	}
+	if (val.ulValueLen != len) {
+		log_error("hsm: %s of %lu bytes, expected %zu", what,
+		    (unsigned long)val.ulValueLen, len);
+		r = bad_len;
+		goto out;
+	}
+	memcpy(out, buf, len);
+	r = 0;
+ out:
+	if ((rv = h->fl->C_DestroyObject(h->owner, tmp)) != CKR_OK)
+		log_warn("hsm: temporary %s not destroyed: %s", what,
+		    hsm_ckr_name(rv));
+	if (buf != NULL) {
+		sodium_memzero(buf, HSM_TMP_VALUE_MAX);
+		sodium_free(buf);
+	}
+	return r;
+}
+
 int
 hsm_dk_unwrap_raw(hsm *h, const uint8_t *wrapped, size_t wrapped_len,
     int mech, uint8_t key[HSM_DK_LEN])
@@ -543,11 +594,8 @@ hsm_dk_unwrap_raw(hsm *h, const uint8_t *wrapped, size_t wrapped_len,
 		ATTR(CKA_SENSITIVE, &f, sizeof(f)),
 		ATTR(CKA_EXTRACTABLE, &t, sizeof(t)),
 	};
-	CK_ATTRIBUTE val = ATTR(CKA_VALUE, NULL, 0);
 	CK_OBJECT_HANDLE mk, tmp = CK_INVALID_HANDLE;
 	hsm_mk_kind kind;
-	uint8_t *buf = NULL;
-	CK_RV rv;
 	int r;
 
 	if ((r = dk_check(h, wrapped, wrapped_len, mech, &kind, &mk)) != 0)
@@ -555,35 +603,12 @@ hsm_dk_unwrap_raw(hsm *h, const uint8_t *wrapped, size_t wrapped_len,
 	if (kind == HSM_MK_RSA)
 		return dk_unwrap_rsa(h, mk, wrapped, wrapped_len, key);
 
-	if ((buf = sodium_malloc(64)) == NULL)
-		return CAP_ERR_NOMEM;
 	pthread_mutex_lock(&h->obj_mtx);
 	if ((r = dk_unwrap_aes(h, mk, wrapped, wrapped_len, tmpl,
-	    sizeof(tmpl) / sizeof(tmpl[0]), &tmp)) != 0)
-		goto out;
-	val.pValue = buf;
-	val.ulValueLen = 64;
-	if ((rv = h->fl->C_GetAttributeValue(h->owner, tmp, &val, 1))
-	    != CKR_OK) {
-		r = hsm_ckr_err("C_GetAttributeValue(domain)", rv);
-		goto out;
-	}
-	if (val.ulValueLen != HSM_DK_LEN) {
-		log_error("hsm: unwrapped domain key has %lu bytes",
-		    (unsigned long)val.ulValueLen);
-		r = CAP_ERR_CRYPTO;
-		goto out;
-	}
-	memcpy(key, buf, HSM_DK_LEN);
-	r = 0;
- out:
-	if (tmp != CK_INVALID_HANDLE &&
-	    (rv = h->fl->C_DestroyObject(h->owner, tmp)) != CKR_OK)
-		log_warn("hsm: temporary domain key not destroyed: %s",
-		    hsm_ckr_name(rv));
+	    sizeof(tmpl) / sizeof(tmpl[0]), &tmp)) == 0)
+		r = hsm_tmp_take(h, tmp, key, HSM_DK_LEN, CAP_ERR_CRYPTO,
+		    "unwrapped domain key");
 	pthread_mutex_unlock(&h->obj_mtx);
-	sodium_memzero(buf, 64);
-	sodium_free(buf);
 	return r;
 }
 
