@@ -500,6 +500,27 @@ csr_der(X509_REQ *req, uint8_t **der, size_t *len)
 	return 0;
 }
 
+/*
+ * enroll_queue stores the pending record c (durable before the request is
+ * acknowledged or queued) and hands j to the CA's flow; a refused request
+ * leaves no record.  0: j belongs to the flow.
+ */
+static int
+enroll_queue(certsvc *svc, struct job *j, const struct certdb_cert *c,
+    const struct certsvc_ca *ca, char id_out[CERTDB_ID_LEN + 1],
+    uint32_t *retry_after)
+{
+	int r;
+
+	if ((r = certdb_put(svc->s, c, 1)) != 0)
+		return r;
+	copy_str(id_out, CERTDB_ID_LEN + 1, j->id);
+	if ((r = job_submit(svc, j, ca, 0, retry_after)) != 0 &&
+	    certdb_delete(svc->s, c->id) != 0)
+		log_warn("certs: cannot remove refused request %s", c->id);
+	return r;
+}
+
 int
 certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *rq,
     certsvc_done_fn done, void *arg, char id_out[CERTDB_ID_LEN + 1],
@@ -513,7 +534,7 @@ certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *rq,
 	hsm_obj priv = 0, pub = 0;
 	uint8_t *der = NULL;
 	size_t derlen = 0, i;
-	int r, stored = 0;
+	int r;
 
 	id_out[0] = '\0';
 	*retry_after = 0;
@@ -600,18 +621,11 @@ certsvc_enroll(certsvc *svc, const struct certsvc_enroll_req *rq,
 	if ((r = certdb_pending_set(c, CERTDB_OP_ENROLL, der, derlen,
 	    j->key_id)) != 0)
 		goto out;
-	/* Durable before the request is acknowledged or queued. */
-	if ((r = certdb_put(svc->s, c, 1)) != 0)
-		goto out;
-	stored = 1;
-	copy_str(id_out, CERTDB_ID_LEN + 1, j->id);
-	if ((r = job_submit(svc, j, &ca, 0, retry_after)) != 0)
+	if ((r = enroll_queue(svc, j, c, &ca, id_out, retry_after)) != 0)
 		goto out;
 	j = NULL;	/* transferred to the flow */
 	r = 0;
  out:
-	if (r != 0 && stored && certdb_delete(svc->s, c->id) != 0)
-		log_warn("certs: cannot remove refused request %s", c->id);
 	if (r != 0 && j != NULL && j->key_generated &&
 	    keys_destroy(svc->h, svc->s, j->key_id) != 0)
 		log_warn("certs: cannot destroy key %s", j->key_id);
@@ -740,7 +754,7 @@ certsvc_enroll_csr(certsvc *svc, const char *caname, const char *profile,
 	struct job *j = NULL;
 	const unsigned char *p;
 	EVP_PKEY *pub;
-	int r, stored = 0;
+	int r;
 
 	id_out[0] = '\0';
 	*retry_after = 0;
@@ -809,17 +823,11 @@ certsvc_enroll_csr(certsvc *svc, const char *caname, const char *profile,
 		goto out;
 	if (j->pop_verified)
 		c->pending.flags = CERTDB_PENDING_POP_VERIFIED;
-	if ((r = certdb_put(svc->s, c, 1)) != 0)
-		goto out;
-	stored = 1;
-	copy_str(id_out, CERTDB_ID_LEN + 1, j->id);
-	if ((r = job_submit(svc, j, &ca, 0, retry_after)) != 0)
+	if ((r = enroll_queue(svc, j, c, &ca, id_out, retry_after)) != 0)
 		goto out;
 	j = NULL;	/* transferred to the flow */
 	r = 0;
  out:
-	if (r != 0 && stored && certdb_delete(svc->s, c->id) != 0)
-		log_warn("certs: cannot remove refused request %s", c->id);
 	if (r != 0)
 		id_out[0] = '\0';
 	certdb_cert_free(c);
