@@ -1,7 +1,10 @@
 /* ca.c - the registry of CA connectors and shared helpers. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ca/ca.h"
+#include "ca/http_client.h"
+#include "common/err.h"
 
 /*
  * The registry: one line per protocol.  A connector whose file is not yet
@@ -37,6 +40,44 @@ ca_result_clear(struct ca_result *res)
 	X509_free(res->cert);
 	sk_X509_pop_free(res->chain, X509_free);
 	memset(res, 0, sizeof(*res));
+}
+
+int
+ca_result_issue(X509_REQ *csr, STACK_OF(X509) *certs, STACK_OF(X509) *extra,
+    const char *who, struct ca_result *res)
+{
+	STACK_OF(X509) *pool = NULL;
+	EVP_PKEY *want = X509_REQ_get0_pubkey(csr);
+	X509 *c, *leaf = NULL;
+	int i, r = CAP_ERR_NOMEM;
+
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		c = sk_X509_value(certs, i);
+		if (want != NULL && EVP_PKEY_eq(X509_get0_pubkey(c), want) == 1)
+			leaf = c;
+	}
+	if (leaf == NULL) {
+		snprintf(res->reason, sizeof(res->reason), "%s: the CA "
+		    "returned no certificate for the requested key", who);
+		return CAP_ERR_CRYPTO;
+	}
+	if ((pool = sk_X509_dup(certs)) == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_num(extra); i++)
+		if (!sk_X509_push(pool, sk_X509_value(extra, i)))
+			goto out;
+	if ((r = ca_chain_build(leaf, pool, &res->chain)) != 0)
+		goto out;
+	if (!X509_up_ref(leaf)) {
+		r = CAP_ERR_INTERNAL;
+		goto out;
+	}
+	res->cert = leaf;
+	res->status = CA_ISSUED;
+	r = 0;
+ out:
+	sk_X509_free(pool);
+	return r;
 }
 
 static const char *const reasons[] = {

@@ -71,6 +71,17 @@ struct ca_result {
 /* ca_result_clear frees what a result holds and zeroes it. */
 void ca_result_clear(struct ca_result *res);
 
+/*
+ * ca_result_issue takes, from the certificates a CA answered (certs), the
+ * one for the public key of csr, orders its issuer chain from certs and
+ * extra (the CA's own certificates, or NULL), and makes res CA_ISSUED with
+ * both.  CAP_ERR_CRYPTO, with a reason naming who, when no certificate is
+ * for that key; CAP_ERR_NOMEM.
+ */
+int ca_result_issue(X509_REQ *csr, STACK_OF(X509) *certs,
+    STACK_OF(X509) *extra, const char *who, struct ca_result *res)
+    __attribute__((warn_unused_result));
+
 struct ca_ops {
 	const char *protocol;		/* "local", "cmp", "est", "scep" */
 

@@ -419,49 +419,18 @@ static int
 take(struct est *e, X509_REQ *csr, STACK_OF(X509) *certs,
     struct ca_result *res)
 {
-	STACK_OF(X509) *pool = NULL, *cacerts = NULL;
+	STACK_OF(X509) *cacerts = NULL;
 	struct http_response *resp = NULL;
-	EVP_PKEY *want = X509_REQ_get0_pubkey(csr);
-	X509 *leaf = NULL;
-	int i, r = CAP_ERR_CRYPTO;
+	int r;
 
-	for (i = 0; i < sk_X509_num(certs); i++)
-		if (want != NULL && EVP_PKEY_eq(X509_get0_pubkey(
-		    sk_X509_value(certs, i)), want) == 1)
-			leaf = sk_X509_value(certs, i);
-	if (leaf == NULL) {
-		snprintf(res->reason, sizeof(res->reason), "est: the server "
-		    "returned no certificate for the requested key");
-		goto out;
-	}
 	/* The issuer chain comes from /cacerts (RFC 7030 4.1). */
-	if (est_call(e, "cacerts", NULL, NULL, NULL, &resp) == 0 &&
-	    est_certs_response(resp, &cacerts) == 0) {
-		if ((pool = sk_X509_dup(cacerts)) == NULL) {
-			r = CAP_ERR_NOMEM;
-			goto out;
-		}
-	} else if ((pool = sk_X509_new_null()) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
+	if (est_call(e, "cacerts", NULL, NULL, NULL, &resp) != 0 ||
+	    est_certs_response(resp, &cacerts) != 0) {
+		sk_X509_pop_free(cacerts, X509_free);
+		cacerts = NULL;
 	}
-	for (i = 0; i < sk_X509_num(certs); i++)
-		if (!sk_X509_push(pool, sk_X509_value(certs, i))) {
-			r = CAP_ERR_NOMEM;
-			goto out;
-		}
-	if ((r = ca_chain_build(leaf, pool, &res->chain)) != 0)
-		goto out;
-	if (!X509_up_ref(leaf)) {
-		r = CAP_ERR_INTERNAL;
-		goto out;
-	}
-	res->cert = leaf;
-	res->status = CA_ISSUED;
-	r = 0;
- out:
+	r = ca_result_issue(csr, certs, cacerts, "est", res);
 	http_response_free(resp);
-	sk_X509_free(pool);
 	sk_X509_pop_free(cacerts, X509_free);
 	return r;
 }

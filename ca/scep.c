@@ -941,47 +941,15 @@ static int
 take_cert(struct scep *s, X509_REQ *csr, const uint8_t *der, size_t len,
     struct ca_result *res)
 {
-	STACK_OF(X509) *certs = NULL, *pool = NULL;
-	EVP_PKEY *want = X509_REQ_get0_pubkey(csr);
-	X509 *c, *leaf = NULL;
-	int i, r = CAP_ERR_CRYPTO;
+	STACK_OF(X509) *certs = NULL;
+	int r;
 
 	if (ca_certs_only_parse(der, len, &certs) != 0) {
 		set_reason(res, "scep: the CertRep does not hold a "
 		    "certs-only PKCS#7");
-		goto out;
+		return CAP_ERR_CRYPTO;
 	}
-	for (i = 0; i < sk_X509_num(certs); i++) {
-		c = sk_X509_value(certs, i);
-		if (want != NULL && EVP_PKEY_eq(X509_get0_pubkey(c), want)
-		    == 1)
-			leaf = c;
-	}
-	if (leaf == NULL) {
-		set_reason(res, "scep: the CA returned no certificate "
-		    "for the requested key");
-		goto out;
-	}
-	if ((pool = sk_X509_dup(certs)) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < sk_X509_num(s->ca_certs); i++)
-		if (!sk_X509_push(pool, sk_X509_value(s->ca_certs, i))) {
-			r = CAP_ERR_NOMEM;
-			goto out;
-		}
-	if ((r = ca_chain_build(leaf, pool, &res->chain)) != 0)
-		goto out;
-	if (!X509_up_ref(leaf)) {
-		r = CAP_ERR_INTERNAL;
-		goto out;
-	}
-	res->cert = leaf;
-	res->status = CA_ISSUED;
-	r = 0;
- out:
-	sk_X509_free(pool);
+	r = ca_result_issue(csr, certs, s->ca_certs, "scep", res);
 	sk_X509_pop_free(certs, X509_free);
 	return r;
 }
