@@ -662,15 +662,22 @@ pkg_cms_decrypt(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
 	}
 	if ((r = token_pkey(&t, type, spki, spki_len, &pk, &rm, &em)) != 0)
 		goto out;
-	if (CMS_decrypt_set1_pkey_and_peer(cms, pk, cert, NULL) != 1) {
-		log_ossl("CMS recipient key");
+	/*
+	 * CMS_DEBUG_DECRYPT: a recipient key that does not decrypt is an
+	 * error, not a random content key.  OpenSSL's default (a random
+	 * key, against a padding oracle on PKCS#1 v1.5 key transport) would
+	 * let a changed encrypted key pass as garbage plaintext whenever
+	 * CBC padding happens to check; here key transport is RSA-OAEP
+	 * only (rsa_priv_dec) and key agreement ends in an AES key wrap
+	 * with its own integrity check, so saying that the key did not
+	 * decrypt tells a caller nothing it could use.  Every failure is
+	 * the same CAP_ERR_CRYPTO.
+	 */
+	if (CMS_decrypt(cms, pk, cert, NULL, out,
+	    CMS_BINARY | CMS_DEBUG_DECRYPT) != 1) {
+		log_ossl("CMS decrypt");
 		r = t.err == CAP_ERR_UNSUPPORTED || t.err == CAP_ERR_TOKEN ?
 		    t.err : CAP_ERR_CRYPTO;
-		goto out;
-	}
-	if (CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY) != 1) {
-		log_ossl("CMS content");
-		r = t.err == CAP_ERR_TOKEN ? t.err : CAP_ERR_CRYPTO;
 		goto out;
 	}
 	r = 0;

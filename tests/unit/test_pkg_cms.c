@@ -375,6 +375,42 @@ tampered(hsm *h, hsm_obj priv, hsm_key_type type, const uint8_t *spki,
 		CMS_ContentInfo_free(bad);
 		bad = NULL;
 	}
+	/*
+	 * Every byte of the encrypted key, two ways, both lookups: a key that
+	 * does not decrypt must never turn into a random content key whose
+	 * CBC padding happens to check (about one in 256 would).
+	 */
+	if (strcmp(cn, "aes-256-cbc") == 0) {
+		int sweep = 0, ok = 0, last = 0;
+
+		for (i = 0; i < 2 * klen; i++) {
+			const unsigned char *p = der;
+			uint8_t flip = i < klen ? 0x01 : 0x80;
+
+			der[key + i % klen] ^= flip;
+			bad = d2i_CMS_ContentInfo(NULL, &p, n);
+			der[key + i % klen] ^= flip;
+			if (bad == NULL)
+				continue;
+			for (part = 0; part < 2; part++) {
+				pt = BIO_new(BIO_s_secmem());
+				r = pkg_cms_decrypt(h, priv, type, spki,
+				    spki_len, part == 0 ? cert : NULL, bad, pt);
+				sweep++;
+				if (r == CAP_ERR_CRYPTO)
+					ok++;
+				else
+					last = r;
+				BIO_free(pt);
+				pt = NULL;
+			}
+			CMS_ContentInfo_free(bad);
+			bad = NULL;
+		}
+		th_check(sweep > 0 && ok == sweep, "sweep", "%s/%s: %d of %d "
+		    "changed encrypted keys are CAP_ERR_CRYPTO (other: %d)",
+		    tn, cn, ok, sweep, last);
+	}
  out:
 	OPENSSL_free(der);
 	CMS_ContentInfo_free(cms);
