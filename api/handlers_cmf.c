@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <event2/http.h>
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/buffer.h>
@@ -498,9 +499,20 @@ job_done(void *arg)
 {
 	struct job *j = arg;
 	struct api_ctx *ctx = j->ctx;
+	char ra[16];
 	json_t *o;
 
-	if (j->result != 0)
+	if (j->result == CAP_ERR_PENDING) {
+		/* the client repeats the same request to collect */
+		snprintf(ra, sizeof(ra), "%u", j->is.retry_after > 0 ?
+		    j->is.retry_after : 1);
+		if (ctx->req != NULL)
+			evhttp_add_header(evhttp_request_get_output_headers(
+			    ctx->req), "Retry-After", ra);
+		api_reply_json(ctx, 202, json_pack("{s:s,s:i,s:s}", "status",
+		    "pending", "retryAfter", (int)j->is.retry_after,
+		    "message", j->err));
+	} else if (j->result != 0)
 		reply_fail(ctx, j->result, j->err);
 	else if (j->op == JOB_DELETE)
 		api_reply_empty(ctx, 204);
@@ -534,7 +546,8 @@ job_run(void *arg)
 	case JOB_ISSUE:
 		j->result = j->csr != NULL ?
 		    cmf_issue_csr(j->cmf, j->id, j->certtype, j->csr,
-		    j->csrlen, 0, NULL, &j->is, j->err, sizeof(j->err)) :
+		    j->csrlen, CMF_MAY_PEND, NULL, &j->is, j->err,
+		    sizeof(j->err)) :
 		    cmf_issue_delegated(j->cmf, j->id, j->certtype, &j->is,
 		    j->err, sizeof(j->err));
 		break;

@@ -7,6 +7,8 @@
  * certificate) or, without one that means anything, HTTP Basic with an
  * initial credential (user = reference, password = secret).
  * simplereenroll needs the TLS client certificate being renewed.
+ * A request the CA has not answered within [enrol] wait is answered 202
+ * with Retry-After (RFC 7030 4.2.3); the client repeats it to collect.
  * Errors keep the API's JSON shape; 401 also carries WWW-Authenticate.
  */
 #include <stdio.h>
@@ -15,6 +17,7 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -47,6 +50,7 @@ struct est_job {
 	size_t		 bodylen;
 	char		 why[256];
 	char		 ident[API_SUBJECT_MAX];
+	uint32_t	 retry_after;	/* CAP_ERR_PENDING */
 };
 
 static void
@@ -174,18 +178,19 @@ est_work(void *arg)
 	if (j->reenroll) {
 		subject_of(j->peer, j->peerlen, j->ident, sizeof(j->ident));
 		r = cmf_renew_csr(j->c, j->peer, j->peerlen, j->csr, j->csrlen,
-		    0, &is, j->why, sizeof(j->why));
+		    CMF_MAY_PEND, &is, j->why, sizeof(j->why));
 		/* A certificate the CMF does not know: no identity. */
 		if (r == CAP_ERR_NOT_FOUND)
 			r = CAP_ERR_UNAUTH;
 	} else if ((r = est_identify(j, entity, certtype, &claim)) == 0)
 		r = cmf_issue_csr_claimed(j->c, entity, certtype, j->csr,
-		    j->csrlen, 0, claim.ref[0] != '\0' ? &claim : NULL, &is,
+		    j->csrlen, CMF_MAY_PEND, claim.ref[0] != '\0' ? &claim : NULL, &is,
 		    j->why, sizeof(j->why));
 	sodium_memzero(&claim, sizeof(claim));
 	sodium_memzero(j->secret, sizeof(j->secret));
 	if (r == 0)
 		r = est_certs_encode(is.cert, NULL, &j->body, &j->bodylen);
+	j->retry_after = is.retry_after;
 	j->result = r;
 	cmf_issued_clear(&is);
 }
@@ -216,6 +221,15 @@ est_done(void *arg)
 	case CAP_ERR_INVALID:
 		api_reply_json(ctx, 400, api_error_body("bad_request",
 		    j->why[0] != '\0' ? j->why : "the CSR was refused"));
+		break;
+	case CAP_ERR_PENDING:
+		/* RFC 7030 4.2.3: the client repeats the same request */
+		snprintf(ra, sizeof(ra), "%u", j->retry_after > 0 ?
+		    j->retry_after : 1);
+		add_header(ctx, "Retry-After", ra);
+		api_reply_json(ctx, 202, json_pack("{s:s,s:i,s:s}", "status",
+		    "pending", "retry_after", (int)j->retry_after, "message",
+		    j->why));
 		break;
 	case CAP_ERR_UNAVAILABLE:
 	case CAP_ERR_RATE:

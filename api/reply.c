@@ -51,6 +51,7 @@ static const struct {
 	{ CAP_ERR_STORE,		503 },
 	{ CAP_ERR_UNAVAILABLE,		503 },
 	{ CAP_ERR_NO_MASTER_KEY,	503 },
+	{ CAP_ERR_PENDING,		503 },	/* handlers answer 202 */
 	{ CAP_ERR_INTERNAL,		500 },
 	{ CAP_ERR_NOMEM,		500 },
 	{ CAP_ERR_CRYPTO,		500 },

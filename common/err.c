@@ -27,6 +27,7 @@ cap_strerror(int err)
 	case CAP_ERR_UNAVAILABLE:	return "temporarily unavailable";
 	case CAP_ERR_NO_MASTER_KEY:	return "no master key in the token";
 	case CAP_ERR_CORRUPT:		return "corrupt record";
+	case CAP_ERR_PENDING:		return "pending at the CA";
 	default:			return "unknown error";
 	}
 }

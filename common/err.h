@@ -32,6 +32,7 @@
 #define CAP_ERR_UNAVAILABLE     -19  /* a dependency is temporarily down */
 #define CAP_ERR_NO_MASTER_KEY   -20  /* the token holds no master key yet */
 #define CAP_ERR_CORRUPT         -21  /* a stored record failed to parse */
+#define CAP_ERR_PENDING         -22  /* accepted; the CA has not answered yet */
 
 /* cap_strerror returns a static, human-readable name for a CAP_ERR_* code. */
 const char *cap_strerror(int err);

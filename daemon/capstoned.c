@@ -403,6 +403,7 @@ main(int argc, char **argv)
 	cmfenv.certs = certs;
 	cmfenv.conns = cas;
 	cmfenv.audit = aud;
+	cmfenv.enrol_wait = (uint32_t)cfg->enrol_wait;
 	if ((r = cmf_new(&cmfenv, &cm)) != 0) {
 		log_error("cannot start the certificate management function: "
 		    "%s", cap_strerror(r));

@@ -341,6 +341,14 @@ static const struct config_key config_keys[] = {
 		    "/pkix/CA).",
 	},
 	{
+		.section = "enrol", .name = "wait", .type = KT_DURATION,
+		.offset = OFF(enrol_wait), .def = "30s", .min = 0, .max = 30,
+		.help = "How long an EST enrollment (and a CMF CSR request)\n"
+		    "waits for the CA before it is answered 202 with\n"
+		    "Retry-After; the client repeats the same request to\n"
+		    "collect the certificate.  0: answer 202 at once.",
+	},
+	{
 		.section = "log", .name = "target", .type = KT_ENUM,
 		.offset = OFF(log_syslog), .def = "stderr", .enums = log_targets,
 		.help = "stderr or syslog (facility daemon).",

@@ -63,6 +63,7 @@ struct cap_config {
 	/* [enrol] */
 	char		*enrol_listen;	/* "host:port", NULL: no enrolment server */
 	char		*enrol_ca;	/* default CA connector, NULL: none */
+	uint64_t	 enrol_wait;	/* seconds before a 202 */
 	/* [log] */
 	int		 log_syslog;
 	int		 log_level;	/* enum log_level */

@@ -496,6 +496,38 @@ held_retire(cmf *c, const struct cmf_entity *e, const struct cmf_held *h)
 	certdb_cert_free(cc);
 }
 
+/*
+ * Drops the pending requests of e: what they were issued is revoked like
+ * a held certificate; one the CA still has not answered is logged, since
+ * its certificate, if it comes, belongs to nobody.
+ */
+static void
+pend_retire(cmf *c, const struct cmf_entity *e)
+{
+	struct cmfdb_certref *v = NULL;
+	struct certdb_cert *cc = NULL;
+	struct cmf_held h;
+	size_t n = 0, i;
+
+	if (cmfdb_pend_take_all(c->env.s, e->id, &v, &n) != 0) {
+		log_warn("cmf: %s: cannot read its pending requests", e->id);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (certdb_get(c->env.s, v[i].cert_id, &cc) == 0 &&
+		    cc->status == CERTDB_PENDING)
+			log_warn("cmf: %s: request %s is still pending at the "
+			    "CA; revoke what it brings", e->id, v[i].cert_id);
+		certdb_cert_free(cc);
+		cc = NULL;
+		memset(&h, 0, sizeof(h));
+		snprintf(h.cert_id, sizeof(h.cert_id), "%s", v[i].cert_id);
+		snprintf(h.certtype, sizeof(h.certtype), "%s", v[i].certtype);
+		held_retire(c, e, &h);
+	}
+	free(v);
+}
+
 /* The scope of a P2 shared key: the VNFC an instance belongs to. */
 const char *
 cmf_shared_scope(const struct cmf_entity *e)
@@ -576,6 +608,7 @@ delete_tree(cmf *c, const char *id, int depth)
 			goto out;
 	for (i = 0; i < e->ncerts; i++)
 		held_retire(c, e, &e->certs[i]);
+	pend_retire(c, e);
 	if (cmfdb_ic_list(c->env.s, e->id, &ics, &nics) == 0)
 		for (i = 0; i < nics; i++)
 			(void)cmf_initcred_drop(c, ics[i].ic.ref);

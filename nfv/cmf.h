@@ -45,6 +45,16 @@
  * receives a reason fit for the client (never a secret).  All functions
  * are thread-safe; the issuing ones block their caller until the CA
  * answers or CMF_ISSUE_TIMEOUT_S passes (CAP_ERR_UNAVAILABLE).
+ *
+ * Pending requests (EST 202, RFC 7030 4.2.3): a CSR request made with
+ * CMF_MAY_PEND waits env->enrol_wait seconds only (0: not at all); when
+ * the CA has not answered by then, the request is recorded as pending
+ * (store/cmfdb.h: entity, certificate type and the CSR's bytes) and the
+ * call returns CAP_ERR_PENDING with out->retry_after.  The same request
+ * made again (same entity, type and CSR, authenticated anew) collects the
+ * certificate once the CA has issued it, gets CAP_ERR_PENDING again while
+ * it has not, and the CA's refusal when it refused.  Removing the entity
+ * drops its pending requests and revokes what they had been issued.
  */
 #ifndef CAP_NFV_CMF_H
 #define CAP_NFV_CMF_H
@@ -136,6 +146,7 @@ struct cmf_env {
 	struct certsvc	*certs;
 	struct ca_conns	*conns;
 	struct audit	*audit;
+	uint32_t	 enrol_wait;	/* seconds, CMF_MAY_PEND requests */
 };
 
 int cmf_new(const struct cmf_env *env, cmf **out)
@@ -190,6 +201,7 @@ struct cmf_issued {
 	char		key_id[CERTDB_ID_LEN + 1];	/* "" unless delegated */
 	X509		*cert;
 	STACK_OF(X509)	*chain;		/* issuing CA first, to the root */
+	uint32_t	 retry_after;	/* CAP_ERR_PENDING: seconds */
 };
 void cmf_issued_clear(struct cmf_issued *is);
 
@@ -205,6 +217,7 @@ struct cmf_initcred;
  * the certificate is issued, released otherwise.
  */
 #define CMF_POP_VERIFIED	0x1	/* see the top of this header */
+#define CMF_MAY_PEND		0x2	/* see the top of this header */
 int cmf_issue_csr(cmf *c, const char *id, const char *certtype,
     const uint8_t *csr, size_t csrlen, unsigned flags, const char *initcred,
     struct cmf_issued *out, char *err, size_t errlen)

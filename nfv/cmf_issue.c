@@ -90,22 +90,30 @@ waiter_done(void *arg, const char *id, int result, const char *reason)
 	waiter_put(w);
 }
 
-/* Waits for the answer; CAP_ERR_UNAVAILABLE after CMF_ISSUE_TIMEOUT_S. */
+/*
+ * Waits secs for the answer (0: takes none, even one already there).
+ * Then CAP_ERR_PENDING when may_pend, else CAP_ERR_UNAVAILABLE.
+ */
 static int
-waiter_wait(struct waiter *w, char *err, size_t errlen)
+waiter_wait(struct waiter *w, uint32_t secs, int may_pend, char *err,
+    size_t errlen)
 {
 	struct timespec dl;
 	int r = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += CMF_ISSUE_TIMEOUT_S;
+	dl.tv_sec += secs;
 	pthread_mutex_lock(&w->m);
-	while (!w->done && r != ETIMEDOUT)
+	while (secs > 0 && !w->done && r != ETIMEDOUT)
 		r = pthread_cond_timedwait(&w->cv, &w->m, &dl);
-	if (!w->done) {
-		cmf_err(err, errlen, "the CA did not answer within %d s",
-		    CMF_ISSUE_TIMEOUT_S);
-		r = CAP_ERR_UNAVAILABLE;
+	if (secs == 0 || !w->done) {
+		if (may_pend)
+			r = CAP_ERR_PENDING;
+		else {
+			cmf_err(err, errlen, "the CA did not answer within "
+			    "%u s", secs);
+			r = CAP_ERR_UNAVAILABLE;
+		}
 	} else {
 		r = w->result;
 		if (r != 0)
@@ -117,20 +125,142 @@ waiter_wait(struct waiter *w, char *err, size_t errlen)
 }
 
 /*
- * Follows a certsvc_enroll* call that returned r: waits for its answer,
- * or, when it refused (no completion will come), leaves w to the caller
- * alone and returns r with a reason.
+ * Follows a certsvc_enroll* call that returned r: waits for its answer
+ * (as waiter_wait), or, when it refused (no completion will come), leaves
+ * w to the caller alone and returns r with a reason.
  */
 static int
-waiter_started(struct waiter *w, int r, uint32_t retry, char *err,
-    size_t errlen)
+waiter_started(struct waiter *w, int r, uint32_t retry, uint32_t secs,
+    int may_pend, char *err, size_t errlen)
 {
 	if (r == 0)
-		return waiter_wait(w, err, errlen);
+		return waiter_wait(w, secs, may_pend, err, errlen);
 	w->refs = 1;
 	if (r == CAP_ERR_RATE)
 		cmf_err(err, errlen, "the CA is busy; retry in %u s", retry);
 	return r;
+}
+
+/* ---- pending requests ---- */
+
+/* Retry-After of a pending request when the CA gave no time of its own. */
+#define PEND_RETRY_S	2
+#define PEND_RETRY_MAX	3600
+
+/* The key of a request: SHA-256(certtype \0 CSR DER); the entity apart. */
+static void
+pend_hash(const char *certtype, const uint8_t *csr, size_t csrlen,
+    uint8_t out[CMFDB_HASH_LEN])
+{
+	crypto_hash_sha256_state st;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)certtype,
+	    strlen(certtype) + 1);
+	crypto_hash_sha256_update(&st, csr, csrlen);
+	crypto_hash_sha256_final(&st, out);
+}
+
+/* When to ask again: the CA's next poll if it set one, else soon. */
+static uint32_t
+pend_retry(const struct certdb_cert *cc)
+{
+	uint64_t now = cap_now();
+
+	if (cc != NULL && cc->pending.next_try > now)
+		return cc->pending.next_try - now > PEND_RETRY_MAX ?
+		    PEND_RETRY_MAX : (uint32_t)(cc->pending.next_try - now);
+	return PEND_RETRY_S;
+}
+
+static int finish(cmf *c, const struct cmf_entity *e, const char *certtype,
+    const char *cert_id, int shared, int delegated, int formal,
+    struct cmf_issued *out, char *err, size_t errlen);
+
+/*
+ * A repeated request that was pending: the certificate when the CA has
+ * issued it (the record is taken first, so of two repeats at once one
+ * collects), CAP_ERR_PENDING while it has not, the refusal when it
+ * refused.
+ */
+static int
+pend_collect(cmf *c, const struct cmf_entity *e, const char *certtype,
+    const uint8_t hash[CMFDB_HASH_LEN], const struct cmfdb_certref *ref,
+    int formal, struct cmf_issued *out, char *err, size_t errlen)
+{
+	struct certdb_cert *cc = NULL;
+	int r, status;
+
+	if ((r = certdb_get(c->env.s, ref->cert_id, &cc)) != 0 &&
+	    r != CAP_ERR_NOT_FOUND)
+		return r;
+	status = r == 0 ? cc->status : 0;
+	if (status == CERTDB_PENDING) {
+		out->retry_after = pend_retry(cc);
+		cmf_err(err, errlen, "the CA has not answered yet; repeat the "
+		    "request in %u s", out->retry_after);
+		r = CAP_ERR_PENDING;
+		goto out;
+	}
+	if ((r = cmfdb_pend_delete(c->env.s, e->id, hash)) != 0) {
+		if (r == CAP_ERR_NOT_FOUND) {
+			cmf_err(err, errlen, "a concurrent request collected "
+			    "this one");
+			r = CAP_ERR_CONFLICT;
+		}
+		goto out;
+	}
+	if (status == CERTDB_FAILED) {
+		cmf_err(err, errlen, "the CA refused the request");
+		r = CAP_ERR_DENIED;
+		goto out;
+	}
+	if (status != CERTDB_ISSUED) {
+		cmf_err(err, errlen, "the certificate of this request is no "
+		    "longer valid; make a new request");
+		r = CAP_ERR_GONE;
+		goto out;
+	}
+	if ((r = finish(c, e, certtype, ref->cert_id, 0, 0, formal, out, err,
+	    errlen)) != 0 && cmfdb_pend_put(c->env.s, hash, ref) != 0)
+		log_warn("cmf: cannot keep pending request %s of %s",
+		    ref->cert_id, e->id);
+	if (r == 0)
+		log_info("cmf: pending request %s of %s/%s collected",
+		    ref->cert_id, e->id, certtype);
+ out:
+	certdb_cert_free(cc);
+	return r;
+}
+
+/* A request the CA has not answered in time: recorded, to be repeated. */
+static int
+pend_record(cmf *c, const struct cmf_entity *e, const char *certtype,
+    const uint8_t hash[CMFDB_HASH_LEN], const char *cert_id,
+    struct cmf_issued *out, char *err, size_t errlen)
+{
+	struct cmfdb_certref ref;
+	struct certdb_cert *cc = NULL;
+	int r;
+
+	memset(&ref, 0, sizeof(ref));
+	snprintf(ref.entity, sizeof(ref.entity), "%s", e->id);
+	snprintf(ref.cert_id, sizeof(ref.cert_id), "%s", cert_id);
+	snprintf(ref.certtype, sizeof(ref.certtype), "%s", certtype);
+	if ((r = cmfdb_pend_put(c->env.s, hash, &ref)) != 0) {
+		log_warn("cmf: cannot record pending request %s of %s: %s",
+		    cert_id, e->id, cap_strerror(r));
+		cmf_err(err, errlen, "cannot record the pending request");
+		return r;
+	}
+	if (certdb_get(c->env.s, cert_id, &cc) != 0)
+		cc = NULL;	/* then the default time */
+	out->retry_after = pend_retry(cc);
+	certdb_cert_free(cc);
+	cmf_err(err, errlen, "the CA has not answered yet; repeat the request "
+	    "in %u s", out->retry_after);
+	log_info("cmf: request %s of %s/%s pending", cert_id, e->id, certtype);
+	return CAP_ERR_PENDING;
 }
 
 /* ---- issuing ---- */
@@ -447,14 +577,26 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 {
 	struct waiter *w = NULL;
 	X509_REQ *req = NULL;
+	struct cmfdb_certref pref;
+	uint8_t ph[CMFDB_HASH_LEN];
 	char cert_id[CERTDB_ID_LEN + 1];
 	uint32_t retry = 0;
-	int r;
+	int r, may_pend = (flags & CMF_MAY_PEND) != 0;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = csr_parse(csr, csrlen, flags, &req, err, errlen)) != 0 ||
 	    (r = names_check(e, req, err, errlen)) != 0)
 		goto out;
+	if (may_pend) {
+		pend_hash(t->name, csr, csrlen, ph);
+		if ((r = cmfdb_pend_get(c->env.s, e->id, ph, &pref)) == 0) {
+			r = pend_collect(c, e, t->name, ph, &pref, formal,
+			    out, err, errlen);
+			goto out;
+		}
+		if (r != CAP_ERR_NOT_FOUND)
+			goto out;
+	}
 	if ((w = waiter_new()) == NULL) {
 		r = CAP_ERR_NOMEM;
 		goto out;
@@ -463,7 +605,13 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 	    t->profile[0] != '\0' ? t->profile : NULL, validity, csr, csrlen,
 	    (flags & CMF_POP_VERIFIED) ? CERTSVC_POP_VERIFIED : 0,
 	    waiter_done, w, cert_id, &retry, err, errlen);
-	if ((r = waiter_started(w, r, retry, err, errlen)) != 0)
+	r = waiter_started(w, r, retry, may_pend ? c->env.enrol_wait :
+	    CMF_ISSUE_TIMEOUT_S, may_pend, err, errlen);
+	if (r == CAP_ERR_PENDING) {
+		r = pend_record(c, e, t->name, ph, cert_id, out, err, errlen);
+		goto out;
+	}
+	if (r != 0)
 		goto out;
 	r = finish(c, e, t->name, cert_id, 0, 0, formal, out, err, errlen);
  out:
@@ -657,7 +805,8 @@ cmf_issue_delegated(cmf *c, const char *id, const char *certtype,
 	}
 	r = certsvc_enroll(c->env.certs, &rq, waiter_done, w, cert_id, &retry,
 	    err, errlen);
-	if ((r = waiter_started(w, r, retry, err, errlen)) != 0)
+	if ((r = waiter_started(w, r, retry, CMF_ISSUE_TIMEOUT_S, 0, err,
+	    errlen)) != 0)
 		goto out;
 	r = finish(c, e, t->name, cert_id, shared, 1, 1, out, err, errlen);
  out:

@@ -1043,28 +1043,28 @@ cmfdb_ic_list(store *s, const char *id, struct cmfdb_initcred **out,
 	return 0;
 }
 
-/* ---- certificate index ---- */
+/* ---- certificate index and pending requests ---- */
 
-int
-cmfdb_cert_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
-    const struct cmfdb_certref *ref)
+/* Both hold certificate references: put, get and delete under a key. */
+static int
+cref_put(store *s, MDB_dbi dbi, const void *k, size_t klen,
+    const struct cmfdb_certref *ref, const char *what)
 {
 	uint8_t *buf = NULL;
 	size_t len;
 	int r;
 
-	if (s == NULL || hash == NULL || ref == NULL)
-		return CAP_ERR_INVALID;
 	if ((r = certref_encode(ref, &buf, &len)) != 0)
 		return r;
-	r = store_put_one(s, s->dbi_cmf_certs, hash, CMFDB_HASH_LEN, buf, len,
-	    0, "mdb_put cmf_certs");
+	r = store_put_one(s, dbi, k, klen, buf, len, 0, what);
 	free(buf);
 	return r;
 }
 
 struct cref_get_arg {
-	const uint8_t		*hash;
+	MDB_dbi			 dbi;
+	const void		*k;
+	size_t			 klen;
 	struct cmfdb_certref	*out;
 };
 
@@ -1075,21 +1075,39 @@ cref_get_txn(store *s, MDB_txn *txn, void *arg)
 	MDB_val d;
 	int r;
 
-	if ((r = store_get(txn, s->dbi_cmf_certs, a->hash, CMFDB_HASH_LEN, &d,
-	    "mdb_get cmf_certs")) != 0)
+	(void)s;
+	if ((r = store_get(txn, a->dbi, a->k, a->klen, &d,
+	    "mdb_get cmf certificate reference")) != 0)
 		return r;
 	return cmfdb_certref_decode(d.mv_data, d.mv_size, a->out);
+}
+
+static int
+cref_get(store *s, MDB_dbi dbi, const void *k, size_t klen,
+    struct cmfdb_certref *out)
+{
+	struct cref_get_arg a = { dbi, k, klen, out };
+
+	return store_txn_read(s, cref_get_txn, &a);
+}
+
+int
+cmfdb_cert_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    const struct cmfdb_certref *ref)
+{
+	if (s == NULL || hash == NULL || ref == NULL)
+		return CAP_ERR_INVALID;
+	return cref_put(s, s->dbi_cmf_certs, hash, CMFDB_HASH_LEN, ref,
+	    "mdb_put cmf_certs");
 }
 
 int
 cmfdb_cert_get(store *s, const uint8_t hash[CMFDB_HASH_LEN],
     struct cmfdb_certref *out)
 {
-	struct cref_get_arg a = { hash, out };
-
 	if (s == NULL || hash == NULL || out == NULL)
 		return CAP_ERR_INVALID;
-	return store_txn_read(s, cref_get_txn, &a);
+	return cref_get(s, s->dbi_cmf_certs, hash, CMFDB_HASH_LEN, out);
 }
 
 int
@@ -1099,6 +1117,161 @@ cmfdb_cert_delete(store *s, const uint8_t hash[CMFDB_HASH_LEN])
 		return CAP_ERR_INVALID;
 	return store_del_one(s, s->dbi_cmf_certs, hash, CMFDB_HASH_LEN,
 	    "mdb_del cmf_certs");
+}
+
+/* The key of a pending request: entity \0 request hash. */
+static int
+pend_key(const char *entity, const uint8_t hash[CMFDB_HASH_LEN],
+    uint8_t k[CMF_ID_MAX + 1 + CMFDB_HASH_LEN], size_t *klen)
+{
+	size_t n;
+
+	if (entity == NULL || hash == NULL || !cmfdb_id_valid(entity))
+		return CAP_ERR_INVALID;
+	n = strlen(entity);
+	memcpy(k, entity, n);
+	k[n++] = '\0';
+	memcpy(k + n, hash, CMFDB_HASH_LEN);
+	*klen = n + CMFDB_HASH_LEN;
+	return 0;
+}
+
+int
+cmfdb_pend_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    const struct cmfdb_certref *ref)
+{
+	uint8_t k[CMF_ID_MAX + 1 + CMFDB_HASH_LEN];
+	size_t klen;
+	int r;
+
+	if (s == NULL || ref == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = pend_key(ref->entity, hash, k, &klen)) != 0)
+		return r;
+	return cref_put(s, s->dbi_cmf_pend, k, klen, ref, "mdb_put cmf_pend");
+}
+
+int
+cmfdb_pend_get(store *s, const char *entity,
+    const uint8_t hash[CMFDB_HASH_LEN], struct cmfdb_certref *out)
+{
+	uint8_t k[CMF_ID_MAX + 1 + CMFDB_HASH_LEN];
+	size_t klen;
+	int r;
+
+	if (s == NULL || out == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = pend_key(entity, hash, k, &klen)) != 0)
+		return r;
+	if ((r = cref_get(s, s->dbi_cmf_pend, k, klen, out)) == 0 &&
+	    strcmp(out->entity, entity) != 0) {
+		memset(out, 0, sizeof(*out));
+		return CAP_ERR_CORRUPT;
+	}
+	return r;
+}
+
+int
+cmfdb_pend_delete(store *s, const char *entity,
+    const uint8_t hash[CMFDB_HASH_LEN])
+{
+	uint8_t k[CMF_ID_MAX + 1 + CMFDB_HASH_LEN];
+	size_t klen;
+	int r;
+
+	if (s == NULL)
+		return CAP_ERR_INVALID;
+	if ((r = pend_key(entity, hash, k, &klen)) != 0)
+		return r;
+	return store_del_one(s, s->dbi_cmf_pend, k, klen, "mdb_del cmf_pend");
+}
+
+struct pend_take_arg {
+	const char		*entity;
+	size_t			 plen;
+	struct cmfdb_certref	*v;
+	uint8_t			(*h)[CMFDB_HASH_LEN];	/* their keys' hashes */
+	size_t			 n, cap;
+};
+
+static int
+pend_take_one(void *arg, const MDB_val *k, const MDB_val *d)
+{
+	struct pend_take_arg *a = arg;
+	struct cmfdb_certref *nv;
+	uint8_t (*nh)[CMFDB_HASH_LEN];
+	size_t cap;
+	int r;
+
+	if (k->mv_size != a->plen + CMFDB_HASH_LEN)
+		return CAP_ERR_CORRUPT;
+	if (a->n == a->cap) {
+		cap = a->cap == 0 ? 8 : a->cap * 2;
+		if ((nv = realloc(a->v, cap * sizeof(*nv))) == NULL)
+			return CAP_ERR_NOMEM;
+		a->v = nv;
+		if ((nh = realloc(a->h, cap * sizeof(*nh))) == NULL)
+			return CAP_ERR_NOMEM;
+		a->h = nh;
+		a->cap = cap;
+	}
+	if ((r = cmfdb_certref_decode(d->mv_data, d->mv_size,
+	    &a->v[a->n])) != 0)
+		return r;
+	if (strcmp(a->v[a->n].entity, a->entity) != 0)
+		return CAP_ERR_CORRUPT;
+	memcpy(a->h[a->n], (const uint8_t *)k->mv_data + a->plen,
+	    CMFDB_HASH_LEN);
+	a->n++;
+	return 0;
+}
+
+static int
+pend_take_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct pend_take_arg *a = arg;
+	uint8_t k[CMF_ID_MAX + 1 + CMFDB_HASH_LEN];
+	size_t i;
+	int r;
+
+	a->n = 0;	/* a retried transaction starts again */
+	memcpy(k, a->entity, a->plen - 1);
+	k[a->plen - 1] = '\0';
+	if ((r = store_walk(txn, s->dbi_cmf_pend, k, a->plen, pend_take_one,
+	    a)) != 0)
+		return r;
+	for (i = 0; i < a->n; i++) {
+		memcpy(k + a->plen, a->h[i], CMFDB_HASH_LEN);
+		if ((r = store_del(txn, s->dbi_cmf_pend, k,
+		    a->plen + CMFDB_HASH_LEN, "mdb_del cmf_pend")) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+cmfdb_pend_take_all(store *s, const char *entity, struct cmfdb_certref **out,
+    size_t *n)
+{
+	struct pend_take_arg a;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (s == NULL || entity == NULL || !cmfdb_id_valid(entity))
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.entity = entity;
+	a.plen = strlen(entity) + 1;
+	r = store_txn_write(s, pend_take_txn, &a);
+	free(a.h);
+	if (r != 0) {
+		free(a.v);
+		return r;
+	}
+	*out = a.v;	/* transferred */
+	*n = a.n;
+	return 0;
 }
 
 /* ---- P2 shared keys ---- */

@@ -8,6 +8,8 @@
  *   cmf_ics       reference (32 hex) -> initial credential record
  *   cmf_ics_cert  SHA-256(initial certificate DER) -> reference
  *   cmf_certs     SHA-256(certificate DER) -> entity id, cert id, certtype
+ *   cmf_pend      entity id \0 SHA-256(certtype \0 CSR DER) -> the same:
+ *                 a request answered "pending", collected when repeated
  *   cmf_shared    VNFC entity id \0 certtype -> key id (the P2 shared key)
  *   cmf_lcm       notification id -> LCM occurrence record (nfv/lcm.c)
  *
@@ -123,6 +125,24 @@ int cmfdb_cert_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
 int cmfdb_cert_get(store *s, const uint8_t hash[CMFDB_HASH_LEN],
     struct cmfdb_certref *out) __attribute__((warn_unused_result));
 int cmfdb_cert_delete(store *s, const uint8_t hash[CMFDB_HASH_LEN])
+    __attribute__((warn_unused_result));
+
+/*
+ * Pending requests: a certificate request that was answered "pending"
+ * (the CA had not answered yet), found again when the client repeats it.
+ * hash is the request's (cmf_issue.c); ref->entity is part of the key.
+ * cmfdb_pend_take_all removes every pending request of entity and gives
+ * them (*out malloc'd, *n of them).
+ */
+int cmfdb_pend_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    const struct cmfdb_certref *ref) __attribute__((warn_unused_result));
+int cmfdb_pend_get(store *s, const char *entity,
+    const uint8_t hash[CMFDB_HASH_LEN], struct cmfdb_certref *out)
+    __attribute__((warn_unused_result));
+int cmfdb_pend_delete(store *s, const char *entity,
+    const uint8_t hash[CMFDB_HASH_LEN]) __attribute__((warn_unused_result));
+int cmfdb_pend_take_all(store *s, const char *entity,
+    struct cmfdb_certref **out, size_t *n)
     __attribute__((warn_unused_result));
 
 /* ---- P2 shared keys ---- */

@@ -49,7 +49,7 @@ FAILED=0
 # Integration scripts repeated under the sanitizers and under valgrind
 # (the concurrency and crash scripts only measure timing-bound behaviour
 # there, and are left to the plain build).
-ASAN_SCRIPTS="secrets errors secrecy restart tls cli config sighup seal_token master_key access tokens policy_matrix crl local_ca certs cmp scep cmf lcm enrol_est enrol_cmp pkg_crypt"
+ASAN_SCRIPTS="secrets errors secrecy restart tls cli config sighup seal_token master_key access tokens policy_matrix crl local_ca certs cmp scep cmf lcm enrol_est enrol_cmp enrol_pending pkg_crypt"
 VALGRIND_SCRIPTS="secrets seal_token cmf lcm enrol_est enrol_cmp"
 
 # run_one LABEL SECONDS CMD...: runs CMD with a time limit, output to the

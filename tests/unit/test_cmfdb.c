@@ -271,6 +271,51 @@ test_store(store *s)
 	th_check(r == 0 && memcmp(&ref, &rg, sizeof(ref)) == 0,
 	    "cmfdb: certificate index round trip", "got %d", r);
 	TH_EQ_INT(cmfdb_cert_delete(s, hash), 0, "cmfdb: certificate unindexed");
+
+	/* pending requests: keyed by entity and request hash */
+	{
+		struct cmfdb_certref *pv = NULL;
+		uint8_t h2[CMFDB_HASH_LEN];
+		size_t pn = 0;
+
+		memset(h2, 8, sizeof(h2));
+		TH_EQ_INT(cmfdb_pend_put(s, hash, &ref), 0,
+		    "cmfdb: pending request recorded");
+		TH_EQ_INT(cmfdb_pend_put(s, h2, &ref), 0,
+		    "cmfdb: a second pending request recorded");
+		r = cmfdb_pend_get(s, "vnfc-b", hash, &rg);
+		th_check(r == 0 && memcmp(&ref, &rg, sizeof(ref)) == 0,
+		    "cmfdb: pending request round trip", "got %d", r);
+		TH_EQ_INT(cmfdb_pend_get(s, "vnfc-c", hash, &rg),
+		    CAP_ERR_NOT_FOUND, "cmfdb: another entity's request "
+		    "hash finds nothing");
+		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h2), 0,
+		    "cmfdb: pending request deleted");
+		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h2), CAP_ERR_NOT_FOUND,
+		    "cmfdb: a deleted pending request is gone (one collects)");
+		TH_EQ_INT(cmfdb_pend_put(s, h2, &ref), 0,
+		    "cmfdb: pending request recorded again");
+		snprintf(ref.entity, sizeof(ref.entity), "vnfc-b2");
+		TH_EQ_INT(cmfdb_pend_put(s, hash, &ref), 0,
+		    "cmfdb: a pending request of a longer-named entity");
+		r = cmfdb_pend_take_all(s, "vnfc-b", &pv, &pn);
+		th_check(r == 0 && pn == 2 && strcmp(pv[0].entity, "vnfc-b") == 0 &&
+		    strcmp(pv[1].entity, "vnfc-b") == 0,
+		    "cmfdb: take_all gives the entity's requests only",
+		    "got %d, %zu", r, pn);
+		free(pv);
+		TH_EQ_INT(cmfdb_pend_get(s, "vnfc-b", hash, &rg),
+		    CAP_ERR_NOT_FOUND, "cmfdb: take_all removed them");
+		r = cmfdb_pend_get(s, "vnfc-b2", hash, &rg);
+		th_check(r == 0 && strcmp(rg.entity, "vnfc-b2") == 0,
+		    "cmfdb: take_all left the other entity's request", "got %d",
+		    r);
+		TH_EQ_INT(cmfdb_pend_put(s, hash, &(struct cmfdb_certref){
+		    .entity = "bad/id", .cert_id = "x", .certtype = "T" }),
+		    CAP_ERR_INVALID, "cmfdb: a malformed pending record is "
+		    "refused");
+		snprintf(ref.entity, sizeof(ref.entity), "vnfc-b");
+	}
 	TH_EQ_INT(cmfdb_shared_put(s, "vnfc-b", "VNFCI_CERT",
 	    "0123456789abcdef0123456789abcdef"), 0, "cmfdb: shared key stored");
 	TH_EQ_INT(cmfdb_shared_put(s, "vnfc-b", "VNFCI_CERT",

@@ -437,7 +437,11 @@ entity_issue(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		return rc;
 	if (cli->json)
 		cli_print_json(out);
-	else {
+	else if (strcmp(cli_get_str(out, "status", ""), "pending") == 0) {
+		/* 202: the same command again collects the certificate */
+		field("status", "pending");
+		field("message", cli_get_str(out, "message", "-"));
+	} else {
 		if ((rc = write_pem(out, file)) != CLI_OK)
 			goto done;
 		if (file != NULL) {

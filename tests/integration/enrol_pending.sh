@@ -1,0 +1,281 @@
+#!/bin/sh
+# enrol_pending.sh - requests the CA has not answered yet (RFC 7030 4.2.3)
+# on the enrolment server, with [enrol] wait = 0s so that every new
+# request is answered 202 first:
+#   - curl simpleenroll with an initial credential: 202 with Retry-After
+#     and the JSON pending shape; the same request again collects the
+#     certificate (for the requester's key); the credential is spent then;
+#   - simplereenroll: 202, then the new certificate; the old one renews no
+#     more;
+#   - kill -9 with a request pending, restart: the repeat collects it;
+#   - the CMF REST API (CSR mode): 202, then 201 with the certificate;
+#   - Capstone's own EST connector against this server: its enrollment
+#     goes pending, it polls on Retry-After, and ends issued;
+#   - strongSwan's pki --est polls the 202 until it gets the certificate;
+#   - an entity removed with a request never collected: what the CA issued
+#     for it is revoked (the CRL lists it).
+set -eu
+. "$(dirname "$0")/../lib/env.sh"
+
+t_prepare
+EPORT=$(t_free_port) || t_die "no free port"
+printf '\n[enrol]\nlisten=127.0.0.1:%s\nca = op\nwait = 0s\n' "$EPORT" >>"$T_DIR/capstoned.conf"
+t_start_daemon "$T_DIR" || t_die "capstoned did not start"
+E=https://127.0.0.1:$EPORT/.well-known/est
+W=$T_TMP/w
+mkdir -p "$W"
+
+t_expect "a local CA for the operator" 201 POST /v1/cas \
+    '{"name":"op","protocol":"local","subject":"CN=Operator CA","key":{"type":"ec-p256"}}'
+jq -r '.chain[0]' "$T_BODY" >"$W/op.pem"
+for i in 0 1 2 3 4; do
+	t_api POST /cmf/v1/entities "{\"id\":\"vnfc-p-$i\",\"type\":\"VNFC_INSTANCE\",\"vnfcId\":\"vnfc-p-$i\",\"fqdns\":[\"p$i.vnf.example\"],\"ca\":\"op\",\"bindingPolicy\":\"P1\",\"certTypes\":[\"VNFCI_CERT\"]}" >/dev/null
+	t_eq "entity vnfc-p-$i" 201 "$T_STATUS"
+done
+
+# initcred ENTITY FILE: a bootstrap token; FILE a curl -K file with the
+# Basic credentials, FILE.up "REF:SECRET" for pki (mode 600).
+initcred() {
+	t_api POST "/cmf/v1/entities/$1/initial-credentials" \
+	    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
+	[ "$T_STATUS" = 201 ] || return 1
+	(umask 077 &&
+	    jq -r '"user = \"" + .reference + ":" + .secret + "\""' "$T_BODY" >"$2" &&
+	    jq -r '.reference + ":" + .secret' "$T_BODY" >"$2.up")
+	: >"$T_BODY"
+}
+
+# est PATH OUT [CURL ARGS...]: POST $W/body; EST_STATUS, OUT, OUT.hdr.
+est() {
+	_p=$1
+	_o=$2
+	shift 2
+	EST_STATUS=$(curl -s -o "$_o" -D "$_o.hdr" -w '%{http_code}' \
+	    --max-time 60 --cacert "$T_DIR/pki/ca.crt" \
+	    -H 'Content-Type: application/pkcs10' -H 'Expect:' \
+	    --data-binary "@$W/body" "$@" "$E/$_p") || EST_STATUS=000
+}
+
+# csr NAME CN: key $W/NAME.key, base64 DER request (with the CN as DNS
+# SAN) in $W/body and $W/NAME.b64.
+csr() {
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+	    -out "$W/$1.key" 2>/dev/null
+	openssl req -new -key "$W/$1.key" -subj "/CN=$2" \
+	    -addext "subjectAltName=DNS:$2" -outform DER -out "$W/$1.der" 2>/dev/null
+	base64 <"$W/$1.der" >"$W/$1.b64"
+	cp "$W/$1.b64" "$W/body"
+}
+
+# p7 IN OUT: the certificates of a base64 certs-only PKCS#7 as PEM.
+p7() {
+	base64 -d <"$1" >"$1.der" 2>/dev/null &&
+	    openssl pkcs7 -inform DER -in "$1.der" -print_certs -out "$2" 2>/dev/null
+}
+
+# retry_after FILE.hdr: the Retry-After value, or "".
+retry_after() {
+	tr -d '\r' <"$1" | sed -n 's/^[Rr]etry-[Aa]fter: *\([0-9]*\)$/\1/p'
+}
+
+# collect PATH OUT [CURL ARGS...]: repeats the request in $W/body after
+# each Retry-After (at most 20 times) until it is not 202.
+collect() {
+	_n=0
+	while :; do
+		_ra=$(retry_after "$2.hdr")
+		[ -n "$_ra" ] || _ra=1
+		[ "$_ra" -le 5 ] || _ra=5
+		sleep "$_ra"
+		est "$@"
+		[ "$EST_STATUS" = 202 ] || return 0
+		_n=$((_n + 1))
+		[ "$_n" -lt 20 ] || return 0
+	done
+}
+
+# same_key KEY PEM: 0 when the certificate is for the key.
+same_key() {
+	[ "$(openssl pkey -in "$1" -pubout 2>/dev/null)" = \
+	    "$(openssl x509 -in "$2" -noout -pubkey 2>/dev/null)" ]
+}
+
+# ---- simpleenroll: 202, then the certificate ----
+initcred vnfc-p-0 "$W/cred0" || t_die "no initial credential: HTTP $T_STATUS"
+csr e0 p0.vnf.example
+est simpleenroll "$W/e0.p7" -K "$W/cred0"
+t_eq "a new simpleenroll is 202 (wait = 0s)" 202 "$EST_STATUS"
+ra=$(retry_after "$W/e0.p7.hdr")
+if [ -n "$ra" ] && [ "$ra" -ge 1 ]; then
+	t_ok "the 202 carries Retry-After ($ra s)"
+else
+	t_fail "the 202 carries Retry-After" "$(t_short "$(cat "$W/e0.p7.hdr")")"
+fi
+t_eq "the 202 body says pending" pending "$(jq -r .status "$W/e0.p7" 2>/dev/null || true)"
+collect simpleenroll "$W/e0.p7" -K "$W/cred0"
+t_eq "the same request again collects the certificate (200)" 200 "$EST_STATUS"
+p7 "$W/e0.p7" "$W/e0.pem" || true
+if same_key "$W/e0.key" "$W/e0.pem" &&
+    openssl verify -CAfile "$W/op.pem" "$W/e0.pem" >/dev/null 2>&1; then
+	t_ok "it is the operator CA's certificate for the requester's key"
+else
+	t_fail "it is the operator CA's certificate for the requester's key" "no"
+fi
+est simpleenroll "$W/e0b.p7" -K "$W/cred0"
+t_eq "the credential is spent once the certificate is collected (401)" 401 "$EST_STATUS"
+
+# ---- simplereenroll: 202, then the new certificate ----
+csr r0 p0.vnf.example
+est simplereenroll "$W/r0.p7" --cert "$W/e0.pem" --key "$W/e0.key"
+t_eq "a new simplereenroll is 202" 202 "$EST_STATUS"
+collect simplereenroll "$W/r0.p7" --cert "$W/e0.pem" --key "$W/e0.key"
+t_eq "the repeated simplereenroll collects the new certificate (200)" 200 "$EST_STATUS"
+p7 "$W/r0.p7" "$W/r0.pem" || true
+if same_key "$W/r0.key" "$W/r0.pem" &&
+    [ "$(openssl x509 -in "$W/r0.pem" -noout -serial 2>/dev/null)" != \
+      "$(openssl x509 -in "$W/e0.pem" -noout -serial 2>/dev/null)" ]; then
+	t_ok "the renewed certificate is new and for the new key"
+else
+	t_fail "the renewed certificate is new and for the new key" "no"
+fi
+csr r0b p0.vnf.example
+est simplereenroll "$W/r0b.p7" --cert "$W/e0.pem" --key "$W/e0.key"
+t_eq "the renewed certificate re-enrolls no more (401)" 401 "$EST_STATUS"
+
+# ---- kill -9 with a request pending ----
+initcred vnfc-p-1 "$W/cred1" || t_die "no initial credential: HTTP $T_STATUS"
+csr e1 p1.vnf.example
+est simpleenroll "$W/e1.p7" -K "$W/cred1"
+t_eq "a request before the kill is 202" 202 "$EST_STATUS"
+sleep 1
+t_kill_daemon
+t_start_daemon "$T_DIR" || t_die "capstoned did not restart"
+cp "$W/e1.b64" "$W/body"
+collect simpleenroll "$W/e1.p7" -K "$W/cred1"
+t_eq "after kill -9 and restart the repeat collects it (200)" 200 "$EST_STATUS"
+p7 "$W/e1.p7" "$W/e1.pem" || true
+if same_key "$W/e1.key" "$W/e1.pem"; then
+	t_ok "that certificate is for the key of the request made before the kill"
+else
+	t_fail "that certificate is for the key of the request made before the kill" "no"
+fi
+
+# ---- the CMF REST API, CSR mode ----
+csr c2 p2.vnf.example
+openssl req -in "$W/c2.der" -inform DER -out "$W/c2.csr" 2>/dev/null
+jq -n --rawfile csr "$W/c2.csr" \
+    '{vnfcId: "vnfc-p-2", certType: "VNFCI_CERT", csr: $csr}' >"$W/c2.json"
+t_api POST /cmf/v1/entities/vnfc-p-2/certificates "@$W/c2.json" >/dev/null
+t_eq "a CMF certificate request is 202 with wait = 0s" 202 "$T_STATUS"
+t_eq "its body says pending" pending "$(jq -r .status "$T_BODY")"
+n=0
+while [ "$T_STATUS" = 202 ] && [ "$n" -lt 20 ]; do
+	sleep 1
+	t_api POST /cmf/v1/entities/vnfc-p-2/certificates "@$W/c2.json" >/dev/null
+	n=$((n + 1))
+done
+t_eq "the same CMF request again collects it (201)" 201 "$T_STATUS"
+jq -r '.certificate // empty' "$T_BODY" >"$W/c2.pem"
+if same_key "$W/c2.key" "$W/c2.pem"; then
+	t_ok "the CMF answer is the certificate for the CSR's key"
+else
+	t_fail "the CMF answer is the certificate for the CSR's key" "$(t_short "$(cat "$T_BODY")")"
+fi
+t_api GET /cmf/v1/entities/vnfc-p-2 >/dev/null
+t_eq "the entity holds it" 1 "$(jq '.certificates | length' "$T_BODY")"
+
+# ---- Capstone's EST connector polls this server ----
+initcred vnfc-p-3 "$W/cred3" || t_die "no initial credential: HTTP $T_STATUS"
+(umask 077 && jq -n --arg p "$(cut -d: -f2- "$W/cred3.up")" \
+    '{data: {password: $p}}' >"$W/peer-secret.json")
+t_api POST /v1/domains '{"name":"_ca"}' >/dev/null
+t_expect "the credential's secret goes to the vault" 200 \
+    PUT /v1/domains/_ca/secrets/estpeer "@$W/peer-secret.json"
+rm -f "$W/peer-secret.json"
+jq -n --arg url "https://127.0.0.1:$EPORT/.well-known/est" \
+    --arg user "$(cut -d: -f1 "$W/cred3.up")" --rawfile tls "$T_DIR/pki/ca.crt" '{
+	name: "estpeer", protocol: "est", url: $url, trusted: $tls,
+	username: $user, password: "vault:_ca/estpeer#password"}' >"$W/peer.json"
+t_expect "an EST connector to this server" 201 POST /v1/cas "@$W/peer.json"
+t_api POST /v1/certs '{"ca":"estpeer","subject":"CN=p3.vnf.example","sans":["DNS:p3.vnf.example"],"key":{"type":"ec-p256"}}' >/dev/null
+peer_id=$(jq -r '.id // empty' "$T_BODY")
+n=0
+st=$(jq -r '.status // empty' "$T_BODY")
+while [ "$st" = pending ] && [ "$n" -lt 40 ]; do
+	sleep 0.5
+	t_api GET "/v1/certs/$peer_id" >/dev/null
+	st=$(jq -r '.status // empty' "$T_BODY")
+	n=$((n + 1))
+done
+t_eq "the EST connector's enrollment ends issued after polling the 202" issued "$st"
+jq -r '.certificate // empty' "$T_BODY" >"$W/peer.pem"
+if openssl verify -CAfile "$W/op.pem" "$W/peer.pem" >/dev/null 2>&1; then
+	t_ok "that certificate is the operator CA's"
+else
+	t_fail "that certificate is the operator CA's" "$(t_short "$(cat "$T_BODY")")"
+fi
+ref3=$(cut -d: -f1 "$W/cred3.up")
+n202=$(jq -c "select(.identity == \"initcred:$ref3\" and .status == 202)" \
+    "$T_DIR/audit.log" 2>/dev/null | wc -l)
+n200=$(jq -c "select(.identity == \"initcred:$ref3\" and .status == 200)" \
+    "$T_DIR/audit.log" 2>/dev/null | wc -l)
+if [ "$n202" -ge 1 ] && [ "$n200" -eq 1 ]; then
+	t_ok "the connector was answered 202, then 200 on its poll (audit: $n202, $n200)"
+else
+	t_fail "the connector was answered 202, then 200 on its poll" "202: $n202, 200: $n200"
+fi
+
+# ---- strongSwan pki --est polls ----
+if pki --estca --help 2>&1 | grep -q "curl.*failed to load\|no plugin file.*curl"; then
+	echo "# strongSwan pki has no curl plugin here: pki check skipped"
+else
+	initcred vnfc-p-4 "$W/cred4" || t_die "no initial credential: HTTP $T_STATUS"
+	pki --gen --type ecdsa --size 256 --outform pem >"$W/sw.key" 2>/dev/null
+	pki --req --type ecdsa --in "$W/sw.key" --dn "CN=p4.vnf.example" \
+	    --san p4.vnf.example --outform der >"$W/sw.csr" 2>/dev/null
+	rc=0
+	timeout 60 pki --est --url "https://127.0.0.1:$EPORT/" --in "$W/sw.csr" \
+	    --cacert "$T_DIR/pki/ca.crt" --userpass "$(cat "$W/cred4.up")" \
+	    --interval 1 --maxpolltime 30 --outform pem \
+	    >"$W/sw.crt" 2>"$W/pki-est.log" || rc=1
+	openssl verify -CAfile "$W/op.pem" "$W/sw.crt" >/dev/null 2>&1 || rc=1
+	t_check "pki --est polls the 202 and gets the certificate" "$rc" \
+	    "$(t_short "$(tail -n 3 "$W/pki-est.log")")"
+fi
+
+# ---- an entity removed with a request never collected ----
+t_api POST /cmf/v1/entities '{"id":"vnfc-p-9","type":"VNFC_INSTANCE","vnfcId":"vnfc-p-9","fqdns":["p9.vnf.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}' >/dev/null
+initcred vnfc-p-9 "$W/cred9" || t_die "no initial credential: HTTP $T_STATUS"
+csr e9 p9.vnf.example
+est simpleenroll "$W/e9.p7" -K "$W/cred9"
+t_eq "a request left uncollected is 202" 202 "$EST_STATUS"
+# the CA issues in the background: wait for the inventory to show it
+n=0
+serial=""
+while [ -z "$serial" ] && [ "$n" -lt 40 ]; do
+	sleep 0.25
+	t_api GET '/v1/certs?ca=op' >/dev/null
+	serial=$(jq -r '[.certs[] | select(.subject == "CN=p9.vnf.example" and .status == "issued")][0].serial // empty' "$T_BODY" 2>/dev/null || true)
+	n=$((n + 1))
+done
+[ -n "$serial" ] || t_fail "the CA issued the uncollected request" "$(t_short "$(cat "$T_BODY")")"
+t_expect "the entity is removed" 204 DELETE /cmf/v1/entities/vnfc-p-9
+t_api GET /v1/cas/op/crl >/dev/null
+if [ -n "$serial" ] && openssl crl -inform DER -in "$T_BODY" -noout -text 2>/dev/null |
+    tr -d ' :' | grep -qi "SerialNumber$(echo "$serial" | tr -d ':')"; then
+	t_ok "the uncollected certificate is revoked with its entity (in the CRL)"
+else
+	t_fail "the uncollected certificate is revoked with its entity (in the CRL)" \
+	    "serial '$serial' not listed"
+fi
+
+secret=$(cut -d: -f2- "$W/cred0.up")
+if grep -qF "$secret" "$T_DIR/daemon.log" "$T_DIR/audit.log"; then
+	t_fail "no initial credential secret in the logs" "found"
+else
+	t_ok "no initial credential secret in the logs"
+fi
+secret=""
+
+t_stop_ok "capstoned stops cleanly"
+t_done
