@@ -3,7 +3,8 @@
  * and /v1/sys/metrics.
  *
  * Enrollment and renewal run on the CA's flow threads.  The handler
- * defers its reply: when the CA answers within CERTS_WAIT_S the client
+ * defers its reply: when the CA answers within [certs] reply_wait (10 s
+ * by default; CERTS_WAIT_S without a configuration) the client
  * gets 201 (or the error), otherwise 202 {"id","status":"pending"} and
  * polls GET /v1/certs/{id}.  The completion and the timer both run on the
  * worker's own event base (event_base_once), whichever comes first
@@ -299,6 +300,9 @@ static void
 pend_start(struct api_ctx *ctx, struct pend *p, const char *id)
 {
 	struct timeval wait = { CERTS_WAIT_S, 0 };
+
+	if (ctx->deps->cfg != NULL)
+		wait.tv_sec = (time_t)ctx->deps->cfg->certs_reply_wait;
 
 	pthread_mutex_lock(&p->mtx);
 	snprintf(p->id, sizeof(p->id), "%s", id);

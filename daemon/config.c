@@ -283,6 +283,14 @@ static const struct config_key config_keys[] = {
 		    "reads too: several times slower under load), no.",
 	},
 	{
+		.section = "certs", .name = "reply_wait", .type = KT_DURATION,
+		.offset = OFF(certs_reply_wait), .def = "10s", .min = 0,
+		.max = 300,
+		.help = "How long POST /v1/certs and renew wait for the CA\n"
+		    "before answering 202 {\"id\",\"status\":\"pending\"}\n"
+		    "(the client then polls GET /v1/certs/{id}).",
+	},
+	{
 		.section = "certs", .name = "scan_interval", .type = KT_DURATION,
 		.offset = OFF(certs_scan_interval), .def = "60s",
 		.min = 1, .max = 86400,

@@ -56,6 +56,7 @@ struct cap_config {
 	int		 audit_sync;
 	/* [certs] */
 	uint64_t	 certs_scan_interval;	/* seconds */
+	uint64_t	 certs_reply_wait;	/* seconds before a 202 */
 	char		*certs_renew_fraction;	/* "0.6667": daemon/scheduler.h */
 	int		 certs_renew_new_key;
 	char		*certs_alert_thresholds;	/* "30d,7d,1d" */

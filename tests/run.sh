@@ -146,7 +146,7 @@ fi
 # that are appended to the script's log and fail it when they hold any.
 valgrind_one() {
 	label=valgrind/integration/$1
-	run_one "$label" 300 env BUILD="$BUILD" CAPSTONED_WRAPPER="valgrind -q \
+	run_one "$label" 600 env BUILD="$BUILD" CAPSTONED_WRAPPER="valgrind -q \
 --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
 --error-exitcode=99 --num-callers=30 --suppressions=$ROOT/tests/valgrind.supp \
 --log-file=$LOG/valgrind-$1.%p.log" sh "tests/integration/$1.sh"
@@ -186,8 +186,10 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
 	echo "== fuzz targets ($FUZZ_BUILD, ${FUZZ_RUN_SECONDS}s each)"
 	for f in "$FUZZ_BUILD"/fuzz/*; do
 		[ -f "$f" ] && [ -x "$f" ] || continue
+		# A fixed seed: what `make check` explores is the same every
+		# run (`make fuzz` explores anew).
 		run_one "fuzz/$(basename "$f")" $((FUZZ_RUN_SECONDS + 120)) \
-		    sh tests/fuzz/run.sh "$FUZZ_BUILD" "$FUZZ_RUN_SECONDS" "$(basename "$f")"
+		    env FUZZ_SEED=1 sh tests/fuzz/run.sh "$FUZZ_BUILD" "$FUZZ_RUN_SECONDS" "$(basename "$f")"
 	done
 fi
 

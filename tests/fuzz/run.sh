@@ -33,6 +33,7 @@ for f in "$BUILD"/fuzz/*; do
 	echo "# $name: ${SECS}s, corpus $corpus"
 	# shellcheck disable=SC2086
 	if "$f" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
+	    ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
 	    -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$name-" \
 	    "$corpus" $seeds 2>&1; then
 		echo "ok - fuzz: $name ran ${SECS}s without a crash"

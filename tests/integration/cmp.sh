@@ -91,23 +91,10 @@ add_sig_ca() {
 	t_api POST /v1/cas "@$T_TMP/ca-$1.json" >/dev/null
 }
 
-# wait_pending: after a 202, polls GET /v1/certs/{id} until it leaves
-# pending (20 s at most).
-wait_pending() {
-	[ "$T_STATUS" = 202 ] || return 0
-	_cid=$(jq -r .id "$T_BODY")
-	_deadline=$(($(date +%s) + 20))
-	while [ "$(date +%s)" -lt "$_deadline" ]; do
-		t_api GET "/v1/certs/$_cid" >/dev/null
-		[ "$(jq -r .status "$T_BODY")" = pending ] || break
-		sleep 0.1
-	done
-}
-
 # enroll CA: POST /v1/certs for the token key; waits out a 202.
 enroll() {
 	t_api POST /v1/certs "{\"ca\":\"$1\",\"subject\":\"CN=workload\",\"key_id\":\"$KID\"}" >/dev/null
-	wait_pending
+	t_wait_pending
 }
 
 # nothing_stored NAME CA: no certificate of CA is in the inventory.
@@ -178,7 +165,7 @@ t_check "cmp: POST /v1/cas with protocol cmp and a vault: PBM secret" "$rc" \
     "HTTP $T_STATUS $(t_short "$(cat "$T_BODY")")"
 t_api GET /v1/cas/mock >/dev/null
 rc=0
-! grep -qF "$SECRET" "$T_BODY" || rc=1
+! grep -qF -e "$SECRET" "$T_BODY" || rc=1
 t_check "cmp: GET /v1/cas/mock never shows the PBM secret" "$rc" \
     "secret shown"
 
@@ -239,7 +226,7 @@ t_check "cmp sig: ir signed in the token gives the token key's certificate" \
 
 # the mock accepts a kur only for the certificate it issues: same key
 t_api POST "/v1/certs/$CID2/renew" '{"new_key":false}' >/dev/null
-wait_pending
+t_wait_pending
 rc=0
 ok2xx && grep -q 'received KUR' "$T_TMP/mock-sig.log" || rc=1
 t_check "cmp sig: renewal with the same key is a kur" "$rc" \

@@ -29,7 +29,7 @@ client() {
 		v=V${1}x${n}Z
 		printf '{"data":{"v":"%s"}}' "$v" >"$d/body"
 		# shellcheck disable=SC2086
-		codes=$(curl -s --max-time 30 $TLS -X PUT -H 'Expect:' \
+		codes=$(curl -s --max-time 120 $TLS -X PUT -H 'Expect:' \
 		    -H 'Content-Type: application/json' --data-binary "@$d/body" \
 		    -o "$d/put" -w '%{http_code} ' "$U/s$1" \
 		    --next $TLS -o "$d/get" -w '%{http_code}' "$U/s$1") || true

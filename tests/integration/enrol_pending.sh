@@ -270,7 +270,7 @@ else
 fi
 
 secret=$(cut -d: -f2- "$W/cred0.up")
-if grep -qF "$secret" "$T_DIR/daemon.log" "$T_DIR/audit.log"; then
+if grep -qF -e "$secret" "$T_DIR/daemon.log" "$T_DIR/audit.log"; then
 	t_fail "no initial credential secret in the logs" "found"
 else
 	t_ok "no initial credential secret in the logs"

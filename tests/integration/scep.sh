@@ -29,19 +29,6 @@ api() {
 	esac
 }
 
-# wait_pending: after a 202, polls GET /v1/certs/{id} until it leaves
-# pending (20 s at most).
-wait_pending() {
-	[ "$T_STATUS" = 202 ] || return 0
-	_cid=$(jq -r .id "$T_BODY")
-	_deadline=$(($(date +%s) + 20))
-	while [ "$(date +%s)" -lt "$_deadline" ]; do
-		t_api GET "/v1/certs/$_cid" >/dev/null
-		[ "$(jq -r .status "$T_BODY")" = pending ] || break
-		sleep 0.1
-	done
-}
-
 # der_pub PEMFILE OUT: the DER public key of a certificate or public key.
 der_pub() {
 	if grep -q 'BEGIN CERTIFICATE' "$1"; then
@@ -88,13 +75,13 @@ t_expect "scep: POST /v1/cas with protocol scep, a vault: challenge, a CA pin" \
     201 POST /v1/cas "{\"name\":\"scep\",\"protocol\":\"scep\",\"url\":\"$URL\",\"challenge\":\"vault:_ca/scep#challenge\",\"ca_fingerprint\":\"$FP\"}"
 t_api GET /v1/cas/scep >/dev/null
 rc=0
-! grep -qF "$CHALLENGE" "$T_BODY" || rc=1
+! grep -qF -e "$CHALLENGE" "$T_BODY" || rc=1
 t_check "scep: GET /v1/cas/scep never shows the challenge" "$rc" \
     "challenge shown"
 
 # ---- enrollment with a new rsa-2048 key in the token ----
 t_api POST /v1/certs '{"ca":"scep","subject":"CN=scep-workload,O=Capstone","key":{"type":"rsa-2048"}}' >/dev/null
-wait_pending
+t_wait_pending
 t_eq "scep: POST /v1/certs answers 201" 201 "$T_STATUS"
 t_jq "scep: the certificate is issued, with its chain" \
     '.status == "issued" and (.certificate | length > 0) and (.chain | length >= 1)'
@@ -122,7 +109,7 @@ t_check "scep: the chain starts with the SCEP CA" "$rc" \
 
 # ---- renewal with a new key ----
 t_api POST "/v1/certs/$CID/renew" '{}' >/dev/null
-wait_pending
+t_wait_pending
 rc=0
 case $T_STATUS in 2??) ;; *) rc=1 ;; esac
 t_check "scep: renewal answers 2xx" "$rc" \
@@ -144,7 +131,7 @@ t_check "scep: the renewed certificate carries the new token key, same CA" \
 t_expect "scep: a connector with a wrong challenge is created" 201 \
     POST /v1/cas "{\"name\":\"scep-bad\",\"protocol\":\"scep\",\"url\":\"$URL\",\"challenge\":\"vault:_ca/scep-wrong#challenge\"}"
 t_api POST /v1/certs '{"ca":"scep-bad","subject":"CN=scep-refused","key":{"type":"rsa-2048"}}' >/dev/null
-wait_pending
+t_wait_pending
 t_eq "scep wrong challenge: refused with 502" 502 "$T_STATUS"
 t_error_shape "scep wrong challenge: the error is ca_rejected" ca_rejected
 t_jq "scep wrong challenge: the message names the CA's refusal (badRequest)" \

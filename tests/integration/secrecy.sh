@@ -56,7 +56,7 @@ search "while running"
 pin=$(cat "$T_DIR/pin")
 t_stop_ok "daemon stops with status 0 on SIGTERM"
 search "after shutdown"
-if grep -a -q -F "$pin" "$T_DIR/daemon.log" "$T_DIR"/store/* "$T_DIR/token-init.out"; then
+if grep -a -q -F -e "$pin" "$T_DIR/daemon.log" "$T_DIR"/store/* "$T_DIR/token-init.out"; then
 	t_fail "PIN absent from log and store" "the token PIN was found"
 else
 	t_ok "PIN absent from log and store"

@@ -85,12 +85,13 @@ test_burst(void)
 	atomic_int cur, max, done;
 	flow *f = NULL;
 	uint32_t ra, ra_min = 99, ra_max = 0;
-	int i, accepted = 0, refused = 0, r;
-	uint64_t deadline;
+	int i, accepted = 0, refused = 0, r, extra;
+	uint64_t deadline, t0;
 
 	atomic_init(&cur, 0);
 	atomic_init(&max, 0);
 	atomic_init(&done, 0);
+	t0 = cap_now_ms();
 	if (flow_new("test", &lim, &f) != 0) {
 		th_check(0, "burst: flow_new", "failed");
 		return;
@@ -113,8 +114,16 @@ test_burst(void)
 				ra_max = ra;
 		}
 	}
-	TH_EQ_INT(accepted, 10, "burst: burst + queue admitted");
-	TH_EQ_INT(refused, 40, "burst: the rest refused with CAP_ERR_RATE");
+	/*
+	 * burst + queue; a loop slower than 200 ms (a loaded machine) sees
+	 * a token come back and may admit one more per 200 ms.
+	 */
+	extra = (int)((cap_now_ms() - t0) * 5 / 1000);
+	th_check(accepted >= 10 && accepted <= 10 + extra, "burst: burst + "
+	    "queue admitted", "admitted %d, expected 10 (+%d at most for "
+	    "tokens refilled meanwhile)", accepted, extra);
+	TH_EQ_INT(refused, 50 - accepted, "burst: the rest refused with "
+	    "CAP_ERR_RATE");
 	th_check(ra_min >= 1 && ra_max <= 2, "burst: Retry-After is the "
 	    "wait for the next token", "min %u max %u", ra_min, ra_max);
 	deadline = cap_now_ms() + 10000;
@@ -126,8 +135,9 @@ test_burst(void)
 	th_check(atomic_load(&max) <= 2, "burst: never more than "
 	    "max_in_flight at the CA", "saw %d", atomic_load(&max));
 	flow_get_stats(f, &st);
-	th_check(st.max_in_flight_seen <= 2 && st.ok == 10 &&
-	    st.rate_limited == 40 && st.queued == 0,
+	th_check(st.max_in_flight_seen <= 2 &&
+	    st.ok == (uint64_t)accepted &&
+	    st.rate_limited == (uint64_t)refused && st.queued == 0,
 	    "burst: statistics", "max %u ok %llu limited %llu queued %u",
 	    st.max_in_flight_seen, (unsigned long long)st.ok,
 	    (unsigned long long)st.rate_limited, st.queued);
