@@ -1,6 +1,6 @@
 /*
  * cmfdb.h - what the NFV Certificate Management Function (nfv/cmf.h)
- * keeps in the store.
+ * keeps in the store (cmfdb.c; the initial credentials in cmfdb_ic.c).
  *
  * Databases of the LMDB environment (opened by store_open):
  *   cmf_ents      entity id -> entity record (struct cmf_entity)
