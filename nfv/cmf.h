@@ -244,6 +244,17 @@ int cmf_issue_delegated(cmf *c, const char *id, const char *certtype,
     __attribute__((warn_unused_result));
 
 /*
+ * cmf_pend_check says whether the pending request of entity/certtype for
+ * csr (DER, as given to the call that went pending) has an answer from
+ * the CA yet, without collecting it: 0 when it has (issued or refused;
+ * the repeated request gets it), CAP_ERR_PENDING with *retry_after while
+ * it has not, CAP_ERR_NOT_FOUND when there is no such pending request.
+ */
+int cmf_pend_check(cmf *c, const char *entity, const char *certtype,
+    const uint8_t *csr, size_t csrlen, uint32_t *retry_after)
+    __attribute__((warn_unused_result));
+
+/*
  * cmf_cert_lookup finds the entity and inventory record of a certificate
  * the CMF issued (DER), if it is issued and not revoked or expired:
  * CAP_ERR_NOT_FOUND otherwise.  certtype_out may be NULL.

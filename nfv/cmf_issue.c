@@ -233,6 +233,33 @@ pend_collect(cmf *c, const struct cmf_entity *e, const char *certtype,
 	return r;
 }
 
+int
+cmf_pend_check(cmf *c, const char *entity, const char *certtype,
+    const uint8_t *csr, size_t csrlen, uint32_t *retry_after)
+{
+	struct cmfdb_certref ref;
+	struct certdb_cert *cc = NULL;
+	uint8_t hash[CMFDB_HASH_LEN];
+	int r;
+
+	*retry_after = 0;
+	if (c == NULL || entity == NULL || certtype == NULL || csr == NULL ||
+	    csrlen == 0 || !cmfdb_id_valid(entity) ||
+	    !cmfdb_certtype_valid(certtype))
+		return CAP_ERR_NOT_FOUND;
+	pend_hash(certtype, csr, csrlen, hash);
+	if ((r = cmfdb_pend_get(c->env.s, entity, hash, &ref)) != 0)
+		return r;
+	if ((r = certdb_get(c->env.s, ref.cert_id, &cc)) != 0)
+		return r == CAP_ERR_NOT_FOUND ? 0 : r;	/* the repeat says */
+	if (cc->status == CERTDB_PENDING) {
+		*retry_after = pend_retry(cc);
+		r = CAP_ERR_PENDING;
+	}
+	certdb_cert_free(cc);
+	return r;
+}
+
 /* A request the CA has not answered in time: recorded, to be repeated. */
 static int
 pend_record(cmf *c, const struct cmf_entity *e, const char *certtype,

@@ -324,6 +324,13 @@ struct txn {
 	char			 ident[CMP_IDENT_MAX];
 	uint8_t			*issued;	/* DER of the answer's cert */
 	size_t			 issuedlen;
+	/* a request answered "waiting", for its pollReq */
+	uint8_t			*pend_req;	/* the PKIMessage, DER */
+	size_t			 pend_reqlen;
+	uint8_t			*pend_csr;	/* as given to the CMF */
+	size_t			 pend_csrlen;
+	char			 pend_entity[CMF_ID_MAX + 1];
+	char			 pend_certtype[CMF_CERTTYPE_MAX + 1];
 };
 
 struct cmp_srv {
@@ -342,8 +349,41 @@ txn_free(struct txn *t)
 	OSSL_CMP_SRV_CTX_free(t->sctx);
 	X509_free(t->signer);
 	OPENSSL_free(t->issued);
+	OPENSSL_free(t->pend_req);
+	free(t->pend_csr);
 	sodium_memzero(t, sizeof(*t));
 	free(t);
+}
+
+/*
+ * Keeps what a pollReq needs of a request the CA has not answered yet:
+ * the request itself (OpenSSL processes it again once the answer is
+ * there) and the CSR the CMF recorded it under.
+ */
+static int
+txn_pend(struct txn *t, const OSSL_CMP_MSG *req, const char *entity,
+    const char *certtype, const uint8_t *csr, size_t csrlen)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	OPENSSL_free(t->pend_req);
+	free(t->pend_csr);
+	t->pend_req = NULL;
+	t->pend_csr = NULL;
+	if ((n = i2d_OSSL_CMP_MSG(req, &der)) <= 0)
+		return CAP_ERR_NOMEM;
+	if ((t->pend_csr = malloc(csrlen)) == NULL) {
+		OPENSSL_free(der);
+		return CAP_ERR_NOMEM;
+	}
+	memcpy(t->pend_csr, csr, csrlen);
+	t->pend_csrlen = csrlen;
+	t->pend_req = der;
+	t->pend_reqlen = (size_t)n;
+	snprintf(t->pend_entity, sizeof(t->pend_entity), "%s", entity);
+	snprintf(t->pend_certtype, sizeof(t->pend_certtype), "%s", certtype);
+	return 0;
 }
 
 static int
@@ -490,6 +530,7 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 			goto fail;
 		flags = CMF_POP_VERIFIED;
 	}
+	flags |= CMF_MAY_PEND;
 	if (body == CMP_BODY_KUR) {
 		if (!w.current) {
 			snprintf(why, sizeof(why), "kur needs the current "
@@ -508,6 +549,8 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 		goto fail;
 	}
 	w.initcred[0] = '\0';
+	OPENSSL_free(t->pend_req);	/* answered */
+	t->pend_req = NULL;
 	/* kept for a certConf that rejects it */
 	OPENSSL_free(t->issued);
 	t->issued = NULL;
@@ -527,6 +570,15 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
  fail:
 	if (w.initcred[0] != '\0')
 		cmf_initcred_release(t->c, w.initcred, w.claim.claim_token);
+	if (r == CAP_ERR_PENDING && txn_pend(t, req, w.entity, w.certtype, csr,
+	    csrlen) == 0) {
+		/* RFC 4210 5.3.22: the client polls with pollReq */
+		log_info("cmp server: the request of entity %s waits for the "
+		    "CA", w.entity);
+		si = OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_waiting, 0,
+		    NULL);
+		goto out;
+	}
 	log_info("cmp server: refused a certificate request: %s",
 	    cap_strerror(r));
 	si = refuse(fail_bit_of(r), why[0] != '\0' ? why :
@@ -745,17 +797,45 @@ cb_certconf(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req, int certReqId,
 	return 1;
 }
 
+/*
+ * pollReq of a request answered "waiting": once the CA has answered, the
+ * kept request goes through cb_cert_request again (which collects the
+ * certificate or the refusal from the CMF); until then, pollRep with
+ * checkAfter.
+ */
 static int
 cb_pollreq(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req, int certReqId,
     OSSL_CMP_MSG **certReq, int64_t *check_after)
 {
-	(void)sctx;
+	struct txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(sctx);
+	const unsigned char *p;
+	uint32_t retry = 0;
+	int r;
+
 	(void)req;
 	(void)certReqId;
 	*certReq = NULL;
 	*check_after = 0;
-	/* Nothing is ever left waiting: every answer is final. */
-	return 0;
+	if (t == NULL || t->pend_req == NULL) {
+		log_info("cmp server: pollReq without a waiting request");
+		return 0;
+	}
+	r = cmf_pend_check(t->c, t->pend_entity, t->pend_certtype,
+	    t->pend_csr, t->pend_csrlen, &retry);
+	if (r == CAP_ERR_PENDING) {
+		*check_after = retry;
+		return 1;
+	}
+	if (r != 0) {
+		log_info("cmp server: the waiting request of %s is gone: %s",
+		    t->pend_entity, cap_strerror(r));
+		return 0;
+	}
+	p = t->pend_req;
+	if ((*certReq = d2i_OSSL_CMP_MSG(NULL, &p,
+	    (long)t->pend_reqlen)) == NULL)
+		return 0;
+	return 1;
 }
 
 int
@@ -972,8 +1052,10 @@ cmp_srv_process(cmp_srv *s, cmf *c, const uint8_t *der, size_t len,
 	memcpy(*resp, out, (size_t)n);
 	*resplen = (size_t)n;
 	body = OSSL_CMP_MSG_get_bodytype(rsp);
+	/* kept for its certConf, or its pollReq */
 	if ((body == CMP_BODY_IP || body == CMP_BODY_CP ||
-	    body == CMP_BODY_KUP) && pk.tidlen > 0) {
+	    body == CMP_BODY_KUP || body == CMP_BODY_POLLREP) &&
+	    pk.tidlen > 0) {
 		txn_keep(s, t);
 		t = NULL;	/* transferred */
 	}

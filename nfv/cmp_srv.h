@@ -26,6 +26,12 @@
  * A transaction that ends with certConf spans two HTTP requests: the
  * server context of an answered ir/cr/p10cr/kur is kept, keyed by its
  * transactionID, for CMP_TXN_TTL_S seconds (at most CMP_TXN_MAX).
+ *
+ * A request the CA has not answered within [enrol] wait (cmf.h,
+ * CMF_MAY_PEND) is answered with status "waiting" (RFC 4210 5.3.22); its
+ * transaction is kept with the request, pollReq gets pollRep with
+ * checkAfter until the CA has answered, then the ip/cp/kup (or the
+ * refusal) of the request processed again.
  */
 #ifndef CAP_NFV_CMP_SRV_H
 #define CAP_NFV_CMP_SRV_H
@@ -50,7 +56,7 @@ enum cmp_body {
 	CMP_BODY_P10CR = 4, CMP_BODY_KUR = 7, CMP_BODY_KUP = 8,
 	CMP_BODY_RR = 11, CMP_BODY_RP = 12, CMP_BODY_PKICONF = 19,
 	CMP_BODY_GENM = 21, CMP_BODY_GENP = 22, CMP_BODY_ERROR = 23,
-	CMP_BODY_CERTCONF = 24, CMP_BODY_POLLREQ = 25,
+	CMP_BODY_CERTCONF = 24, CMP_BODY_POLLREQ = 25, CMP_BODY_POLLREP = 26,
 };
 
 enum cmp_prot {

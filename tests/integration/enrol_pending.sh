@@ -12,6 +12,8 @@
 #   - Capstone's own EST connector against this server: its enrollment
 #     goes pending, it polls on Retry-After, and ends issued;
 #   - strongSwan's pki --est polls the 202 until it gets the certificate;
+#   - openssl cmp (ir with MAC, kur, p10cr) is answered "waiting" and
+#     polls (pollReq/pollRep) to its certificate;
 #   - an entity removed with a request never collected: what the CA issued
 #     for it is revoked (the CRL lists it).
 set -eu
@@ -241,6 +243,103 @@ else
 	openssl verify -CAfile "$W/op.pem" "$W/sw.crt" >/dev/null 2>&1 || rc=1
 	t_check "pki --est polls the 202 and gets the certificate" "$rc" \
 	    "$(t_short "$(tail -n 3 "$W/pki-est.log")")"
+fi
+
+# ---- CMP: waiting, pollReq/pollRep, then the certificate ----
+t_api POST /cmf/v1/entities '{"id":"vnfc-p-5","type":"VNFC_INSTANCE","vnfcId":"vnfc-p-5","fqdns":["p5.vnf.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}' >/dev/null
+t_eq "entity vnfc-p-5" 201 "$T_STATUS"
+# ocmp LOG ARGS...: openssl cmp against the enrolment listener.
+ocmp() {
+	_l=$1
+	shift
+	timeout 60 openssl cmp -config "" -server "127.0.0.1:$EPORT" \
+	    -path pkix/ -tls_used -tls_trusted "$T_DIR/pki/ca.crt" \
+	    -recipient "/CN=capstone" -unprotected_errors -verbosity 7 "$@" \
+	    >"$W/$_l.log" 2>&1
+}
+initcred vnfc-p-5 "$W/cred5" || t_die "no initial credential: HTTP $T_STATUS"
+cut -d: -f1 "$W/cred5.up" >"$W/c5.ref"
+(umask 077 && cut -d: -f2- "$W/cred5.up" >"$W/c5.sec")
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$W/k5.key" 2>/dev/null
+rc=0
+ocmp ir5 -cmd ir -ref "$(cat "$W/c5.ref")" -secret "file:$W/c5.sec" \
+    -newkey "$W/k5.key" -subject "/CN=p5.vnf.example" -sans p5.vnf.example \
+    -certout "$W/c5.pem" || rc=1
+same_key "$W/k5.key" "$W/c5.pem" || rc=1
+t_check "openssl cmp ir (MAC) polls the waiting answer to its certificate" "$rc" \
+    "$(t_short "$(tail -n 4 "$W/ir5.log")")"
+if grep -qi 'pollrep\|polling\|poll' "$W/ir5.log"; then
+	t_ok "the client was answered waiting and polled"
+else
+	t_fail "the client was answered waiting and polled" "$(t_short "$(tail -n 6 "$W/ir5.log")")"
+fi
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$W/k6.key" 2>/dev/null
+rc=0
+ocmp kur5 -cmd kur -cert "$W/c5.pem" -key "$W/k5.key" -newkey "$W/k6.key" \
+    -srvcert "$T_DIR/pki/server.crt" -certout "$W/c6.pem" || rc=1
+same_key "$W/k6.key" "$W/c6.pem" || rc=1
+t_check "openssl cmp kur polls to the renewed certificate" "$rc" \
+    "$(t_short "$(tail -n 4 "$W/kur5.log")")"
+initcred vnfc-p-5 "$W/cred7" || t_die "no initial credential: HTTP $T_STATUS"
+cut -d: -f1 "$W/cred7.up" >"$W/c7.ref"
+(umask 077 && cut -d: -f2- "$W/cred7.up" >"$W/c7.sec")
+csr c7 p5.vnf.example
+openssl req -in "$W/c7.der" -inform DER -out "$W/c7.csr" 2>/dev/null
+rc=0
+ocmp p10 -cmd p10cr -ref "$(cat "$W/c7.ref")" -secret "file:$W/c7.sec" \
+    -csr "$W/c7.csr" -certout "$W/c7.pem" || rc=1
+same_key "$W/c7.key" "$W/c7.pem" || rc=1
+t_check "openssl cmp p10cr polls to its certificate" "$rc" \
+    "$(t_short "$(tail -n 4 "$W/p10.log")")"
+rc=0
+ocmp ir5b -cmd ir -ref "$(cat "$W/c5.ref")" -secret "file:$W/c5.sec" \
+    -newkey "$W/k5.key" -subject "/CN=p5.vnf.example" -certout "$W/c5b.pem" || rc=1
+t_eq "the initial credential is spent after a polled enrollment" 1 "$rc"
+
+# ---- a CA that is slow to answer: 202 and pollRep again meanwhile ----
+# One request every 4 s: an enrollment through the API takes the token,
+# the next one waits in the CA's queue for about 4 s.
+t_expect "a slow CA (one request per 4 s)" 201 POST /v1/cas \
+    '{"name":"slow","protocol":"local","subject":"CN=Slow CA","key":{"type":"ec-p256"},"limits":{"rate":0.25,"burst":1,"max_in_flight":1,"queue":5}}'
+t_api POST /cmf/v1/entities '{"id":"vnfc-s-0","type":"VNFC_INSTANCE","vnfcId":"vnfc-s-0","fqdns":["s0.vnf.example"],"ca":"slow","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}' >/dev/null
+t_eq "entity vnfc-s-0 on the slow CA" 201 "$T_STATUS"
+t_api POST /v1/certs '{"ca":"slow","subject":"CN=other","key":{"type":"ec-p256"}}' >/dev/null
+t_wait_pending
+t_eq "an API enrollment takes the slow CA's token" 201 "$T_STATUS"
+initcred vnfc-s-0 "$W/creds" || t_die "no initial credential: HTTP $T_STATUS"
+csr s0 s0.vnf.example
+est simpleenroll "$W/s0.p7" -K "$W/creds"
+t_eq "est on the slow CA: 202" 202 "$EST_STATUS"
+est simpleenroll "$W/s0.p7" -K "$W/creds"
+t_eq "repeated before the CA answered: 202 again" 202 "$EST_STATUS"
+t_eq "still pending" pending "$(jq -r .status "$W/s0.p7" 2>/dev/null || true)"
+collect simpleenroll "$W/s0.p7" -K "$W/creds"
+t_eq "then the certificate (200)" 200 "$EST_STATUS"
+p7 "$W/s0.p7" "$W/s0.pem" || true
+if same_key "$W/s0.key" "$W/s0.pem"; then
+	t_ok "the slow CA's certificate is for the requester's key"
+else
+	t_fail "the slow CA's certificate is for the requester's key" "no"
+fi
+t_api POST /v1/certs '{"ca":"slow","subject":"CN=other2","key":{"type":"ec-p256"}}' >/dev/null
+t_wait_pending
+initcred vnfc-s-0 "$W/creds2" || t_die "no initial credential: HTTP $T_STATUS"
+cut -d: -f1 "$W/creds2.up" >"$W/s1.ref"
+(umask 077 && cut -d: -f2- "$W/creds2.up" >"$W/s1.sec")
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$W/ks1.key" 2>/dev/null
+rc=0
+ocmp slow -cmd ir -ref "$(cat "$W/s1.ref")" -secret "file:$W/s1.sec" \
+    -newkey "$W/ks1.key" -subject "/CN=s0.vnf.example" -certout "$W/s1.pem" || rc=1
+same_key "$W/ks1.key" "$W/s1.pem" || rc=1
+t_check "openssl cmp ir on the slow CA ends with its certificate" "$rc" \
+    "$(t_short "$(tail -n 4 "$W/slow.log")")"
+if grep -q "POLLREP\|pollRep\|checkAfter\|check_after" "$W/slow.log"; then
+	t_ok "meanwhile it was answered pollRep"
+else
+	t_fail "meanwhile it was answered pollRep" "$(t_short "$(grep -i poll "$W/slow.log" | head -5)")"
 fi
 
 # ---- an entity removed with a request never collected ----
