@@ -49,12 +49,12 @@ struct store {
 	MDB_dbi		 dbi_ca_issued;
 	MDB_dbi		 dbi_cmf_ents;	/* store/cmfdb.c */
 	MDB_dbi		 dbi_cmf_ents_par;
-	MDB_dbi		 dbi_cmf_ics;
+	MDB_dbi		 dbi_cmf_ics;	/* store/cmfdb_ic.c */
 	MDB_dbi		 dbi_cmf_ics_cert;
 	MDB_dbi		 dbi_cmf_certs;
 	MDB_dbi		 dbi_cmf_shared;
 	MDB_dbi		 dbi_cmf_lcm;
-	MDB_dbi		 dbi_cmf_pend;
+	MDB_dbi		 dbi_cmf_pend;	/* store/cmfdb.c */
 	/*
 	 * Held shared by every transaction, exclusively by a map resize:
 	 * mdb_env_set_mapsize needs no transaction active in the process.
