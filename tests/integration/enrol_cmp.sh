@@ -10,18 +10,9 @@
 # get 400.
 set -eu
 . "$(dirname "$0")/../lib/env.sh"
+. "$(dirname "$0")/../lib/enrol.sh"
 
-t_prepare
-EPORT=$(t_free_port) || t_die "no free port"
-# "listen=" without blanks: t_start_daemon reads the API port from "listen = "
-printf '\n[enrol]\nlisten=127.0.0.1:%s\nca = op\n' "$EPORT" >>"$T_DIR/capstoned.conf"
-t_start_daemon "$T_DIR" || t_die "capstoned did not start"
-W=$T_TMP/w
-mkdir -p "$W"
-
-t_expect "a local CA for the operator" 201 POST /v1/cas \
-    '{"name":"op","protocol":"local","subject":"CN=Operator CA","key":{"type":"ec-p256"}}'
-jq -r '.chain[0]' "$T_BODY" >"$W/op.pem"
+enrol_setup
 t_expect "a VNFC instance entity" 201 POST /cmf/v1/entities \
     '{"id":"vnfc-a-0","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-0","fqdns":["a0.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
 
@@ -34,21 +25,6 @@ initcred() {
 	jq -r .reference "$T_BODY" >"$W/$1.ref"
 	(umask 077 && jq -r .secret "$T_BODY" >"$W/$1.sec")
 	: >"$T_BODY"
-}
-
-# ocmp LOG ARGS...: openssl cmp against the enrolment listener.
-ocmp() {
-	_l=$1
-	shift
-	timeout 60 openssl cmp -config "" -server "127.0.0.1:$EPORT" \
-	    -path pkix/ -tls_used -tls_trusted "$T_DIR/pki/ca.crt" \
-	    -recipient "/CN=capstone" -unprotected_errors "$@" \
-	    >"$W/$_l.log" 2>&1
-}
-
-newkey() {
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-	    -out "$W/$1.key" 2>/dev/null
 }
 
 # ---- ir with MAC protection ----
