@@ -102,6 +102,10 @@ cmp_req_peek(const uint8_t *der, size_t len, struct cmp_peek *out)
 	    msg_outline(der, len, &hdr, &e) != 0)
 		return CAP_ERR_INVALID;
 	out->body = (int)(e.tag & 0x1f);
+	/* certConf [24] { SEQUENCE OF CertStatus }: empty rejects all */
+	if (out->body == CMP_BODY_CERTCONF && tlv_read(e.val, e.len, &in) == 0 &&
+	    in.tag == 0x30 && in.len == 0)
+		out->certconf_empty = 1;
 	p = e.val + e.len;
 	end = der + len;
 	while (p < end) {
@@ -760,30 +764,20 @@ pkisi_status(const OSSL_CMP_PKISI *si)
 }
 
 /*
- * certConf: a client that rejects the certificate (RFC 4210 5.3.18, RFC
- * 9483 4.1.1) gets it revoked: it was issued, and would otherwise stay
- * valid with nobody using it.  The initial credential stays spent.
+ * A certificate the client rejected (RFC 4210 5.3.18, RFC 9483 4.1.1) is
+ * revoked: it was issued, and would otherwise stay valid with nobody
+ * using it.  The initial credential stays spent.
  */
-static int
-cb_certconf(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req, int certReqId,
-    const ASN1_OCTET_STRING *hash, const OSSL_CMP_PKISI *si)
+static void
+revoke_rejected(struct txn *t)
 {
-	struct txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(sctx);
 	char why[256] = "";
-	int st, r;
+	int r;
 
-	(void)req;
-	(void)certReqId;
-	(void)hash;
-	/* no statusInfo: accepted */
-	if (si == NULL || (st = pkisi_status(si)) == OSSL_CMP_PKISTATUS_accepted)
-		return 1;
-	log_info("cmp server: the client rejected its certificate (status %d)",
-	    st);
 	if (t == NULL || t->issued == NULL) {
 		log_warn("cmp server: no certificate of this transaction to "
 		    "revoke");
-		return 1;
+		return;
 	}
 	if ((r = cmf_revoke_cert(t->c, t->issued, t->issuedlen,
 	    CMP_REASON_CESSATION, why, sizeof(why))) != 0)
@@ -794,6 +788,25 @@ cb_certconf(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req, int certReqId,
 	OPENSSL_free(t->issued);
 	t->issued = NULL;
 	t->issuedlen = 0;
+}
+
+/* certConf with a CertStatus (an empty one: cmp_srv_process). */
+static int
+cb_certconf(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req, int certReqId,
+    const ASN1_OCTET_STRING *hash, const OSSL_CMP_PKISI *si)
+{
+	struct txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(sctx);
+	int st;
+
+	(void)req;
+	(void)certReqId;
+	(void)hash;
+	/* no statusInfo: accepted */
+	if (si == NULL || (st = pkisi_status(si)) == OSSL_CMP_PKISTATUS_accepted)
+		return 1;
+	log_info("cmp server: the client rejected its certificate (status %d)",
+	    st);
+	revoke_rejected(t);
 	return 1;
 }
 
@@ -1052,6 +1065,15 @@ cmp_srv_process(cmp_srv *s, cmf *c, const uint8_t *der, size_t len,
 	memcpy(*resp, out, (size_t)n);
 	*resplen = (size_t)n;
 	body = OSSL_CMP_MSG_get_bodytype(rsp);
+	/*
+	 * An empty certConf rejects every certificate of the transaction;
+	 * OpenSSL confirms it without calling cb_certconf.
+	 */
+	if (pk.certconf_empty && body == CMP_BODY_PKICONF) {
+		log_info("cmp server: the client rejected its certificate "
+		    "(empty certConf)");
+		revoke_rejected(t);
+	}
 	/* kept for its certConf, or its pollReq */
 	if ((body == CMP_BODY_IP || body == CMP_BODY_CP ||
 	    body == CMP_BODY_KUP || body == CMP_BODY_POLLREP) &&

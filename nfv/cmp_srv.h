@@ -74,6 +74,7 @@ struct cmp_peek {
 	size_t		 certlen;
 	uint8_t		 tid[CMP_TID_MAX];
 	size_t		 tidlen;
+	int		 certconf_empty;	/* certConf of no CertStatus */
 };
 
 /*
