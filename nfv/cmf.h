@@ -276,6 +276,19 @@ int cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
     const uint8_t *csr, size_t csrlen, unsigned flags,
     struct cmf_issued *out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * cmf_renew_undo gives certificate cur (DER; inventory id cert_id, held by
+ * entity as certtype) its renewal back once the certificate of that
+ * renewal (renewed, DER) was rejected by the client and revoked: cur is
+ * found by cmf_cert_lookup again, so it renews once more.  Only while cur
+ * is issued and unexpired and renewed is no valid certificate of the CMF
+ * (CAP_ERR_CONFLICT otherwise).
+ */
+int cmf_renew_undo(cmf *c, const uint8_t *cur, size_t curlen,
+    const uint8_t *renewed, size_t renewedlen, const char *entity,
+    const char *cert_id, const char *certtype)
+    __attribute__((warn_unused_result));
+
 /* cmf_revoke_cert revokes a certificate the CMF issued (RFC 5280 reason). */
 int cmf_revoke_cert(cmf *c, const uint8_t *der, size_t len, int reason,
     char *err, size_t errlen) __attribute__((warn_unused_result));

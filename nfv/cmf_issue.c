@@ -884,6 +884,20 @@ cmf_cert_lookup(cmf *c, const uint8_t *der, size_t len,
 	return r;
 }
 
+/* Indexes certificate cert_id (DER hash) again: it renews once more. */
+static int
+reindex(cmf *c, const uint8_t hash[CMFDB_HASH_LEN], const char *entity,
+    const char *cert_id, const char *certtype)
+{
+	struct cmfdb_certref ref;
+
+	memset(&ref, 0, sizeof(ref));
+	snprintf(ref.entity, sizeof(ref.entity), "%s", entity);
+	snprintf(ref.cert_id, sizeof(ref.cert_id), "%s", cert_id);
+	snprintf(ref.certtype, sizeof(ref.certtype), "%s", certtype);
+	return cmfdb_cert_put(c->env.s, hash, &ref);
+}
+
 int
 cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
     const uint8_t *csr, size_t csrlen, unsigned flags,
@@ -893,7 +907,6 @@ cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
 	char ct[CMF_CERTTYPE_MAX + 1];
 	struct cmf_entity *e = NULL;
 	const struct cmf_certtype *t = NULL;
-	struct cmfdb_certref ref;
 	uint8_t hash[CMFDB_HASH_LEN];
 	const unsigned char *p;
 	X509 *x = NULL;
@@ -942,18 +955,46 @@ cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
 	r = cmf_issue_from_csr(c, e, t, csr, csrlen, flags, 0, 1, out, err,
 	    errlen);
  out:
-	if (r != 0 && unindexed) {
-		memset(&ref, 0, sizeof(ref));
-		snprintf(ref.entity, sizeof(ref.entity), "%s", ent);
-		snprintf(ref.cert_id, sizeof(ref.cert_id), "%s", cid);
-		snprintf(ref.certtype, sizeof(ref.certtype), "%s", ct);
-		if (cmfdb_cert_put(c->env.s, hash, &ref) != 0)
-			log_warn("cmf: cannot index certificate %s again "
-			    "after a failed renewal", cid);
-	}
+	if (r != 0 && unindexed && reindex(c, hash, ent, cid, ct) != 0)
+		log_warn("cmf: cannot index certificate %s again after a "
+		    "failed renewal", cid);
 	X509_REQ_free(req);
 	X509_free(x);
 	free(e);
+	return r;
+}
+
+int
+cmf_renew_undo(cmf *c, const uint8_t *cur, size_t curlen,
+    const uint8_t *renewed, size_t renewedlen, const char *entity,
+    const char *cert_id, const char *certtype)
+{
+	struct certdb_cert *old = NULL;
+	uint8_t hash[CMFDB_HASH_LEN];
+	char ent[CMF_ID_MAX + 1], cid[CERTDB_ID_LEN + 1];
+	int r;
+
+	if (c == NULL || cur == NULL || renewed == NULL ||
+	    !cmfdb_id_valid(entity) || !certdb_id_valid(cert_id) ||
+	    !cmfdb_certtype_valid(certtype))
+		return CAP_ERR_INVALID;
+	/* the renewal must be out of use: not found as a valid certificate */
+	if (cmf_cert_lookup(c, renewed, renewedlen, ent, cid, NULL) == 0)
+		return CAP_ERR_CONFLICT;
+	if ((r = certdb_get(c->env.s, cert_id, &old)) != 0)
+		return r;
+	if (old->status != CERTDB_ISSUED || old->not_after <= cap_now() ||
+	    old->der == NULL || old->derlen != curlen ||
+	    memcmp(old->der, cur, curlen) != 0) {
+		r = CAP_ERR_CONFLICT;
+		goto out;
+	}
+	cmf_hash(cur, curlen, hash);
+	if ((r = reindex(c, hash, entity, cert_id, certtype)) == 0)
+		log_info("cmf: certificate %s of %s renews again (its renewal "
+		    "was rejected)", cert_id, entity);
+ out:
+	certdb_cert_free(old);
 	return r;
 }
 

@@ -335,6 +335,10 @@ struct txn {
 	size_t			 pend_csrlen;
 	char			 pend_entity[CMF_ID_MAX + 1];
 	char			 pend_certtype[CMF_CERTTYPE_MAX + 1];
+	/* a kur's renewed certificate (the signer): for a rejected renewal */
+	char			 kur_entity[CMF_ID_MAX + 1];
+	char			 kur_cert_id[CERTDB_ID_LEN + 1];
+	char			 kur_certtype[CMF_CERTTYPE_MAX + 1];
 };
 
 struct cmp_srv {
@@ -431,13 +435,13 @@ struct who {
 	char	initcred[CMF_INITCRED_REF_LEN + 1];	/* claimed, or "" */
 	struct cmf_initcred claim;	/* its claim, with the token */
 	int	current;	/* a formal certificate of the CMF */
+	char	cert_id[CERTDB_ID_LEN + 1];	/* current: its id */
 };
 
 static int
 identify(struct txn *t, struct who *w, char *why, size_t whylen)
 {
 	struct cmf_initcred ic;
-	char cert_id[CERTDB_ID_LEN + 1];
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int r;
@@ -462,7 +466,7 @@ identify(struct txn *t, struct who *w, char *why, size_t whylen)
 	}
 	if ((r = der_of(t->signer, &der, &len)) != 0)
 		return r;
-	if ((r = cmf_cert_lookup(t->c, der, len, w->entity, cert_id,
+	if ((r = cmf_cert_lookup(t->c, der, len, w->entity, w->cert_id,
 	    w->certtype)) == 0)
 		w->current = 1;
 	else if ((r = cmf_initcred_claim_cert(t->c, der, len,
@@ -546,6 +550,11 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 		    (r = cmf_renew_csr(t->c, cur, curlen, csr, csrlen,
 		    flags, &is, why, sizeof(why))) != 0)
 			goto fail;
+		snprintf(t->kur_entity, sizeof(t->kur_entity), "%s", w.entity);
+		snprintf(t->kur_cert_id, sizeof(t->kur_cert_id), "%s",
+		    w.cert_id);
+		snprintf(t->kur_certtype, sizeof(t->kur_certtype), "%s",
+		    w.certtype);
 	} else if ((r = cmf_issue_csr_claimed(t->c, w.entity, w.certtype, csr,
 	    csrlen, flags, w.initcred[0] != '\0' ? &w.claim : NULL, &is,
 	    why, sizeof(why))) != 0) {
@@ -766,12 +775,15 @@ pkisi_status(const OSSL_CMP_PKISI *si)
 /*
  * A certificate the client rejected (RFC 4210 5.3.18, RFC 9483 4.1.1) is
  * revoked: it was issued, and would otherwise stay valid with nobody
- * using it.  The initial credential stays spent.
+ * using it.  The initial credential stays spent; the certificate a
+ * rejected kur renewed can renew again.
  */
 static void
 revoke_rejected(struct txn *t)
 {
 	char why[256] = "";
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
 	int r;
 
 	if (t == NULL || t->issued == NULL) {
@@ -783,8 +795,19 @@ revoke_rejected(struct txn *t)
 	    CMP_REASON_CESSATION, why, sizeof(why))) != 0)
 		log_warn("cmp server: cannot revoke the rejected certificate: "
 		    "%s", why[0] != '\0' ? why : cap_strerror(r));
-	else
+	else {
 		log_info("cmp server: the rejected certificate was revoked");
+		/* a rejected kur: the old certificate renews once more */
+		if (t->kur_cert_id[0] != '\0' && t->signer != NULL &&
+		    der_of(t->signer, &old, &oldlen) == 0 &&
+		    (r = cmf_renew_undo(t->c, old, oldlen, t->issued,
+		    t->issuedlen, t->kur_entity, t->kur_cert_id,
+		    t->kur_certtype)) != 0)
+			log_warn("cmp server: the renewed certificate %s cannot "
+			    "renew again: %s", t->kur_cert_id, cap_strerror(r));
+		OPENSSL_free(old);
+	}
+	t->kur_cert_id[0] = '\0';
 	OPENSSL_free(t->issued);
 	t->issued = NULL;
 	t->issuedlen = 0;

@@ -114,13 +114,30 @@ ocmp rej2 -cmd ir -ref "$(cat "$W/c6.ref")" -secret "file:$W/c6.sec" \
     -certout "$W/c6b.pem" || rc=1
 t_eq "the initial credential of the rejected ir stays spent" 1 "$rc"
 
+# ---- a kur whose certificate the client rejects ----
+# The renewed certificate is revoked, and the certificate it renewed can
+# renew again (the kur below).
+nrev() {
+	t_api GET "/v1/certs?ca=op" >/dev/null
+	jq '[.certs[] | select((.subject | test("a0\\.vnf1\\.example")) and .status == "revoked")] | length' "$T_BODY"
+}
+rev0=$(nrev)
+newkey k3r
+rc=0
+ocmp kurrej -cmd kur -cert "$W/c1.pem" -key "$W/k1.key" -newkey "$W/k3r.key" \
+    -srvcert "$T_DIR/pki/server.crt" -out_trusted "$T_DIR/pki/ca.crt" \
+    -certout "$W/c3r.pem" || rc=1
+t_eq "openssl cmp rejects a renewed certificate outside -out_trusted" 1 "$rc"
+t_eq "the renewed certificate the client rejected is revoked" \
+    $((rev0 + 1)) "$(nrev)"
+
 # ---- kur signed with the issued certificate ----
 newkey k3
 rc=0
 ocmp kur -cmd kur -cert "$W/c1.pem" -key "$W/k1.key" -newkey "$W/k3.key" \
     -srvcert "$T_DIR/pki/server.crt" -certout "$W/c3.pem" || rc=1
 openssl verify -CAfile "$W/op.pem" "$W/c3.pem" >/dev/null 2>&1 || rc=1
-t_check "openssl cmp kur with the issued certificate renews" "$rc" \
+t_check "openssl cmp kur with the issued certificate renews (again, after the rejected renewal)" "$rc" \
     "$(t_short "$(tail -n 4 "$W/kur.log")")"
 pub_a=$(openssl pkey -in "$W/k3.key" -pubout 2>/dev/null)
 pub_b=$(openssl x509 -in "$W/c3.pem" -noout -pubkey 2>/dev/null || true)
