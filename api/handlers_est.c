@@ -184,8 +184,8 @@ est_work(void *arg)
 			r = CAP_ERR_UNAUTH;
 	} else if ((r = est_identify(j, entity, certtype, &claim)) == 0)
 		r = cmf_issue_csr_claimed(j->c, entity, certtype, j->csr,
-		    j->csrlen, CMF_MAY_PEND, claim.ref[0] != '\0' ? &claim : NULL, &is,
-		    j->why, sizeof(j->why));
+		    j->csrlen, CMF_MAY_PEND, claim.ref[0] != '\0' ? &claim :
+		    NULL, j->peer, j->peerlen, &is, j->why, sizeof(j->why));
 	sodium_memzero(&claim, sizeof(claim));
 	sodium_memzero(j->secret, sizeof(j->secret));
 	if (r == 0)
@@ -221,6 +221,14 @@ est_done(void *arg)
 	case CAP_ERR_INVALID:
 		api_reply_json(ctx, 400, api_error_body("bad_request",
 		    j->why[0] != '\0' ? j->why : "the CSR was refused"));
+		break;
+	case CAP_ERR_CONFLICT:
+		api_reply_json(ctx, 409, api_error_body("conflict",
+		    j->why[0] != '\0' ? j->why : "another request is pending"));
+		break;
+	case CAP_ERR_GONE:
+		api_reply_json(ctx, 410, api_error_body("gone",
+		    j->why[0] != '\0' ? j->why : "the request is gone"));
 		break;
 	case CAP_ERR_PENDING:
 		/* RFC 7030 4.2.3: the client repeats the same request */

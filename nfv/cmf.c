@@ -501,19 +501,22 @@ held_retire(cmf *c, const struct cmf_entity *e, const struct cmf_held *h)
  * a held certificate; one the CA still has not answered is logged, since
  * its certificate, if it comes, belongs to nobody.
  */
-static void
+static int
 pend_retire(cmf *c, const struct cmf_entity *e)
 {
-	struct cmfdb_certref *v = NULL;
+	struct cmfdb_pend *v = NULL;
 	struct certdb_cert *cc = NULL;
 	struct cmf_held h;
 	size_t n = 0, i;
+	int r;
 
-	if (cmfdb_pend_take_all(c->env.s, e->id, &v, &n) != 0) {
+	if ((r = cmfdb_pend_take_all(c->env.s, e->id, &v, &n)) != 0) {
 		log_warn("cmf: %s: cannot read its pending requests", e->id);
-		return;
+		return r;
 	}
 	for (i = 0; i < n; i++) {
+		if (v[i].cert_id[0] == '\0')
+			continue;	/* reserved: its request sees it gone */
 		if (certdb_get(c->env.s, v[i].cert_id, &cc) == 0 &&
 		    cc->status == CERTDB_PENDING)
 			log_warn("cmf: %s: request %s is still pending at the "
@@ -526,6 +529,7 @@ pend_retire(cmf *c, const struct cmf_entity *e)
 		held_retire(c, e, &h);
 	}
 	free(v);
+	return 0;
 }
 
 /* The scope of a P2 shared key: the VNFC an instance belongs to. */
@@ -608,7 +612,8 @@ delete_tree(cmf *c, const char *id, int depth)
 			goto out;
 	for (i = 0; i < e->ncerts; i++)
 		held_retire(c, e, &e->certs[i]);
-	pend_retire(c, e);
+	if ((r = pend_retire(c, e)) != 0)
+		goto out;
 	if (cmfdb_ic_list(c->env.s, e->id, &ics, &nics) == 0)
 		for (i = 0; i < nics; i++)
 			(void)cmf_initcred_drop(c, ics[i].ic.ref);

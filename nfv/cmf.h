@@ -49,12 +49,15 @@
  * Pending requests (EST 202, RFC 7030 4.2.3): a CSR request made with
  * CMF_MAY_PEND waits env->enrol_wait seconds only (0: not at all); when
  * the CA has not answered by then, the request is recorded as pending
- * (store/cmfdb.h: entity, certificate type and the CSR's bytes) and the
- * call returns CAP_ERR_PENDING with out->retry_after.  The same request
- * made again (same entity, type and CSR, authenticated anew) collects the
- * certificate once the CA has issued it, gets CAP_ERR_PENDING again while
- * it has not, and the CA's refusal when it refused.  Removing the entity
- * drops its pending requests and revokes what they had been issued.
+ * (nfv/cmf_pend.c: entity, certificate type, kind and the CSR's bytes,
+ * bound to who made it) and the call returns CAP_ERR_PENDING with
+ * out->retry_after.  The same request made again by the same client
+ * (authenticated anew with the same initial credential or certificate)
+ * collects the certificate once the CA has issued it, gets
+ * CAP_ERR_PENDING again while it has not, and the CA's refusal when it
+ * refused; a client has one request pending per entity at most
+ * (CAP_ERR_CONFLICT for another).  Removing the entity drops its pending
+ * requests and revokes what they had been issued.
  */
 #ifndef CAP_NFV_CMF_H
 #define CAP_NFV_CMF_H
@@ -229,11 +232,15 @@ int cmf_issue_csr(cmf *c, const char *id, const char *certtype,
  * (CAP_ERR_UNAUTH otherwise); it is deleted once the certificate is
  * issued, released otherwise, each only for that claim.  cmf_issue_csr
  * with a non-NULL initcred has no token and is refused (CAP_ERR_UNAUTH).
+ * Without a claim, peer (DER, may be NULL) is the certificate the caller
+ * authenticated with: with CMF_MAY_PEND, the credential or certificate is
+ * who may collect a pending request, and has one pending at most.
  */
 int cmf_issue_csr_claimed(cmf *c, const char *id, const char *certtype,
     const uint8_t *csr, size_t csrlen, unsigned flags,
-    const struct cmf_initcred *claim, struct cmf_issued *out, char *err,
-    size_t errlen) __attribute__((warn_unused_result));
+    const struct cmf_initcred *claim, const uint8_t *peer, size_t peerlen,
+    struct cmf_issued *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /*
  * cmf_issue_delegated issues a certificate of certtype to entity id with
@@ -245,13 +252,14 @@ int cmf_issue_delegated(cmf *c, const char *id, const char *certtype,
 
 /*
  * cmf_pend_check says whether the pending request of entity/certtype for
- * csr (DER, as given to the call that went pending) has an answer from
+ * csr (DER, as given to the call that went pending; renewal: it was
+ * cmf_renew_csr) has an answer from
  * the CA yet, without collecting it: 0 when it has (issued or refused;
  * the repeated request gets it), CAP_ERR_PENDING with *retry_after while
  * it has not, CAP_ERR_NOT_FOUND when there is no such pending request.
  */
 int cmf_pend_check(cmf *c, const char *entity, const char *certtype,
-    const uint8_t *csr, size_t csrlen, uint32_t *retry_after)
+    int renewal, const uint8_t *csr, size_t csrlen, uint32_t *retry_after)
     __attribute__((warn_unused_result));
 
 /*

@@ -235,7 +235,7 @@ cmf_initcred_create(cmf *c, const char *id, const char *certtype,
 		secret_kept = 1;
 	} else {
 		rec.ic.kind = CMF_IC_CERT;
-		if ((r = cmf_issue_from_csr(c, e, t, csr, csrlen, 0, ttl, 0,
+		if ((r = cmf_issue_from_csr(c, e, t, csr, csrlen, 0, NULL, ttl, 0,
 		    out, err, errlen)) != 0)
 			goto out;
 		{

@@ -40,17 +40,75 @@ const struct cmf_certtype *cmf_type_find(const struct cmf_entity *e,
 /* SHA-256 of a DER certificate. */
 void cmf_hash(const uint8_t *der, size_t len, uint8_t out[CMFDB_HASH_LEN]);
 
+/* Internal flag of cmf_issue_from_csr: the request renews a certificate. */
+#define CMF_RENEWAL	0x100
+
 /*
  * cmf_issue_from_csr checks csr (DER) against entity e and issues it
- * through certsvc for type t, blocking until the CA answers.  validity
- * 0: the CA's.  The certificate is recorded as held by e; formal: it is
- * also indexed (cmf_cert_lookup) and spends e's initial credentials of
- * its type, else it is an initial certificate, marked initial.
+ * through certsvc for type t, blocking until the CA answers (with
+ * CMF_MAY_PEND: see cmf.h; auth is who asks, cmf_pend_auth, NULL for an
+ * administrator).  validity 0: the CA's.  The certificate is recorded as
+ * held by e; formal: it is also indexed (cmf_cert_lookup) and spends e's
+ * initial credentials of its type, else it is an initial certificate,
+ * marked initial.
  */
 int cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
     const struct cmf_certtype *t, const uint8_t *csr, size_t csrlen,
-    unsigned flags, uint64_t validity, int formal, struct cmf_issued *out,
-    char *err, size_t errlen);
+    unsigned flags, const uint8_t *auth, uint64_t validity, int formal,
+    struct cmf_issued *out, char *err, size_t errlen);
+
+/*
+ * cmf_finish hands over certificate cert_id (issued) as out and records
+ * it with entity e (see cmf_issue_from_csr for formal).
+ */
+int cmf_finish(cmf *c, const struct cmf_entity *e, const char *certtype,
+    const char *cert_id, int shared, int delegated, int formal,
+    struct cmf_issued *out, char *err, size_t errlen);
+
+/*
+ * cmf_orphan_revoke revokes certificate cert_id, issued for a request of
+ * entity that nobody can receive any more (the entity was removed).
+ */
+void cmf_orphan_revoke(cmf *c, const char *entity, const char *cert_id);
+
+/* ---- pending requests (cmf_pend.c) ---- */
+
+/* A request that may go pending, between cmf_pend_begin and _end. */
+struct cmf_pend_req {
+	uint8_t		hash[CMFDB_HASH_LEN];
+	uint8_t		auth[CMFDB_HASH_LEN];
+	int		reserved;	/* the caller asks the CA, then _end */
+};
+#define CMF_PEND_COLLECTED	1
+
+/*
+ * cmf_pend_auth names an authenticator: the initial credential initcred
+ * (its reference), else the certificate cert (DER), else all zero (an
+ * administrator, whose requests are not limited).
+ */
+void cmf_pend_auth(const char *initcred, const uint8_t *cert, size_t certlen,
+    uint8_t out[CMFDB_HASH_LEN]);
+/*
+ * cmf_pend_begin looks the request up: CMF_PEND_COLLECTED with out filled
+ * when it was pending and the CA issued it; CAP_ERR_PENDING (with
+ * out->retry_after) while it is still pending; CAP_ERR_CONFLICT when it is
+ * another client's, or auth has another request pending for e; the CA's
+ * refusal; or 0 with pr->reserved: a new request, reserved, to be sent to
+ * the CA and then handed to cmf_pend_end.
+ */
+int cmf_pend_begin(cmf *c, const struct cmf_entity *e, const char *certtype,
+    int renewal, const uint8_t *csr, size_t csrlen,
+    const uint8_t auth[CMFDB_HASH_LEN], int formal, struct cmf_pend_req *pr,
+    struct cmf_issued *out, char *err, size_t errlen);
+/*
+ * cmf_pend_end follows the CA's answer r (cert_id its inventory id):
+ * CAP_ERR_PENDING makes the reservation the pending record (and is
+ * returned with out->retry_after); anything else drops the reservation
+ * and is returned as it is.
+ */
+int cmf_pend_end(cmf *c, const struct cmf_entity *e, const char *certtype,
+    struct cmf_pend_req *pr, int r, const char *cert_id,
+    struct cmf_issued *out, char *err, size_t errlen);
 
 /* A name from a request (n bytes), made safe to quote in a reason. */
 void cmf_quote_name(char *dst, size_t dstsz, const unsigned char *p,

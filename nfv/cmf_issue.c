@@ -141,155 +141,6 @@ waiter_started(struct waiter *w, int r, uint32_t retry, uint32_t secs,
 	return r;
 }
 
-/* ---- pending requests ---- */
-
-/* Retry-After of a pending request when the CA gave no time of its own. */
-#define PEND_RETRY_S	2
-#define PEND_RETRY_MAX	3600
-
-/* The key of a request: SHA-256(certtype \0 CSR DER); the entity apart. */
-static void
-pend_hash(const char *certtype, const uint8_t *csr, size_t csrlen,
-    uint8_t out[CMFDB_HASH_LEN])
-{
-	crypto_hash_sha256_state st;
-
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const unsigned char *)certtype,
-	    strlen(certtype) + 1);
-	crypto_hash_sha256_update(&st, csr, csrlen);
-	crypto_hash_sha256_final(&st, out);
-}
-
-/* When to ask again: the CA's next poll if it set one, else soon. */
-static uint32_t
-pend_retry(const struct certdb_cert *cc)
-{
-	uint64_t now = cap_now();
-
-	if (cc != NULL && cc->pending.next_try > now)
-		return cc->pending.next_try - now > PEND_RETRY_MAX ?
-		    PEND_RETRY_MAX : (uint32_t)(cc->pending.next_try - now);
-	return PEND_RETRY_S;
-}
-
-static int finish(cmf *c, const struct cmf_entity *e, const char *certtype,
-    const char *cert_id, int shared, int delegated, int formal,
-    struct cmf_issued *out, char *err, size_t errlen);
-
-/*
- * A repeated request that was pending: the certificate when the CA has
- * issued it (the record is taken first, so of two repeats at once one
- * collects), CAP_ERR_PENDING while it has not, the refusal when it
- * refused.
- */
-static int
-pend_collect(cmf *c, const struct cmf_entity *e, const char *certtype,
-    const uint8_t hash[CMFDB_HASH_LEN], const struct cmfdb_certref *ref,
-    int formal, struct cmf_issued *out, char *err, size_t errlen)
-{
-	struct certdb_cert *cc = NULL;
-	int r, status;
-
-	if ((r = certdb_get(c->env.s, ref->cert_id, &cc)) != 0 &&
-	    r != CAP_ERR_NOT_FOUND)
-		return r;
-	status = r == 0 ? cc->status : 0;
-	if (status == CERTDB_PENDING) {
-		out->retry_after = pend_retry(cc);
-		cmf_err(err, errlen, "the CA has not answered yet; repeat the "
-		    "request in %u s", out->retry_after);
-		r = CAP_ERR_PENDING;
-		goto out;
-	}
-	if ((r = cmfdb_pend_delete(c->env.s, e->id, hash)) != 0) {
-		if (r == CAP_ERR_NOT_FOUND) {
-			cmf_err(err, errlen, "a concurrent request collected "
-			    "this one");
-			r = CAP_ERR_CONFLICT;
-		}
-		goto out;
-	}
-	if (status == CERTDB_FAILED) {
-		cmf_err(err, errlen, "the CA refused the request");
-		r = CAP_ERR_DENIED;
-		goto out;
-	}
-	if (status != CERTDB_ISSUED) {
-		cmf_err(err, errlen, "the certificate of this request is no "
-		    "longer valid; make a new request");
-		r = CAP_ERR_GONE;
-		goto out;
-	}
-	if ((r = finish(c, e, certtype, ref->cert_id, 0, 0, formal, out, err,
-	    errlen)) != 0 && cmfdb_pend_put(c->env.s, hash, ref) != 0)
-		log_warn("cmf: cannot keep pending request %s of %s",
-		    ref->cert_id, e->id);
-	if (r == 0)
-		log_info("cmf: pending request %s of %s/%s collected",
-		    ref->cert_id, e->id, certtype);
- out:
-	certdb_cert_free(cc);
-	return r;
-}
-
-int
-cmf_pend_check(cmf *c, const char *entity, const char *certtype,
-    const uint8_t *csr, size_t csrlen, uint32_t *retry_after)
-{
-	struct cmfdb_certref ref;
-	struct certdb_cert *cc = NULL;
-	uint8_t hash[CMFDB_HASH_LEN];
-	int r;
-
-	*retry_after = 0;
-	if (c == NULL || entity == NULL || certtype == NULL || csr == NULL ||
-	    csrlen == 0 || !cmfdb_id_valid(entity) ||
-	    !cmfdb_certtype_valid(certtype))
-		return CAP_ERR_NOT_FOUND;
-	pend_hash(certtype, csr, csrlen, hash);
-	if ((r = cmfdb_pend_get(c->env.s, entity, hash, &ref)) != 0)
-		return r;
-	if ((r = certdb_get(c->env.s, ref.cert_id, &cc)) != 0)
-		return r == CAP_ERR_NOT_FOUND ? 0 : r;	/* the repeat says */
-	if (cc->status == CERTDB_PENDING) {
-		*retry_after = pend_retry(cc);
-		r = CAP_ERR_PENDING;
-	}
-	certdb_cert_free(cc);
-	return r;
-}
-
-/* A request the CA has not answered in time: recorded, to be repeated. */
-static int
-pend_record(cmf *c, const struct cmf_entity *e, const char *certtype,
-    const uint8_t hash[CMFDB_HASH_LEN], const char *cert_id,
-    struct cmf_issued *out, char *err, size_t errlen)
-{
-	struct cmfdb_certref ref;
-	struct certdb_cert *cc = NULL;
-	int r;
-
-	memset(&ref, 0, sizeof(ref));
-	snprintf(ref.entity, sizeof(ref.entity), "%s", e->id);
-	snprintf(ref.cert_id, sizeof(ref.cert_id), "%s", cert_id);
-	snprintf(ref.certtype, sizeof(ref.certtype), "%s", certtype);
-	if ((r = cmfdb_pend_put(c->env.s, hash, &ref)) != 0) {
-		log_warn("cmf: cannot record pending request %s of %s: %s",
-		    cert_id, e->id, cap_strerror(r));
-		cmf_err(err, errlen, "cannot record the pending request");
-		return r;
-	}
-	if (certdb_get(c->env.s, cert_id, &cc) != 0)
-		cc = NULL;	/* then the default time */
-	out->retry_after = pend_retry(cc);
-	certdb_cert_free(cc);
-	cmf_err(err, errlen, "the CA has not answered yet; repeat the request "
-	    "in %u s", out->retry_after);
-	log_info("cmf: request %s of %s/%s pending", cert_id, e->id, certtype);
-	return CAP_ERR_PENDING;
-}
-
 /* ---- issuing ---- */
 
 struct held_arg {
@@ -358,8 +209,8 @@ held_prune(cmf *c, const struct cmf_entity *e, struct held_arg *a)
  * Loads the issued certificate and chain and records it as held by e;
  * formal: also indexes it, else marks it an initial certificate.
  */
-static int
-finish(cmf *c, const struct cmf_entity *e, const char *certtype,
+int
+cmf_finish(cmf *c, const struct cmf_entity *e, const char *certtype,
     const char *cert_id, int shared, int delegated, int formal,
     struct cmf_issued *out, char *err, size_t errlen)
 {
@@ -599,29 +450,29 @@ csr_parse(const uint8_t *csr, size_t len, unsigned flags, X509_REQ **out,
 int
 cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
     const struct cmf_certtype *t, const uint8_t *csr, size_t csrlen,
-    unsigned flags, uint64_t validity, int formal, struct cmf_issued *out,
-    char *err, size_t errlen)
+    unsigned flags, const uint8_t *auth, uint64_t validity, int formal,
+    struct cmf_issued *out, char *err, size_t errlen)
 {
+	static const uint8_t admin[CMFDB_HASH_LEN];
+	struct cmf_pend_req pr;
 	struct waiter *w = NULL;
 	X509_REQ *req = NULL;
-	struct cmfdb_certref pref;
-	uint8_t ph[CMFDB_HASH_LEN];
-	char cert_id[CERTDB_ID_LEN + 1];
+	char cert_id[CERTDB_ID_LEN + 1] = "";
 	uint32_t retry = 0;
 	int r, may_pend = (flags & CMF_MAY_PEND) != 0;
 
 	memset(out, 0, sizeof(*out));
+	memset(&pr, 0, sizeof(pr));
 	if ((r = csr_parse(csr, csrlen, flags, &req, err, errlen)) != 0 ||
 	    (r = names_check(e, req, err, errlen)) != 0)
 		goto out;
 	if (may_pend) {
-		pend_hash(t->name, csr, csrlen, ph);
-		if ((r = cmfdb_pend_get(c->env.s, e->id, ph, &pref)) == 0) {
-			r = pend_collect(c, e, t->name, ph, &pref, formal,
-			    out, err, errlen);
-			goto out;
-		}
-		if (r != CAP_ERR_NOT_FOUND)
+		r = cmf_pend_begin(c, e, t->name, (flags & CMF_RENEWAL) != 0,
+		    csr, csrlen, auth != NULL ? auth : admin, formal, &pr, out,
+		    err, errlen);
+		if (r == CMF_PEND_COLLECTED)
+			r = 0;
+		if (r != 0 || !pr.reserved)
 			goto out;
 	}
 	if ((w = waiter_new()) == NULL) {
@@ -634,13 +485,14 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 	    waiter_done, w, cert_id, &retry, err, errlen);
 	r = waiter_started(w, r, retry, may_pend ? c->env.enrol_wait :
 	    CMF_ISSUE_TIMEOUT_S, may_pend, err, errlen);
-	if (r == CAP_ERR_PENDING) {
-		r = pend_record(c, e, t->name, ph, cert_id, out, err, errlen);
-		goto out;
-	}
+	/* the reservation becomes the pending record, or goes */
+	r = cmf_pend_end(c, e, t->name, &pr, r, cert_id, out, err, errlen);
 	if (r != 0)
 		goto out;
-	r = finish(c, e, t->name, cert_id, 0, 0, formal, out, err, errlen);
+	r = cmf_finish(c, e, t->name, cert_id, 0, 0, formal, out, err, errlen);
+	/* the entity was removed while the CA issued: nobody holds it */
+	if (r == CAP_ERR_NOT_FOUND)
+		cmf_orphan_revoke(c, e->id, cert_id);
  out:
 	if (w != NULL)
 		waiter_put(w);
@@ -694,19 +546,20 @@ cmf_issue_csr(cmf *c, const char *id, const char *certtype,
 		return CAP_ERR_UNAUTH;
 	}
 	return cmf_issue_csr_claimed(c, id, certtype, csr, csrlen, flags,
-	    NULL, out, err, errlen);
+	    NULL, NULL, 0, out, err, errlen);
 }
 
 int
 cmf_issue_csr_claimed(cmf *c, const char *id, const char *certtype,
     const uint8_t *csr, size_t csrlen, unsigned flags,
-    const struct cmf_initcred *claim, struct cmf_issued *out, char *err,
-    size_t errlen)
+    const struct cmf_initcred *claim, const uint8_t *peer, size_t peerlen,
+    struct cmf_issued *out, char *err, size_t errlen)
 {
 	struct cmf_entity *e = NULL;
 	const struct cmf_certtype *t = NULL;
 	struct cmfdb_initcred ic;
 	const char *initcred = claim != NULL ? claim->ref : NULL;
+	uint8_t auth[CMFDB_HASH_LEN];
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -733,8 +586,9 @@ cmf_issue_csr_claimed(cmf *c, const char *id, const char *certtype,
 		}
 	}
 	sodium_memzero(&ic, sizeof(ic));
-	r = cmf_issue_from_csr(c, e, t, csr, csrlen, flags, 0, 1, out, err,
-	    errlen);
+	cmf_pend_auth(initcred, peer, peerlen, auth);
+	r = cmf_issue_from_csr(c, e, t, csr, csrlen, flags, auth, 0, 1, out,
+	    err, errlen);
  out:
 	if (initcred != NULL) {
 		if (r == 0)
@@ -835,7 +689,7 @@ cmf_issue_delegated(cmf *c, const char *id, const char *certtype,
 	if ((r = waiter_started(w, r, retry, CMF_ISSUE_TIMEOUT_S, 0, err,
 	    errlen)) != 0)
 		goto out;
-	r = finish(c, e, t->name, cert_id, shared, 1, 1, out, err, errlen);
+	r = cmf_finish(c, e, t->name, cert_id, shared, 1, 1, out, err, errlen);
  out:
 	if (r != 0 && shared)
 		cmf_shared_gc(c, cmf_shared_scope(e), t->name);
@@ -908,6 +762,7 @@ cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
 	struct cmf_entity *e = NULL;
 	const struct cmf_certtype *t = NULL;
 	uint8_t hash[CMFDB_HASH_LEN];
+	uint8_t auth[CMFDB_HASH_LEN];
 	const unsigned char *p;
 	X509 *x = NULL;
 	X509_REQ *req = NULL;
@@ -952,8 +807,10 @@ cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
 		goto out;
 	}
 	unindexed = 1;
-	r = cmf_issue_from_csr(c, e, t, csr, csrlen, flags, 0, 1, out, err,
-	    errlen);
+	/* the renewal's client is the holder of the current certificate */
+	cmf_pend_auth(NULL, cur, curlen, auth);
+	r = cmf_issue_from_csr(c, e, t, csr, csrlen, flags | CMF_RENEWAL,
+	    auth, 0, 1, out, err, errlen);
  out:
 	if (r != 0 && unindexed && reindex(c, hash, ent, cid, ct) != 0)
 		log_warn("cmf: cannot index certificate %s again after a "

@@ -335,6 +335,7 @@ struct txn {
 	size_t			 pend_csrlen;
 	char			 pend_entity[CMF_ID_MAX + 1];
 	char			 pend_certtype[CMF_CERTTYPE_MAX + 1];
+	int			 pend_renewal;	/* a kur */
 	/* a kur's renewed certificate (the signer): for a rejected renewal */
 	char			 kur_entity[CMF_ID_MAX + 1];
 	char			 kur_cert_id[CERTDB_ID_LEN + 1];
@@ -391,6 +392,7 @@ txn_pend(struct txn *t, const OSSL_CMP_MSG *req, const char *entity,
 	t->pend_reqlen = (size_t)n;
 	snprintf(t->pend_entity, sizeof(t->pend_entity), "%s", entity);
 	snprintf(t->pend_certtype, sizeof(t->pend_certtype), "%s", certtype);
+	t->pend_renewal = OSSL_CMP_MSG_get_bodytype(req) == CMP_BODY_KUR;
 	return 0;
 }
 
@@ -492,6 +494,9 @@ fail_bit_of(int r)
 		return OSSL_CMP_PKIFAILUREINFO_notAuthorized;
 	case CAP_ERR_INVALID:
 		return OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
+	case CAP_ERR_CONFLICT:	/* another request of this client pending */
+	case CAP_ERR_GONE:
+		return OSSL_CMP_PKIFAILUREINFO_badRequest;
 	case CAP_ERR_UNAVAILABLE:
 	case CAP_ERR_RATE:
 		return OSSL_CMP_PKIFAILUREINFO_systemUnavail;
@@ -555,9 +560,11 @@ cb_cert_request(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req,
 		    w.cert_id);
 		snprintf(t->kur_certtype, sizeof(t->kur_certtype), "%s",
 		    w.certtype);
-	} else if ((r = cmf_issue_csr_claimed(t->c, w.entity, w.certtype, csr,
-	    csrlen, flags, w.initcred[0] != '\0' ? &w.claim : NULL, &is,
-	    why, sizeof(why))) != 0) {
+	} else if ((w.current &&
+	    (r = der_of(t->signer, &cur, &curlen)) != 0) ||
+	    (r = cmf_issue_csr_claimed(t->c, w.entity, w.certtype, csr,
+	    csrlen, flags, w.initcred[0] != '\0' ? &w.claim : NULL, cur,
+	    curlen, &is, why, sizeof(why))) != 0) {
 		w.initcred[0] = '\0';	/* released by the CMF */
 		goto fail;
 	}
@@ -857,7 +864,7 @@ cb_pollreq(OSSL_CMP_SRV_CTX *sctx, const OSSL_CMP_MSG *req, int certReqId,
 		return 0;
 	}
 	r = cmf_pend_check(t->c, t->pend_entity, t->pend_certtype,
-	    t->pend_csr, t->pend_csrlen, &retry);
+	    t->pend_renewal, t->pend_csr, t->pend_csrlen, &retry);
 	if (r == CAP_ERR_PENDING) {
 		*check_after = retry;
 		return 1;

@@ -8,8 +8,8 @@
  *   cmf_ics       reference (32 hex) -> initial credential record
  *   cmf_ics_cert  SHA-256(initial certificate DER) -> reference
  *   cmf_certs     SHA-256(certificate DER) -> entity id, cert id, certtype
- *   cmf_pend      entity id \0 SHA-256(certtype \0 CSR DER) -> the same:
- *                 a request answered "pending", collected when repeated
+ *   cmf_pend      entity id \0 request hash -> pending request
+ *   cmf_pend_auth entity id \0 authenticator -> its pending request's key
  *   cmf_shared    VNFC entity id \0 certtype -> key id (the P2 shared key)
  *   cmf_lcm       notification id -> LCM occurrence record (nfv/lcm.c)
  *
@@ -127,23 +127,58 @@ int cmfdb_cert_get(store *s, const uint8_t hash[CMFDB_HASH_LEN],
 int cmfdb_cert_delete(store *s, const uint8_t hash[CMFDB_HASH_LEN])
     __attribute__((warn_unused_result));
 
+/* ---- pending requests (store/cmfdb_pend.c) ---- */
+
 /*
- * Pending requests: a certificate request that was answered "pending"
- * (the CA had not answered yet), found again when the client repeats it.
- * hash is the request's (cmf_issue.c); ref->entity is part of the key.
+ * A request answered "pending", under entity \0 its hash (the CMF's).
+ * auth names who made it (all zero: an administrator); cert_id is "" while
+ * the request is only reserved (the CA not asked yet, or no answer).
+ */
+struct cmfdb_pend {
+	char		entity[CMF_ID_MAX + 1];
+	char		certtype[CMF_CERTTYPE_MAX + 1];
+	char		cert_id[CERTDB_ID_LEN + 1];
+	uint8_t		auth[CMFDB_HASH_LEN];
+	uint64_t	created;
+};
+
+/*
+ * cmfdb_pend_reserve writes p (its cert_id "") under hash in one write
+ * transaction, unless: the entity is gone (CAP_ERR_NOT_FOUND); a record
+ * is under hash already (CAP_ERR_EXISTS, *existing is it); p->auth, not
+ * all zero, has another request pending for the entity
+ * (CAP_ERR_CONFLICT, *existing is that one when it reads).
+ */
+int cmfdb_pend_reserve(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    const struct cmfdb_pend *p, struct cmfdb_pend *existing)
+    __attribute__((warn_unused_result));
+/*
+ * cmfdb_pend_fill writes p (its cert_id set) over its reservation, only
+ * when that is still a reservation by the same auth (CAP_ERR_CONFLICT,
+ * CAP_ERR_NOT_FOUND otherwise).
+ */
+int cmfdb_pend_fill(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    const struct cmfdb_pend *p) __attribute__((warn_unused_result));
+/* cmfdb_pend_put writes p back (while its entity exists). */
+int cmfdb_pend_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
+    const struct cmfdb_pend *p) __attribute__((warn_unused_result));
+int cmfdb_pend_get(store *s, const char *entity,
+    const uint8_t hash[CMFDB_HASH_LEN], struct cmfdb_pend *out)
+    __attribute__((warn_unused_result));
+/*
+ * cmfdb_pend_delete removes the record (old, may be NULL, receives it)
+ * and its authenticator's entry; CAP_ERR_NOT_FOUND when there is none, so
+ * of two deletes one succeeds.
+ */
+int cmfdb_pend_delete(store *s, const char *entity,
+    const uint8_t hash[CMFDB_HASH_LEN], struct cmfdb_pend *old)
+    __attribute__((warn_unused_result));
+/*
  * cmfdb_pend_take_all removes every pending request of entity and gives
  * them (*out malloc'd, *n of them).
  */
-int cmfdb_pend_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
-    const struct cmfdb_certref *ref) __attribute__((warn_unused_result));
-int cmfdb_pend_get(store *s, const char *entity,
-    const uint8_t hash[CMFDB_HASH_LEN], struct cmfdb_certref *out)
-    __attribute__((warn_unused_result));
-int cmfdb_pend_delete(store *s, const char *entity,
-    const uint8_t hash[CMFDB_HASH_LEN]) __attribute__((warn_unused_result));
 int cmfdb_pend_take_all(store *s, const char *entity,
-    struct cmfdb_certref **out, size_t *n)
-    __attribute__((warn_unused_result));
+    struct cmfdb_pend **out, size_t *n) __attribute__((warn_unused_result));
 
 /* ---- P2 shared keys ---- */
 
@@ -200,6 +235,10 @@ int cmfdb_ic_encode(const struct cmfdb_initcred *c, uint8_t **buf,
     size_t *len) __attribute__((warn_unused_result));
 int cmfdb_certref_decode(const uint8_t *buf, size_t len,
     struct cmfdb_certref *out) __attribute__((warn_unused_result));
+int cmfdb_pend_decode(const uint8_t *buf, size_t len, struct cmfdb_pend *out)
+    __attribute__((warn_unused_result));
+int cmfdb_pend_encode(const struct cmfdb_pend *p, uint8_t **buf, size_t *len)
+    __attribute__((warn_unused_result));
 int cmfdb_lcm_decode(const uint8_t *buf, size_t len, struct cmfdb_lcm *out)
     __attribute__((warn_unused_result));
 int cmfdb_lcm_encode(const struct cmfdb_lcm *rec, uint8_t **buf,

@@ -244,7 +244,8 @@ schema_txn(store *s, MDB_txn *txn, void *arg)
 	    (r = open_dbi(txn, "cmf_certs", &s->dbi_cmf_certs)) != 0 ||
 	    (r = open_dbi(txn, "cmf_shared", &s->dbi_cmf_shared)) != 0 ||
 	    (r = open_dbi(txn, "cmf_lcm", &s->dbi_cmf_lcm)) != 0 ||
-	    (r = open_dbi(txn, "cmf_pend", &s->dbi_cmf_pend)) != 0)
+	    (r = open_dbi(txn, "cmf_pend", &s->dbi_cmf_pend)) != 0 ||
+	    (r = open_dbi(txn, "cmf_pend_auth", &s->dbi_cmf_pend_auth)) != 0)
 		return r;
 	k.mv_data = "schema";
 	k.mv_size = 6;

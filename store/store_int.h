@@ -54,7 +54,8 @@ struct store {
 	MDB_dbi		 dbi_cmf_certs;
 	MDB_dbi		 dbi_cmf_shared;
 	MDB_dbi		 dbi_cmf_lcm;
-	MDB_dbi		 dbi_cmf_pend;	/* store/cmfdb.c */
+	MDB_dbi		 dbi_cmf_pend;	/* store/cmfdb_pend.c */
+	MDB_dbi		 dbi_cmf_pend_auth;
 	/*
 	 * Held shared by every transaction, exclusively by a map resize:
 	 * mdb_env_set_mapsize needs no transaction active in the process.

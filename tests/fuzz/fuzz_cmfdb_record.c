@@ -1,6 +1,7 @@
 /*
  * fuzz_cmfdb_record.c - libFuzzer target for the CMF record codecs
- * (entity, initial credential, certificate reference, LCM occurrence):
+ * (entity, initial credential, certificate reference, LCM occurrence,
+ * pending request):
  * the first byte picks the decoder; every input is either refused,
  * leaving nothing allocated, or accepted as a record that re-encodes to
  * exactly the input.
@@ -28,13 +29,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cmfdb_initcred ic;
 	struct cmfdb_certref cr;
 	struct cmfdb_lcm l;
+	struct cmfdb_pend p;
 	uint8_t *enc = NULL;
 	size_t len = 0;
 	int r;
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		if (cmfdb_entity_decode(data + 1, size - 1, &e) != 0)
 			return 0;
@@ -53,6 +55,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cmfdb_certref_decode(data + 1, size - 1, &cr) == 0 &&
 		    !cmfdb_id_valid(cr.entity))
 			abort();
+		break;
+	case 3:
+		if (cmfdb_pend_decode(data + 1, size - 1, &p) != 0)
+			return 0;
+		if (!cmfdb_id_valid(p.entity))
+			abort();
+		r = cmfdb_pend_encode(&p, &enc, &len);
+		same(r, enc, len, data + 1, size - 1);
 		break;
 	default:
 		if (cmfdb_lcm_decode(data + 1, size - 1, &l) != 0) {

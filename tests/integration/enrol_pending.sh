@@ -101,6 +101,50 @@ csr r0b p0.vnf.example DNS:p0.vnf.example
 est simplereenroll "$W/r0b.p7" --cert "$W/e0.pem" --key "$W/e0.key"
 t_eq "the renewed certificate re-enrolls no more (401)" 401 "$EST_STATUS"
 
+# ---- a pending request belongs to its client, one at a time ----
+t_api POST /cmf/v1/entities '{"id":"vnfc-p-6","type":"VNFC_INSTANCE","vnfcId":"vnfc-p-6","fqdns":["p6.vnf.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}' >/dev/null
+t_eq "entity vnfc-p-6" 201 "$T_STATUS"
+initcred vnfc-p-6 "$W/cred6" || t_die "no initial credential: HTTP $T_STATUS"
+csr q1 p6.vnf.example DNS:p6.vnf.example
+est simpleenroll "$W/q1.p7" -K "$W/cred6"
+t_eq "a credential's request is 202" 202 "$EST_STATUS"
+csr q2 p6.vnf.example DNS:p6.vnf.example
+est simpleenroll "$W/q2.p7" -K "$W/cred6"
+t_eq "the same credential with another CSR meanwhile is 409" 409 "$EST_STATUS"
+cp "$T_BODY" "$T_TMP/keep.body" 2>/dev/null || :
+cp "$W/q2.p7" "$T_BODY"
+t_error_shape "that 409 has the JSON error shape" conflict
+cp "$T_TMP/keep.body" "$T_BODY" 2>/dev/null || :
+# an administrator through the CMF API is another client
+openssl req -in "$W/q1.der" -inform DER -out "$W/q1.csr" 2>/dev/null
+jq -n --rawfile csr "$W/q1.csr" \
+    '{vnfcId: "vnfc-p-6", certType: "VNFCI_CERT", csr: $csr}' >"$W/q1.json"
+t_api POST /cmf/v1/entities/vnfc-p-6/certificates "@$W/q1.json" >/dev/null
+t_eq "another client cannot collect it (the same CSR through the API: 409)" 409 "$T_STATUS"
+cp "$W/q1.b64" "$W/body"
+collect simpleenroll "$W/q1.p7" -K "$W/cred6"
+t_eq "its own client collects it" 200 "$EST_STATUS"
+cp "$W/q2.b64" "$W/body"
+est simpleenroll "$W/q2.p7" -K "$W/cred6"
+t_eq "then the credential is spent (401)" 401 "$EST_STATUS"
+# a certificate renews one request at a time too
+p7 "$W/q1.p7" "$W/q1.pem" || true
+csr q3 p6.vnf.example DNS:p6.vnf.example
+est simplereenroll "$W/q3.p7" --cert "$W/q1.pem" --key "$W/q1.key"
+t_eq "a renewal is 202" 202 "$EST_STATUS"
+csr q4 p6.vnf.example DNS:p6.vnf.example
+est simplereenroll "$W/q4.p7" --cert "$W/q1.pem" --key "$W/q1.key"
+t_eq "a second renewal with another CSR meanwhile is 409" 409 "$EST_STATUS"
+cp "$W/q3.b64" "$W/body"
+collect simplereenroll "$W/q3.p7" --cert "$W/q1.pem" --key "$W/q1.key"
+t_eq "the first renewal is collected" 200 "$EST_STATUS"
+cp "$W/q4.b64" "$W/body"
+est simplereenroll "$W/q4.p7" --cert "$W/q1.pem" --key "$W/q1.key"
+t_eq "then the renewed certificate renews no more (401)" 401 "$EST_STATUS"
+t_api GET '/v1/certs?ca=op' >/dev/null
+t_eq "the CA issued one certificate per collected request, none for the refused ones" 2 \
+    "$(jq '[.certs[] | select(.subject == "CN=p6.vnf.example")] | length' "$T_BODY")"
+
 # ---- kill -9 with a request pending ----
 initcred vnfc-p-1 "$W/cred1" || t_die "no initial credential: HTTP $T_STATUS"
 csr e1 p1.vnf.example DNS:p1.vnf.example

@@ -133,6 +133,16 @@ test_codecs(void)
 	free(l.summary);
 }
 
+static int
+pend_eq(const struct cmfdb_pend *a, const struct cmfdb_pend *b)
+{
+	return strcmp(a->entity, b->entity) == 0 &&
+	    strcmp(a->certtype, b->certtype) == 0 &&
+	    strcmp(a->cert_id, b->cert_id) == 0 &&
+	    memcmp(a->auth, b->auth, sizeof(a->auth)) == 0 &&
+	    a->created == b->created;
+}
+
 static void
 test_store(store *s)
 {
@@ -274,47 +284,79 @@ test_store(store *s)
 
 	/* pending requests: keyed by entity and request hash */
 	{
-		struct cmfdb_certref *pv = NULL;
-		uint8_t h2[CMFDB_HASH_LEN];
-		size_t pn = 0;
+		struct cmfdb_pend p, ex, pg, *pv = NULL;
+		uint8_t h2[CMFDB_HASH_LEN], h3[CMFDB_HASH_LEN], *buf = NULL;
+		size_t pn = 0, blen = 0;
 
 		memset(h2, 8, sizeof(h2));
-		TH_EQ_INT(cmfdb_pend_put(s, hash, &ref), 0,
-		    "cmfdb: pending request recorded");
-		TH_EQ_INT(cmfdb_pend_put(s, h2, &ref), 0,
-		    "cmfdb: a second pending request recorded");
-		r = cmfdb_pend_get(s, "vnfc-b", hash, &rg);
-		th_check(r == 0 && memcmp(&ref, &rg, sizeof(ref)) == 0,
+		memset(h3, 9, sizeof(h3));
+		memset(&p, 0, sizeof(p));
+		snprintf(p.entity, sizeof(p.entity), "vnfc-b");
+		snprintf(p.certtype, sizeof(p.certtype), "VNFCI_CERT");
+		memset(p.auth, 0x11, sizeof(p.auth));
+		p.created = 1000;
+		TH_EQ_INT(cmfdb_pend_reserve(s, hash, &p, &ex), 0,
+		    "cmfdb: a request reserved");
+		r = cmfdb_pend_reserve(s, hash, &p, &ex);
+		th_check(r == CAP_ERR_EXISTS && ex.cert_id[0] == '\0' &&
+		    ex.created == 1000, "cmfdb: the same request again finds "
+		    "the reservation", "got %d", r);
+		r = cmfdb_pend_reserve(s, h2, &p, &ex);
+		th_check(r == CAP_ERR_CONFLICT && ex.created == 1000,
+		    "cmfdb: one client, one pending request per entity",
+		    "got %d", r);
+		snprintf(p.entity, sizeof(p.entity), "no-such-entity");
+		TH_EQ_INT(cmfdb_pend_reserve(s, h3, &p, &ex), CAP_ERR_NOT_FOUND,
+		    "cmfdb: no request reserved for an unknown entity");
+		snprintf(p.entity, sizeof(p.entity), "vnfc-b");
+		snprintf(p.cert_id, sizeof(p.cert_id),
+		    "0123456789abcdef0123456789abcdef");
+		TH_EQ_INT(cmfdb_pend_fill(s, hash, &p), 0,
+		    "cmfdb: the reservation filled in");
+		TH_EQ_INT(cmfdb_pend_fill(s, hash, &p), CAP_ERR_CONFLICT,
+		    "cmfdb: a filled record is not filled again");
+		r = cmfdb_pend_get(s, "vnfc-b", hash, &pg);
+		th_check(r == 0 && pend_eq(&pg, &p),
 		    "cmfdb: pending request round trip", "got %d", r);
-		TH_EQ_INT(cmfdb_pend_get(s, "vnfc-c", hash, &rg),
+		TH_EQ_INT(cmfdb_pend_get(s, "vnfc-a2", hash, &pg),
 		    CAP_ERR_NOT_FOUND, "cmfdb: another entity's request "
 		    "hash finds nothing");
-		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h2), 0,
+		/* an administrator's requests are not limited */
+		memset(&ex, 0, sizeof(ex));
+		memset(p.auth, 0, sizeof(p.auth));
+		p.cert_id[0] = '\0';
+		TH_EQ_INT(cmfdb_pend_reserve(s, h2, &p, &ex), 0,
+		    "cmfdb: an administrator's request reserved");
+		TH_EQ_INT(cmfdb_pend_reserve(s, h3, &p, &ex), 0,
+		    "cmfdb: and a second one");
+		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h3, NULL), 0,
 		    "cmfdb: pending request deleted");
-		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h2), CAP_ERR_NOT_FOUND,
-		    "cmfdb: a deleted pending request is gone (one collects)");
-		TH_EQ_INT(cmfdb_pend_put(s, h2, &ref), 0,
-		    "cmfdb: pending request recorded again");
-		snprintf(ref.entity, sizeof(ref.entity), "vnfc-b2");
-		TH_EQ_INT(cmfdb_pend_put(s, hash, &ref), 0,
-		    "cmfdb: a pending request of a longer-named entity");
+		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h3, NULL),
+		    CAP_ERR_NOT_FOUND, "cmfdb: a deleted pending request is "
+		    "gone (one collects)");
 		r = cmfdb_pend_take_all(s, "vnfc-b", &pv, &pn);
-		th_check(r == 0 && pn == 2 && strcmp(pv[0].entity, "vnfc-b") == 0 &&
-		    strcmp(pv[1].entity, "vnfc-b") == 0,
-		    "cmfdb: take_all gives the entity's requests only",
+		th_check(r == 0 && pn == 2 && strcmp(pv[0].entity, "vnfc-b") ==
+		    0 && strcmp(pv[1].entity, "vnfc-b") == 0,
+		    "cmfdb: take_all gives the entity's requests",
 		    "got %d, %zu", r, pn);
 		free(pv);
-		TH_EQ_INT(cmfdb_pend_get(s, "vnfc-b", hash, &rg),
+		TH_EQ_INT(cmfdb_pend_get(s, "vnfc-b", hash, &pg),
 		    CAP_ERR_NOT_FOUND, "cmfdb: take_all removed them");
-		r = cmfdb_pend_get(s, "vnfc-b2", hash, &rg);
-		th_check(r == 0 && strcmp(rg.entity, "vnfc-b2") == 0,
-		    "cmfdb: take_all left the other entity's request", "got %d",
-		    r);
-		TH_EQ_INT(cmfdb_pend_put(s, hash, &(struct cmfdb_certref){
-		    .entity = "bad/id", .cert_id = "x", .certtype = "T" }),
-		    CAP_ERR_INVALID, "cmfdb: a malformed pending record is "
-		    "refused");
-		snprintf(ref.entity, sizeof(ref.entity), "vnfc-b");
+		memset(p.auth, 0x11, sizeof(p.auth));
+		TH_EQ_INT(cmfdb_pend_reserve(s, h2, &p, &ex), 0,
+		    "cmfdb: take_all freed the client's slot");
+		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h2, NULL), 0,
+		    "cmfdb: and its reservation goes");
+		snprintf(p.entity, sizeof(p.entity), "bad/id");
+		TH_EQ_INT(cmfdb_pend_reserve(s, hash, &p, &ex), CAP_ERR_INVALID,
+		    "cmfdb: a malformed pending record is refused");
+		snprintf(p.entity, sizeof(p.entity), "vnfc-b");
+		r = cmfdb_pend_encode(&p, &buf, &blen);
+		th_check(r == 0 && cmfdb_pend_decode(buf, blen, &pg) == 0 &&
+		    pend_eq(&pg, &p) &&
+		    cmfdb_pend_decode(buf, blen - 1, &pg) != 0,
+		    "cmfdb: pending record codec", "got %d", r);
+		free(buf);
 	}
 	TH_EQ_INT(cmfdb_shared_put(s, "vnfc-b", "VNFCI_CERT",
 	    "0123456789abcdef0123456789abcdef"), 0, "cmfdb: shared key stored");
@@ -779,7 +821,7 @@ test_cmf(cmf *c, hsm *h, store *s)
 		    "got %d %s", r, err);
 		cmf_issued_clear(&is);
 		r = cmf_issue_csr_claimed(c, "vnfc-p1", "VNFCI_CERT", csr,
-		    csrlen, 0, &got, &is, err, sizeof(err));
+		    csrlen, 0, &got, NULL, 0, &is, err, sizeof(err));
 		th_check(r == 0, "cmf: enrollment with a claimed token",
 		    "got %d %s", r, err);
 		OPENSSL_free(csr);

@@ -1,0 +1,292 @@
+/*
+ * cmf_pend.c - certificate requests of the CMF that go pending (cmf.h,
+ * CMF_MAY_PEND): reserved before the CA is asked, recorded when it has
+ * not answered in time, collected when the same client repeats them.
+ *
+ * A request is known by its hash: SHA-256 over the certificate type, the
+ * kind (enrollment or renewal) and the CSR's bytes, under its entity.  It
+ * is bound to its authenticator (an initial credential, or the
+ * certificate that authenticated it; nothing for an administrator): only
+ * that authenticator collects it, and an authenticator has one request
+ * pending per entity at most, so one initial credential or one
+ * certificate cannot start several issuances.  Every record is written
+ * in a transaction that checks its entity exists.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ca/certsvc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "nfv/cmf.h"
+#include "nfv/cmf_int.h"
+#include "store/certdb.h"
+#include "store/cmfdb.h"
+
+/* Retry-After of a pending request when the CA gave no time of its own. */
+#define PEND_RETRY_S	2
+/* At most: a CMP client must come back while its transaction is kept. */
+#define PEND_RETRY_MAX	60
+/* A reservation with no certificate id after this was abandoned. */
+#define PEND_STALE_S	(CMF_ISSUE_TIMEOUT_S + 30)
+/* The RFC 5280 reason for what an abandoned request was issued. */
+#define REASON_CESSATION	5
+
+void
+cmf_pend_auth(const char *initcred, const uint8_t *cert, size_t certlen,
+    uint8_t out[CMFDB_HASH_LEN])
+{
+	crypto_hash_sha256_state st;
+	uint8_t h[CMFDB_HASH_LEN];
+
+	memset(out, 0, CMFDB_HASH_LEN);
+	crypto_hash_sha256_init(&st);
+	if (initcred != NULL && initcred[0] != '\0') {
+		crypto_hash_sha256_update(&st, (const unsigned char *)"ic", 3);
+		crypto_hash_sha256_update(&st,
+		    (const unsigned char *)initcred, strlen(initcred));
+	} else if (cert != NULL && certlen > 0) {
+		cmf_hash(cert, certlen, h);
+		crypto_hash_sha256_update(&st, (const unsigned char *)"cert",
+		    5);
+		crypto_hash_sha256_update(&st, h, sizeof(h));
+	} else
+		return;		/* an administrator: all zero */
+	crypto_hash_sha256_final(&st, out);
+}
+
+/* The hash of a request (see the top of this file). */
+static void
+req_hash(const char *certtype, int renewal, const uint8_t *csr,
+    size_t csrlen, uint8_t out[CMFDB_HASH_LEN])
+{
+	crypto_hash_sha256_state st;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)certtype,
+	    strlen(certtype) + 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)(renewal ?
+	    "renew" : "enroll"), renewal ? 6 : 7);
+	crypto_hash_sha256_update(&st, csr, csrlen);
+	crypto_hash_sha256_final(&st, out);
+}
+
+/* When to ask again: the CA's next poll if it set one, else soon. */
+static uint32_t
+retry_of(cmf *c, const char *cert_id)
+{
+	struct certdb_cert *cc = NULL;
+	uint64_t now = cap_now();
+	uint32_t r = PEND_RETRY_S;
+
+	if (cert_id[0] != '\0' && certdb_get(c->env.s, cert_id, &cc) == 0 &&
+	    cc->pending.next_try > now)
+		r = cc->pending.next_try - now > PEND_RETRY_MAX ?
+		    PEND_RETRY_MAX : (uint32_t)(cc->pending.next_try - now);
+	certdb_cert_free(cc);
+	return r;
+}
+
+static int
+pending_answer(struct cmf_issued *out, uint32_t retry, char *err,
+    size_t errlen)
+{
+	out->retry_after = retry;
+	cmf_err(err, errlen, "the CA has not answered yet; repeat the request "
+	    "in %u s", retry);
+	return CAP_ERR_PENDING;
+}
+
+void
+cmf_orphan_revoke(cmf *c, const char *entity, const char *cert_id)
+{
+	char why[256] = "";
+	int r;
+
+	if ((r = certsvc_revoke(c->env.certs, cert_id, REASON_CESSATION, why,
+	    sizeof(why))) != 0)
+		log_warn("cmf: %s: cannot revoke %s of a removed request: %s",
+		    entity, cert_id, why[0] != '\0' ? why : cap_strerror(r));
+	else
+		log_info("cmf: %s: %s of a removed request revoked", entity,
+		    cert_id);
+}
+
+/*
+ * The repeat of a recorded request, by its authenticator: the
+ * certificate when the CA has issued it (the record is taken first, so of
+ * two repeats at once one collects), CAP_ERR_PENDING while it has not,
+ * the refusal when it refused.
+ */
+static int
+collect(cmf *c, const struct cmf_entity *e, const struct cmf_pend_req *pr,
+    const struct cmfdb_pend *rec, int formal, struct cmf_issued *out,
+    char *err, size_t errlen)
+{
+	struct certdb_cert *cc = NULL;
+	struct cmfdb_pend taken;
+	int r, status;
+
+	if (rec->cert_id[0] == '\0') {
+		/* reserved: the first request is still waiting for the CA */
+		return pending_answer(out, PEND_RETRY_S, err, errlen);
+	}
+	if ((r = certdb_get(c->env.s, rec->cert_id, &cc)) != 0 &&
+	    r != CAP_ERR_NOT_FOUND)
+		return r;
+	status = r == 0 ? cc->status : 0;
+	certdb_cert_free(cc);
+	if (status == CERTDB_PENDING)
+		return pending_answer(out, retry_of(c, rec->cert_id), err,
+		    errlen);
+	if ((r = cmfdb_pend_delete(c->env.s, e->id, pr->hash, &taken)) != 0) {
+		if (r == CAP_ERR_NOT_FOUND) {
+			cmf_err(err, errlen, "a concurrent request collected "
+			    "this one");
+			r = CAP_ERR_CONFLICT;
+		}
+		return r;
+	}
+	if (status == CERTDB_FAILED) {
+		cmf_err(err, errlen, "the CA refused the request");
+		return CAP_ERR_DENIED;
+	}
+	if (status != CERTDB_ISSUED) {
+		cmf_err(err, errlen, "the certificate of this request is no "
+		    "longer valid; make a new request");
+		return CAP_ERR_GONE;
+	}
+	r = cmf_finish(c, e, rec->certtype, rec->cert_id, 0, 0, formal, out,
+	    err, errlen);
+	if (r == 0) {
+		log_info("cmf: pending request %s of %s/%s collected",
+		    rec->cert_id, e->id, rec->certtype);
+		return 0;
+	}
+	/* kept for another repeat, unless its entity went meanwhile */
+	if (cmfdb_pend_put(c->env.s, pr->hash, &taken) == CAP_ERR_NOT_FOUND)
+		cmf_orphan_revoke(c, e->id, rec->cert_id);
+	return r;
+}
+
+int
+cmf_pend_begin(cmf *c, const struct cmf_entity *e, const char *certtype,
+    int renewal, const uint8_t *csr, size_t csrlen,
+    const uint8_t auth[CMFDB_HASH_LEN], int formal, struct cmf_pend_req *pr,
+    struct cmf_issued *out, char *err, size_t errlen)
+{
+	struct cmfdb_pend p, ex;
+	int r, tries;
+
+	memset(pr, 0, sizeof(*pr));
+	req_hash(certtype, renewal, csr, csrlen, pr->hash);
+	memcpy(pr->auth, auth, CMFDB_HASH_LEN);
+	memset(&p, 0, sizeof(p));
+	snprintf(p.entity, sizeof(p.entity), "%s", e->id);
+	snprintf(p.certtype, sizeof(p.certtype), "%s", certtype);
+	memcpy(p.auth, auth, CMFDB_HASH_LEN);
+	for (tries = 0; tries < 2; tries++) {
+		p.created = cap_now();
+		r = cmfdb_pend_reserve(c->env.s, pr->hash, &p, &ex);
+		if (r == 0) {
+			pr->reserved = 1;
+			return 0;
+		}
+		if (r == CAP_ERR_CONFLICT) {
+			cmf_err(err, errlen, "another request of this client "
+			    "is pending for %s; repeat that one", e->id);
+			return r;
+		}
+		if (r != CAP_ERR_EXISTS) {
+			if (r == CAP_ERR_NOT_FOUND)
+				cmf_err(err, errlen, "no entity '%s'", e->id);
+			return r;
+		}
+		if (sodium_memcmp(ex.auth, auth, CMFDB_HASH_LEN) != 0) {
+			cmf_err(err, errlen, "this request is pending for "
+			    "another client");
+			return CAP_ERR_CONFLICT;
+		}
+		/* a reservation its request abandoned (it died) */
+		if (ex.cert_id[0] == '\0' &&
+		    ex.created + PEND_STALE_S < cap_now()) {
+			if ((r = cmfdb_pend_delete(c->env.s, e->id, pr->hash,
+			    NULL)) != 0 && r != CAP_ERR_NOT_FOUND)
+				return r;
+			continue;
+		}
+		r = collect(c, e, pr, &ex, formal, out, err, errlen);
+		return r == 0 ? CMF_PEND_COLLECTED : r;
+	}
+	return CAP_ERR_CONFLICT;
+}
+
+int
+cmf_pend_end(cmf *c, const struct cmf_entity *e, const char *certtype,
+    struct cmf_pend_req *pr, int r, const char *cert_id,
+    struct cmf_issued *out, char *err, size_t errlen)
+{
+	struct cmfdb_pend p;
+	int rr;
+
+	if (!pr->reserved)
+		return r;
+	pr->reserved = 0;
+	if (r != CAP_ERR_PENDING) {
+		if ((rr = cmfdb_pend_delete(c->env.s, e->id, pr->hash,
+		    NULL)) != 0 && rr != CAP_ERR_NOT_FOUND)
+			log_warn("cmf: cannot drop the reservation of a request "
+			    "of %s: %s", e->id, cap_strerror(rr));
+		return r;
+	}
+	memset(&p, 0, sizeof(p));
+	snprintf(p.entity, sizeof(p.entity), "%s", e->id);
+	snprintf(p.certtype, sizeof(p.certtype), "%s", certtype);
+	snprintf(p.cert_id, sizeof(p.cert_id), "%s", cert_id);
+	memcpy(p.auth, pr->auth, CMFDB_HASH_LEN);
+	p.created = cap_now();
+	if ((rr = cmfdb_pend_fill(c->env.s, pr->hash, &p)) != 0) {
+		/* its entity was removed, or the record taken meanwhile */
+		log_warn("cmf: cannot record pending request %s of %s: %s",
+		    cert_id, e->id, cap_strerror(rr));
+		cmf_err(err, errlen, "the request cannot be kept pending");
+		return rr == CAP_ERR_NOT_FOUND ? CAP_ERR_GONE : rr;
+	}
+	log_info("cmf: request %s of %s/%s pending", cert_id, e->id, certtype);
+	return pending_answer(out, retry_of(c, cert_id), err, errlen);
+}
+
+int
+cmf_pend_check(cmf *c, const char *entity, const char *certtype,
+    int renewal, const uint8_t *csr, size_t csrlen, uint32_t *retry_after)
+{
+	struct cmfdb_pend rec;
+	struct certdb_cert *cc = NULL;
+	uint8_t hash[CMFDB_HASH_LEN];
+	int r;
+
+	*retry_after = 0;
+	if (c == NULL || entity == NULL || certtype == NULL || csr == NULL ||
+	    csrlen == 0 || !cmfdb_id_valid(entity) ||
+	    !cmfdb_certtype_valid(certtype))
+		return CAP_ERR_NOT_FOUND;
+	req_hash(certtype, renewal, csr, csrlen, hash);
+	if ((r = cmfdb_pend_get(c->env.s, entity, hash, &rec)) != 0)
+		return r;
+	if (rec.cert_id[0] == '\0') {
+		*retry_after = PEND_RETRY_S;
+		return CAP_ERR_PENDING;
+	}
+	if ((r = certdb_get(c->env.s, rec.cert_id, &cc)) != 0)
+		return r == CAP_ERR_NOT_FOUND ? 0 : r;	/* the repeat says */
+	if (cc->status == CERTDB_PENDING) {
+		*retry_after = retry_of(c, rec.cert_id);
+		r = CAP_ERR_PENDING;
+	}
+	certdb_cert_free(cc);
+	return r;
+}
