@@ -424,6 +424,9 @@ main(int argc, char **argv)
 	schedcfg.scan_interval = cfg->certs_scan_interval;
 	schedcfg.renew_new_key = cfg->certs_renew_new_key;
 	schedcfg.webhook = cfg->certs_webhook;
+	/* requests of removed entities that the CA answers later */
+	schedcfg.after_scan = cmf_sweep;
+	schedcfg.after_scan_arg = cm;
 	if (sched_parse_fraction(cfg->certs_renew_fraction,
 	    &schedcfg.renew_fraction) != 0 ||
 	    sched_parse_thresholds(cfg->certs_alert_thresholds,

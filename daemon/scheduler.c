@@ -412,6 +412,8 @@ scan(scheduler *sc)
 		c = NULL;
 	}
 	store_names_free(ids, n);
+	if (sc->cfg.after_scan != NULL && !stopping(sc))
+		sc->cfg.after_scan(sc->cfg.after_scan_arg);
 }
 
 static void *

@@ -39,6 +39,9 @@ struct sched_config {
 	uint64_t	 thresholds[SCHED_THRESHOLDS_MAX];	/* seconds */
 	size_t		 nthresholds;
 	const char	*webhook;		/* http(s) URL or NULL; copied */
+	/* called on the scan thread after each scan (NULL: none) */
+	void		(*after_scan)(void *arg);
+	void		*after_scan_arg;
 };
 
 /*

@@ -498,8 +498,8 @@ held_retire(cmf *c, const struct cmf_entity *e, const struct cmf_held *h)
 
 /*
  * Drops the pending requests of e: what they were issued is revoked like
- * a held certificate; one the CA still has not answered is logged, since
- * its certificate, if it comes, belongs to nobody.
+ * a held certificate; one the CA still has not answered becomes an orphan
+ * (cmf_sweep revokes what it brings).
  */
 static int
 pend_retire(cmf *c, const struct cmf_entity *e)
@@ -518,9 +518,12 @@ pend_retire(cmf *c, const struct cmf_entity *e)
 		if (v[i].cert_id[0] == '\0')
 			continue;	/* reserved: its request sees it gone */
 		if (certdb_get(c->env.s, v[i].cert_id, &cc) == 0 &&
-		    cc->status == CERTDB_PENDING)
-			log_warn("cmf: %s: request %s is still pending at the "
-			    "CA; revoke what it brings", e->id, v[i].cert_id);
+		    cc->status == CERTDB_PENDING) {
+			cmf_orphan_add(c, e->id, v[i].cert_id);
+			certdb_cert_free(cc);
+			cc = NULL;
+			continue;
+		}
 		certdb_cert_free(cc);
 		cc = NULL;
 		memset(&h, 0, sizeof(h));

@@ -174,6 +174,13 @@ void cmf_job_end(cmf *c);
 int cmf_job_spawn(cmf *c, void (*fn)(void *), void *arg)
     __attribute__((warn_unused_result));
 
+/*
+ * cmf_sweep (arg: the cmf) revokes what the CA issued, since the last
+ * sweep, for requests whose entity was removed while they waited at the
+ * CA.  The daemon's certificate scheduler calls it after each scan.
+ */
+void cmf_sweep(void *arg);
+
 /* ---- entities ---- */
 
 /*

@@ -70,6 +70,11 @@ int cmf_finish(cmf *c, const struct cmf_entity *e, const char *certtype,
  * entity that nobody can receive any more (the entity was removed).
  */
 void cmf_orphan_revoke(cmf *c, const char *entity, const char *cert_id);
+/*
+ * cmf_orphan_add notes request cert_id of removed entity, still at the CA:
+ * cmf_sweep revokes what it is issued.
+ */
+void cmf_orphan_add(cmf *c, const char *entity, const char *cert_id);
 
 /* ---- pending requests (cmf_pend.c) ---- */
 

@@ -253,6 +253,7 @@ cmf_pend_end(cmf *c, const struct cmf_entity *e, const char *certtype,
 		/* its entity was removed, or the record taken meanwhile */
 		log_warn("cmf: cannot record pending request %s of %s: %s",
 		    cert_id, e->id, cap_strerror(rr));
+		cmf_orphan_add(c, e->id, cert_id);
 		cmf_err(err, errlen, "the request cannot be kept pending");
 		return rr == CAP_ERR_NOT_FOUND ? CAP_ERR_GONE : rr;
 	}
@@ -289,4 +290,45 @@ cmf_pend_check(cmf *c, const char *entity, const char *certtype,
 	}
 	certdb_cert_free(cc);
 	return r;
+}
+
+void
+cmf_orphan_add(cmf *c, const char *entity, const char *cert_id)
+{
+	int r;
+
+	if ((r = cmfdb_orphan_put(c->env.s, cert_id, entity)) != 0)
+		log_warn("cmf: %s: cannot note request %s for revocation: %s",
+		    entity, cert_id, cap_strerror(r));
+	else
+		log_info("cmf: %s: request %s is still at the CA; what it is "
+		    "issued will be revoked", entity, cert_id);
+}
+
+void
+cmf_sweep(void *arg)
+{
+	cmf *c = arg;
+	struct cmfdb_orphan *v = NULL;
+	struct certdb_cert *cc = NULL;
+	size_t n = 0, i;
+	int r, status;
+
+	if (c == NULL || cmfdb_orphan_list(c->env.s, &v, &n) != 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if ((r = certdb_get(c->env.s, v[i].cert_id, &cc)) != 0 &&
+		    r != CAP_ERR_NOT_FOUND)
+			continue;
+		status = r == 0 ? cc->status : 0;
+		certdb_cert_free(cc);
+		cc = NULL;
+		if (status == CERTDB_PENDING)
+			continue;	/* the CA has not answered yet */
+		if (status == CERTDB_ISSUED || status == CERTDB_RENEWING)
+			cmf_orphan_revoke(c, v[i].entity, v[i].cert_id);
+		if (cmfdb_orphan_delete(c->env.s, v[i].cert_id) != 0)
+			log_warn("cmf: cannot drop orphan %s", v[i].cert_id);
+	}
+	free(v);
 }

@@ -10,6 +10,7 @@
  *   cmf_certs     SHA-256(certificate DER) -> entity id, cert id, certtype
  *   cmf_pend      entity id \0 request hash -> pending request
  *   cmf_pend_auth entity id \0 authenticator -> its pending request's key
+ *   cmf_orphans   inventory id -> entity id (cmfdb_pend.c)
  *   cmf_shared    VNFC entity id \0 certtype -> key id (the P2 shared key)
  *   cmf_lcm       notification id -> LCM occurrence record (nfv/lcm.c)
  *
@@ -179,6 +180,22 @@ int cmfdb_pend_delete(store *s, const char *entity,
  */
 int cmfdb_pend_take_all(store *s, const char *entity,
     struct cmfdb_pend **out, size_t *n) __attribute__((warn_unused_result));
+
+/*
+ * Orphans: requests still at the CA when their entity was removed; the
+ * CMF revokes what they are issued (cmf_sweep).  cmfdb_orphan_list gives
+ * them all (*out malloc'd).
+ */
+struct cmfdb_orphan {
+	char	cert_id[CERTDB_ID_LEN + 1];
+	char	entity[CMF_ID_MAX + 1];
+};
+int cmfdb_orphan_put(store *s, const char *cert_id, const char *entity)
+    __attribute__((warn_unused_result));
+int cmfdb_orphan_delete(store *s, const char *cert_id)
+    __attribute__((warn_unused_result));
+int cmfdb_orphan_list(store *s, struct cmfdb_orphan **out, size_t *n)
+    __attribute__((warn_unused_result));
 
 /* ---- P2 shared keys ---- */
 

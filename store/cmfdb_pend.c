@@ -6,6 +6,8 @@
  * Databases:
  *   cmf_pend       entity \0 request hash -> pending record
  *   cmf_pend_auth  entity \0 authenticator -> entity \0 request hash
+ *   cmf_orphans    inventory id -> entity: requests still at the CA whose
+ *                  entity was removed; what they are issued is revoked
  *
  * A record names who made the request (the authenticator: an initial
  * credential or a certificate, hashed by the CMF; all zero for an
@@ -422,6 +424,91 @@ cmfdb_pend_take_all(store *s, const char *entity, struct cmfdb_pend **out,
 	r = store_txn_write(s, take_txn, &a);
 	free(a.h);
 	if (r != 0) {
+		free(a.v);
+		return r;
+	}
+	*out = a.v;	/* transferred */
+	*n = a.n;
+	return 0;
+}
+
+/* ---- orphans ---- */
+
+int
+cmfdb_orphan_put(store *s, const char *cert_id, const char *entity)
+{
+	if (s == NULL || cert_id == NULL || entity == NULL ||
+	    strnlen(cert_id, CERTDB_ID_LEN + 1) != CERTDB_ID_LEN ||
+	    !store_hex_valid(cert_id, CERTDB_ID_LEN) ||
+	    !cmfdb_id_valid(entity))
+		return CAP_ERR_INVALID;
+	return store_put_one(s, s->dbi_cmf_orphans, cert_id, CERTDB_ID_LEN,
+	    entity, strlen(entity), 0, "mdb_put cmf_orphans");
+}
+
+int
+cmfdb_orphan_delete(store *s, const char *cert_id)
+{
+	if (s == NULL || cert_id == NULL ||
+	    strnlen(cert_id, CERTDB_ID_LEN + 1) != CERTDB_ID_LEN)
+		return CAP_ERR_INVALID;
+	return store_del_one(s, s->dbi_cmf_orphans, cert_id, CERTDB_ID_LEN,
+	    "mdb_del cmf_orphans");
+}
+
+struct orphan_arg {
+	struct cmfdb_orphan	*v;
+	size_t			 n, cap;
+};
+
+static int
+orphan_one(void *arg, const MDB_val *k, const MDB_val *d)
+{
+	struct orphan_arg *a = arg;
+	struct cmfdb_orphan *nv;
+	size_t cap;
+
+	if (k->mv_size != CERTDB_ID_LEN ||
+	    !store_hex_valid(k->mv_data, CERTDB_ID_LEN) || d->mv_size == 0 ||
+	    d->mv_size > CMF_ID_MAX)
+		return CAP_ERR_CORRUPT;
+	if (a->n == a->cap) {
+		cap = a->cap == 0 ? 8 : a->cap * 2;
+		if ((nv = realloc(a->v, cap * sizeof(*nv))) == NULL)
+			return CAP_ERR_NOMEM;
+		a->v = nv;
+		a->cap = cap;
+	}
+	memset(&a->v[a->n], 0, sizeof(a->v[a->n]));
+	memcpy(a->v[a->n].cert_id, k->mv_data, CERTDB_ID_LEN);
+	memcpy(a->v[a->n].entity, d->mv_data, d->mv_size);
+	if (!cmfdb_id_valid(a->v[a->n].entity))
+		return CAP_ERR_CORRUPT;
+	a->n++;
+	return 0;
+}
+
+static int
+orphan_list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct orphan_arg *a = arg;
+
+	a->n = 0;
+	return store_walk(txn, s->dbi_cmf_orphans, NULL, 0, orphan_one, a);
+}
+
+int
+cmfdb_orphan_list(store *s, struct cmfdb_orphan **out, size_t *n)
+{
+	struct orphan_arg a;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (s == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	if ((r = store_txn_read(s, orphan_list_txn, &a)) != 0) {
 		free(a.v);
 		return r;
 	}

@@ -245,7 +245,8 @@ schema_txn(store *s, MDB_txn *txn, void *arg)
 	    (r = open_dbi(txn, "cmf_shared", &s->dbi_cmf_shared)) != 0 ||
 	    (r = open_dbi(txn, "cmf_lcm", &s->dbi_cmf_lcm)) != 0 ||
 	    (r = open_dbi(txn, "cmf_pend", &s->dbi_cmf_pend)) != 0 ||
-	    (r = open_dbi(txn, "cmf_pend_auth", &s->dbi_cmf_pend_auth)) != 0)
+	    (r = open_dbi(txn, "cmf_pend_auth", &s->dbi_cmf_pend_auth)) != 0 ||
+	    (r = open_dbi(txn, "cmf_orphans", &s->dbi_cmf_orphans)) != 0)
 		return r;
 	k.mv_data = "schema";
 	k.mv_size = 6;

@@ -56,6 +56,7 @@ struct store {
 	MDB_dbi		 dbi_cmf_lcm;
 	MDB_dbi		 dbi_cmf_pend;	/* store/cmfdb_pend.c */
 	MDB_dbi		 dbi_cmf_pend_auth;
+	MDB_dbi		 dbi_cmf_orphans;
 	/*
 	 * Held shared by every transaction, exclusively by a map resize:
 	 * mdb_env_set_mapsize needs no transaction active in the process.

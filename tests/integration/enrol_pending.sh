@@ -15,12 +15,16 @@
 #   - openssl cmp (ir with MAC, kur, p10cr) is answered "waiting" and
 #     polls (pollReq/pollRep) to its certificate;
 #   - an entity removed with a request never collected: what the CA issued
-#     for it is revoked (the CRL lists it).
+#     for it is revoked (the CRL lists it), also when the CA issues it only
+#     after the removal;
+#   - a pending request belongs to its client: another CSR of the same
+#     credential meanwhile is 409, another client cannot collect it, and a
+#     certificate renews one request at a time.
 set -eu
 . "$(dirname "$0")/../lib/env.sh"
 . "$(dirname "$0")/../lib/enrol.sh"
 
-enrol_setup 'wait = 0s'
+enrol_setup 'wait = 0s' '[certs]' 'scan_interval = 1s'
 for i in 0 1 2 3 4; do
 	t_api POST /cmf/v1/entities "{\"id\":\"vnfc-p-$i\",\"type\":\"VNFC_INSTANCE\",\"vnfcId\":\"vnfc-p-$i\",\"fqdns\":[\"p$i.vnf.example\"],\"ca\":\"op\",\"bindingPolicy\":\"P1\",\"certTypes\":[\"VNFCI_CERT\"]}" >/dev/null
 	t_eq "entity vnfc-p-$i" 201 "$T_STATUS"
@@ -320,6 +324,26 @@ if grep -q "POLLREP\|pollRep\|checkAfter\|check_after" "$W/slow.log"; then
 else
 	t_fail "meanwhile it was answered pollRep" "$(t_short "$(grep -i poll "$W/slow.log" | head -5)")"
 fi
+
+# ---- an entity removed while its request waits at the CA ----
+t_api POST /cmf/v1/entities '{"id":"vnfc-s-1","type":"VNFC_INSTANCE","vnfcId":"vnfc-s-1","fqdns":["s1.vnf.example"],"ca":"slow","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}' >/dev/null
+t_eq "entity vnfc-s-1 on the slow CA" 201 "$T_STATUS"
+t_api POST /v1/certs '{"ca":"slow","subject":"CN=other3","key":{"type":"ec-p256"}}' >/dev/null
+t_wait_pending
+initcred vnfc-s-1 "$W/credo" || t_die "no initial credential: HTTP $T_STATUS"
+csr o1 s1.vnf.example DNS:s1.vnf.example
+est simpleenroll "$W/o1.p7" -K "$W/credo"
+t_eq "its request waits at the slow CA (202)" 202 "$EST_STATUS"
+t_expect "the entity is removed meanwhile" 204 DELETE /cmf/v1/entities/vnfc-s-1
+n=0
+st=""
+while [ "$st" != revoked ] && [ "$n" -lt 60 ]; do
+	sleep 0.5
+	t_api GET '/v1/certs?ca=slow' >/dev/null
+	st=$(jq -r '[.certs[] | select(.subject == "CN=s1.vnf.example")][0].status // empty' "$T_BODY" 2>/dev/null || true)
+	n=$((n + 1))
+done
+t_eq "what the CA issued it afterwards is revoked" revoked "$st"
 
 # ---- an entity removed with a request never collected ----
 t_api POST /cmf/v1/entities '{"id":"vnfc-p-9","type":"VNFC_INSTANCE","vnfcId":"vnfc-p-9","fqdns":["p9.vnf.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}' >/dev/null

@@ -351,6 +351,29 @@ test_store(store *s)
 		TH_EQ_INT(cmfdb_pend_reserve(s, hash, &p, &ex), CAP_ERR_INVALID,
 		    "cmfdb: a malformed pending record is refused");
 		snprintf(p.entity, sizeof(p.entity), "vnfc-b");
+		{
+			struct cmfdb_orphan *ov = NULL;
+			size_t on = 0;
+
+			TH_EQ_INT(cmfdb_orphan_put(s,
+			    "0123456789abcdef0123456789abcdef", "vnfc-b"), 0,
+			    "cmfdb: orphan noted");
+			TH_EQ_INT(cmfdb_orphan_put(s, "not-an-id", "vnfc-b"),
+			    CAP_ERR_INVALID, "cmfdb: a malformed orphan id is "
+			    "refused");
+			r = cmfdb_orphan_list(s, &ov, &on);
+			th_check(r == 0 && on == 1 && strcmp(ov[0].entity,
+			    "vnfc-b") == 0, "cmfdb: orphans listed", "got %d "
+			    "%zu", r, on);
+			free(ov);
+			TH_EQ_INT(cmfdb_orphan_delete(s,
+			    "0123456789abcdef0123456789abcdef"), 0,
+			    "cmfdb: orphan dropped");
+			r = cmfdb_orphan_list(s, &ov, &on);
+			th_check(r == 0 && on == 0, "cmfdb: no orphan left",
+			    "got %d %zu", r, on);
+			free(ov);
+		}
 		r = cmfdb_pend_encode(&p, &buf, &blen);
 		th_check(r == 0 && cmfdb_pend_decode(buf, blen, &pg) == 0 &&
 		    pend_eq(&pg, &p) &&
