@@ -173,5 +173,5 @@ rc=0
 t_cli key show "$cid" >/dev/null 2>&1 || rc=$?
 t_eq "capstone key show of a removed key exits 1" 1 "$rc"
 
-t_stop_daemon
+t_stop_ok "daemon stops with status 0 on SIGTERM"
 t_done
