@@ -592,10 +592,22 @@ cmf_shared_gc(cmf *c, const char *scope, const char *certtype)
 	free(s);
 }
 
+/* Whether e lists certificate cert_id. */
+static int
+held_in(const struct cmf_entity *e, const char *cert_id)
+{
+	size_t i;
+
+	for (i = 0; i < e->ncerts; i++)
+		if (strcmp(e->certs[i].cert_id, cert_id) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 delete_tree(cmf *c, const char *id, int depth)
 {
-	struct cmf_entity *e = NULL;
+	struct cmf_entity *e = NULL, *fin = NULL;
 	struct cmfdb_initcred *ics = NULL;
 	char **kids = NULL;
 	size_t nkids = 0, nics = 0, i;
@@ -620,8 +632,16 @@ delete_tree(cmf *c, const char *id, int depth)
 	if (cmfdb_ic_list(c->env.s, e->id, &ics, &nics) == 0)
 		for (i = 0; i < nics; i++)
 			(void)cmf_initcred_drop(c, ics[i].ic.ref);
-	if ((r = cmfdb_entity_delete(c->env.s, e->id)) != 0)
+	if ((fin = malloc(sizeof(*fin))) == NULL) {
+		r = CAP_ERR_NOMEM;
 		goto out;
+	}
+	if ((r = cmfdb_entity_delete(c->env.s, e->id, fin)) != 0)
+		goto out;
+	/* what was issued to it while it was being removed */
+	for (i = 0; i < fin->ncerts; i++)
+		if (!held_in(e, fin->certs[i].cert_id))
+			held_retire(c, fin, &fin->certs[i]);
 	pthread_mutex_lock(&c->mtx);
 	for (i = 0; i < e->ntypes; i++)
 		if (e->types[i].binding == CMF_P2) {
@@ -634,6 +654,7 @@ delete_tree(cmf *c, const char *id, int depth)
  out:
 	free(ics);
 	store_names_free(kids, nkids);
+	free(fin);
 	free(e);
 	return r;
 }

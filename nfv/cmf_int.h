@@ -67,9 +67,10 @@ int cmf_finish(cmf *c, const struct cmf_entity *e, const char *certtype,
 
 /*
  * cmf_orphan_revoke revokes certificate cert_id, issued for a request of
- * entity that nobody can receive any more (the entity was removed).
+ * entity that nobody can receive any more (the entity was removed); 0
+ * also when it was revoked already.
  */
-void cmf_orphan_revoke(cmf *c, const char *entity, const char *cert_id);
+int cmf_orphan_revoke(cmf *c, const char *entity, const char *cert_id);
 /*
  * cmf_orphan_add notes request cert_id of removed entity, still at the CA:
  * cmf_sweep revokes what it is issued.
@@ -81,8 +82,10 @@ void cmf_orphan_add(cmf *c, const char *entity, const char *cert_id);
 /* A request that may go pending, between cmf_pend_begin and _end. */
 struct cmf_pend_req {
 	uint8_t		hash[CMFDB_HASH_LEN];
-	uint8_t		auth[CMFDB_HASH_LEN];
+	struct cmfdb_pend rec;		/* the reservation as written */
 	int		reserved;	/* the caller asks the CA, then _end */
+	int		filled;		/* cmf_pend_started recorded it */
+	int		orphan;		/* ... or found its entity gone */
 };
 #define CMF_PEND_COLLECTED	1
 
@@ -106,10 +109,18 @@ int cmf_pend_begin(cmf *c, const struct cmf_entity *e, const char *certtype,
     const uint8_t auth[CMFDB_HASH_LEN], int formal, struct cmf_pend_req *pr,
     struct cmf_issued *out, char *err, size_t errlen);
 /*
- * cmf_pend_end follows the CA's answer r (cert_id its inventory id):
- * CAP_ERR_PENDING makes the reservation the pending record (and is
- * returned with out->retry_after); anything else drops the reservation
- * and is returned as it is.
+ * cmf_pend_started records the inventory id of a reserved request once
+ * certsvc took it, before waiting for the CA, so that a restart finds
+ * it; when the entity was removed meanwhile, the request becomes an
+ * orphan.
+ */
+void cmf_pend_started(cmf *c, struct cmf_pend_req *pr, const char *cert_id);
+/*
+ * cmf_pend_end follows the CA's answer r (cert_id its inventory id), for
+ * every reserved request: CAP_ERR_PENDING keeps the record (and is
+ * returned with out->retry_after); anything else drops it and is returned
+ * as it is, except that a certificate whose record its entity's removal
+ * took meanwhile is revoked (CAP_ERR_GONE).
  */
 int cmf_pend_end(cmf *c, const struct cmf_entity *e, const char *certtype,
     struct cmf_pend_req *pr, int r, const char *cert_id,

@@ -466,6 +466,10 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 	if ((r = csr_parse(csr, csrlen, flags, &req, err, errlen)) != 0 ||
 	    (r = names_check(e, req, err, errlen)) != 0)
 		goto out;
+	if ((w = waiter_new()) == NULL) {
+		r = CAP_ERR_NOMEM;
+		goto out;
+	}
 	if (may_pend) {
 		r = cmf_pend_begin(c, e, t->name, (flags & CMF_RENEWAL) != 0,
 		    csr, csrlen, auth != NULL ? auth : admin, formal, &pr, out,
@@ -475,14 +479,12 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 		if (r != 0 || !pr.reserved)
 			goto out;
 	}
-	if ((w = waiter_new()) == NULL) {
-		r = CAP_ERR_NOMEM;
-		goto out;
-	}
 	r = certsvc_enroll_csr(c->env.certs, t->ca,
 	    t->profile[0] != '\0' ? t->profile : NULL, validity, csr, csrlen,
 	    (flags & CMF_POP_VERIFIED) ? CERTSVC_POP_VERIFIED : 0,
 	    waiter_done, w, cert_id, &retry, err, errlen);
+	if (r == 0)
+		cmf_pend_started(c, &pr, cert_id);
 	r = waiter_started(w, r, retry, may_pend ? c->env.enrol_wait :
 	    CMF_ISSUE_TIMEOUT_S, may_pend, err, errlen);
 	/* the reservation becomes the pending record, or goes */
@@ -491,8 +493,8 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 		goto out;
 	r = cmf_finish(c, e, t->name, cert_id, 0, 0, formal, out, err, errlen);
 	/* the entity was removed while the CA issued: nobody holds it */
-	if (r == CAP_ERR_NOT_FOUND)
-		cmf_orphan_revoke(c, e->id, cert_id);
+	if (r == CAP_ERR_NOT_FOUND && cmf_orphan_revoke(c, e->id, cert_id) != 0)
+		cmf_orphan_add(c, e->id, cert_id);
  out:
 	if (w != NULL)
 		waiter_put(w);
@@ -804,6 +806,8 @@ cmf_renew_csr(cmf *c, const uint8_t *cur, size_t curlen,
 	if ((r = cmfdb_cert_delete(c->env.s, hash)) != 0) {
 		cmf_err(err, errlen, "the current certificate was renewed "
 		    "already");
+		if (r == CAP_ERR_NOT_FOUND)
+			r = CAP_ERR_CONFLICT;	/* by a concurrent renewal */
 		goto out;
 	}
 	unindexed = 1;

@@ -33,6 +33,8 @@
 #define PEND_RETRY_MAX	60
 /* A reservation with no certificate id after this was abandoned. */
 #define PEND_STALE_S	(CMF_ISSUE_TIMEOUT_S + 30)
+/* An issued request not collected after this frees its client's place. */
+#define PEND_COLLECT_S	(24 * 3600)
 /* The RFC 5280 reason for what an abandoned request was issued. */
 #define REASON_CESSATION	5
 
@@ -101,19 +103,64 @@ pending_answer(struct cmf_issued *out, uint32_t retry, char *err,
 	return CAP_ERR_PENDING;
 }
 
-void
+int
 cmf_orphan_revoke(cmf *c, const char *entity, const char *cert_id)
 {
 	char why[256] = "";
 	int r;
 
-	if ((r = certsvc_revoke(c->env.certs, cert_id, REASON_CESSATION, why,
-	    sizeof(why))) != 0)
-		log_warn("cmf: %s: cannot revoke %s of a removed request: %s",
-		    entity, cert_id, why[0] != '\0' ? why : cap_strerror(r));
-	else
+	r = certsvc_revoke(c->env.certs, cert_id, REASON_CESSATION, why,
+	    sizeof(why));
+	if (r == 0)
 		log_info("cmf: %s: %s of a removed request revoked", entity,
 		    cert_id);
+	else if (r == CAP_ERR_CONFLICT)
+		r = 0;		/* revoked already */
+	else
+		log_warn("cmf: %s: cannot revoke %s of a removed request: %s",
+		    entity, cert_id, why[0] != '\0' ? why : cap_strerror(r));
+	return r;
+}
+
+/* Revokes now, or notes it for cmf_sweep to try again. */
+static void
+revoke_or_note(cmf *c, const char *entity, const char *cert_id)
+{
+	int r = cmf_orphan_revoke(c, entity, cert_id);
+
+	if (r != 0 && r != CAP_ERR_UNSUPPORTED && r != CAP_ERR_NOT_FOUND)
+		cmf_orphan_add(c, entity, cert_id);
+}
+
+/*
+ * Whether the other request of a client is dead, so that it no longer
+ * holds the client's one place: a reservation whose request died, a
+ * request the CA refused or whose certificate is no longer valid, or one
+ * issued but not collected for PEND_COLLECT_S (what it was issued is
+ * revoked first; 0 if that fails).
+ */
+static int
+other_dead(cmf *c, const struct cmfdb_pend *o)
+{
+	struct certdb_cert *cc = NULL;
+	uint64_t now = cap_now();
+	int r, dead = 0;
+
+	if (o->entity[0] == '\0')
+		return 0;	/* unreadable: keep it */
+	if (o->cert_id[0] == '\0')
+		return o->created + PEND_STALE_S < now;
+	if ((r = certdb_get(c->env.s, o->cert_id, &cc)) != 0)
+		return r == CAP_ERR_NOT_FOUND;
+	if (cc->status == CERTDB_FAILED || cc->status == CERTDB_REVOKED ||
+	    cc->status == CERTDB_EXPIRED)
+		dead = 1;
+	else if (cc->status == CERTDB_ISSUED &&
+	    cc->not_before + PEND_COLLECT_S < now &&
+	    o->created + PEND_COLLECT_S < now)
+		dead = cmf_orphan_revoke(c, o->entity, o->cert_id) == 0;
+	certdb_cert_free(cc);
+	return dead;
 }
 
 /*
@@ -132,7 +179,7 @@ collect(cmf *c, const struct cmf_entity *e, const struct cmf_pend_req *pr,
 	int r, status;
 
 	if (rec->cert_id[0] == '\0') {
-		/* reserved: the first request is still waiting for the CA */
+		/* reserved: the first request is still on its way to the CA */
 		return pending_answer(out, PEND_RETRY_S, err, errlen);
 	}
 	if ((r = certdb_get(c->env.s, rec->cert_id, &cc)) != 0 &&
@@ -143,8 +190,9 @@ collect(cmf *c, const struct cmf_entity *e, const struct cmf_pend_req *pr,
 	if (status == CERTDB_PENDING)
 		return pending_answer(out, retry_of(c, rec->cert_id), err,
 		    errlen);
-	if ((r = cmfdb_pend_delete(c->env.s, e->id, pr->hash, &taken)) != 0) {
-		if (r == CAP_ERR_NOT_FOUND) {
+	if ((r = cmfdb_pend_delete(c->env.s, e->id, pr->hash, rec,
+	    &taken)) != 0) {
+		if (r == CAP_ERR_NOT_FOUND || r == CAP_ERR_CONFLICT) {
 			cmf_err(err, errlen, "a concurrent request collected "
 			    "this one");
 			r = CAP_ERR_CONFLICT;
@@ -168,8 +216,12 @@ collect(cmf *c, const struct cmf_entity *e, const struct cmf_pend_req *pr,
 		return 0;
 	}
 	/* kept for another repeat, unless its entity went meanwhile */
-	if (cmfdb_pend_put(c->env.s, pr->hash, &taken) == CAP_ERR_NOT_FOUND)
-		cmf_orphan_revoke(c, e->id, rec->cert_id);
+	if (r == CAP_ERR_NOT_FOUND ||
+	    cmfdb_pend_put(c->env.s, pr->hash, &taken) != 0) {
+		revoke_or_note(c, e->id, rec->cert_id);
+		cmf_err(err, errlen, "the request is gone");
+		r = CAP_ERR_GONE;
+	}
 	return r;
 }
 
@@ -179,27 +231,32 @@ cmf_pend_begin(cmf *c, const struct cmf_entity *e, const char *certtype,
     const uint8_t auth[CMFDB_HASH_LEN], int formal, struct cmf_pend_req *pr,
     struct cmf_issued *out, char *err, size_t errlen)
 {
-	struct cmfdb_pend p, ex;
+	struct cmfdb_pend ex;
+	uint8_t other[CMFDB_HASH_LEN];
 	int r, tries;
 
 	memset(pr, 0, sizeof(*pr));
 	req_hash(certtype, renewal, csr, csrlen, pr->hash);
-	memcpy(pr->auth, auth, CMFDB_HASH_LEN);
-	memset(&p, 0, sizeof(p));
-	snprintf(p.entity, sizeof(p.entity), "%s", e->id);
-	snprintf(p.certtype, sizeof(p.certtype), "%s", certtype);
-	memcpy(p.auth, auth, CMFDB_HASH_LEN);
-	for (tries = 0; tries < 2; tries++) {
-		p.created = cap_now();
-		r = cmfdb_pend_reserve(c->env.s, pr->hash, &p, &ex);
+	snprintf(pr->rec.entity, sizeof(pr->rec.entity), "%s", e->id);
+	snprintf(pr->rec.certtype, sizeof(pr->rec.certtype), "%s", certtype);
+	memcpy(pr->rec.auth, auth, CMFDB_HASH_LEN);
+	for (tries = 0; tries < 3; tries++) {
+		pr->rec.created = cap_now();
+		r = cmfdb_pend_reserve(c->env.s, pr->hash, &pr->rec, &ex,
+		    other);
 		if (r == 0) {
 			pr->reserved = 1;
 			return 0;
 		}
 		if (r == CAP_ERR_CONFLICT) {
+			/* the client's place: free it if its request is dead */
+			if (other_dead(c, &ex) &&
+			    ((r = cmfdb_pend_delete(c->env.s, e->id, other, &ex,
+			    NULL)) == 0 || r == CAP_ERR_NOT_FOUND))
+				continue;
 			cmf_err(err, errlen, "another request of this client "
 			    "is pending for %s; repeat that one", e->id);
-			return r;
+			return CAP_ERR_CONFLICT;
 		}
 		if (r != CAP_ERR_EXISTS) {
 			if (r == CAP_ERR_NOT_FOUND)
@@ -215,14 +272,38 @@ cmf_pend_begin(cmf *c, const struct cmf_entity *e, const char *certtype,
 		if (ex.cert_id[0] == '\0' &&
 		    ex.created + PEND_STALE_S < cap_now()) {
 			if ((r = cmfdb_pend_delete(c->env.s, e->id, pr->hash,
-			    NULL)) != 0 && r != CAP_ERR_NOT_FOUND)
+			    &ex, NULL)) != 0 && r != CAP_ERR_NOT_FOUND &&
+			    r != CAP_ERR_CONFLICT)
 				return r;
 			continue;
 		}
 		r = collect(c, e, pr, &ex, formal, out, err, errlen);
 		return r == 0 ? CMF_PEND_COLLECTED : r;
 	}
+	cmf_err(err, errlen, "the request conflicts with another; retry");
 	return CAP_ERR_CONFLICT;
+}
+
+void
+cmf_pend_started(cmf *c, struct cmf_pend_req *pr, const char *cert_id)
+{
+	struct cmfdb_pend p;
+	int r;
+
+	if (!pr->reserved)
+		return;
+	p = pr->rec;
+	snprintf(p.cert_id, sizeof(p.cert_id), "%s", cert_id);
+	if ((r = cmfdb_pend_fill(c->env.s, pr->hash, &p)) != 0) {
+		/* the entity was removed meanwhile: nobody may receive it */
+		log_warn("cmf: cannot record request %s of %s: %s", cert_id,
+		    pr->rec.entity, cap_strerror(r));
+		cmf_orphan_add(c, pr->rec.entity, cert_id);
+		pr->orphan = 1;
+		return;
+	}
+	pr->rec = p;
+	pr->filled = 1;
 }
 
 int
@@ -230,35 +311,35 @@ cmf_pend_end(cmf *c, const struct cmf_entity *e, const char *certtype,
     struct cmf_pend_req *pr, int r, const char *cert_id,
     struct cmf_issued *out, char *err, size_t errlen)
 {
-	struct cmfdb_pend p;
 	int rr;
 
+	(void)certtype;
 	if (!pr->reserved)
 		return r;
 	pr->reserved = 0;
-	if (r != CAP_ERR_PENDING) {
-		if ((rr = cmfdb_pend_delete(c->env.s, e->id, pr->hash,
-		    NULL)) != 0 && rr != CAP_ERR_NOT_FOUND)
-			log_warn("cmf: cannot drop the reservation of a request "
-			    "of %s: %s", e->id, cap_strerror(rr));
-		return r;
+	if (pr->orphan) {
+		cmf_err(err, errlen, "entity %s was removed", e->id);
+		return CAP_ERR_GONE;
 	}
-	memset(&p, 0, sizeof(p));
-	snprintf(p.entity, sizeof(p.entity), "%s", e->id);
-	snprintf(p.certtype, sizeof(p.certtype), "%s", certtype);
-	snprintf(p.cert_id, sizeof(p.cert_id), "%s", cert_id);
-	memcpy(p.auth, pr->auth, CMFDB_HASH_LEN);
-	p.created = cap_now();
-	if ((rr = cmfdb_pend_fill(c->env.s, pr->hash, &p)) != 0) {
-		/* its entity was removed, or the record taken meanwhile */
-		log_warn("cmf: cannot record pending request %s of %s: %s",
+	if (r == CAP_ERR_PENDING) {
+		log_info("cmf: request %s of %s/%s pending", cert_id, e->id,
+		    pr->rec.certtype);
+		return pending_answer(out, retry_of(c, cert_id), err, errlen);
+	}
+	/* answered: the record goes (only ours) */
+	rr = cmfdb_pend_delete(c->env.s, e->id, pr->hash, &pr->rec, NULL);
+	if (rr != 0 && r == 0) {
+		/* taken by the entity's removal meanwhile */
+		log_warn("cmf: request %s of %s lost its record: %s", cert_id,
+		    e->id, cap_strerror(rr));
+		revoke_or_note(c, e->id, cert_id);
+		cmf_err(err, errlen, "entity %s was removed", e->id);
+		return CAP_ERR_GONE;
+	}
+	if (rr != 0 && rr != CAP_ERR_NOT_FOUND)
+		log_warn("cmf: cannot drop the record of request %s of %s: %s",
 		    cert_id, e->id, cap_strerror(rr));
-		cmf_orphan_add(c, e->id, cert_id);
-		cmf_err(err, errlen, "the request cannot be kept pending");
-		return rr == CAP_ERR_NOT_FOUND ? CAP_ERR_GONE : rr;
-	}
-	log_info("cmf: request %s of %s/%s pending", cert_id, e->id, certtype);
-	return pending_answer(out, retry_of(c, cert_id), err, errlen);
+	return r;
 }
 
 int
@@ -325,8 +406,11 @@ cmf_sweep(void *arg)
 		cc = NULL;
 		if (status == CERTDB_PENDING)
 			continue;	/* the CA has not answered yet */
-		if (status == CERTDB_ISSUED || status == CERTDB_RENEWING)
-			cmf_orphan_revoke(c, v[i].entity, v[i].cert_id);
+		/* kept for the next sweep while the CA cannot revoke */
+		if ((status == CERTDB_ISSUED || status == CERTDB_RENEWING) &&
+		    (r = cmf_orphan_revoke(c, v[i].entity,
+		    v[i].cert_id)) != 0 && r != CAP_ERR_UNSUPPORTED)
+			continue;
 		if (cmfdb_orphan_delete(c->env.s, v[i].cert_id) != 0)
 			log_warn("cmf: cannot drop orphan %s", v[i].cert_id);
 	}

@@ -478,9 +478,11 @@ identify(struct txn *t, struct who *w, char *why, size_t whylen)
 		snprintf(w->initcred, sizeof(w->initcred), "%s", ic.ref);
 		w->claim = ic;
 		sodium_memzero(&ic, sizeof(ic));
-	} else
+	} else {
 		snprintf(why, whylen, "the signer is not a valid certificate "
 		    "of this CA");
+		r = CAP_ERR_UNAUTH;
+	}
 	OPENSSL_free(der);
 	return r;
 }
@@ -496,6 +498,7 @@ fail_bit_of(int r)
 		return OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
 	case CAP_ERR_CONFLICT:	/* another request of this client pending */
 	case CAP_ERR_GONE:
+	case CAP_ERR_NOT_FOUND:	/* the entity, removed meanwhile */
 		return OSSL_CMP_PKIFAILUREINFO_badRequest;
 	case CAP_ERR_UNAVAILABLE:
 	case CAP_ERR_RATE:

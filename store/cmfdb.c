@@ -536,10 +536,16 @@ cmfdb_entity_update(store *s, const char *id, cmfdb_entity_fn fn, void *arg)
 	return store_txn_write(s, ent_upd_txn, &a);
 }
 
+struct ent_del_arg {
+	const char		*id;
+	struct cmf_entity	*final;		/* or NULL */
+};
+
 static int
 ent_del_txn(store *s, MDB_txn *txn, void *arg)
 {
-	const char *id = arg;
+	struct ent_del_arg *a = arg;
+	const char *id = a->id;
 	struct cmf_entity *old;
 	uint8_t pk[PARKEY_MAX];
 	int r;
@@ -548,6 +554,8 @@ ent_del_txn(store *s, MDB_txn *txn, void *arg)
 		return CAP_ERR_NOMEM;
 	if ((r = ent_read(s, txn, id, old)) != 0)
 		goto out;
+	if (a->final != NULL)
+		*a->final = *old;
 	r = store_del(txn, s->dbi_cmf_ents_par, pk,
 	    par_key(pk, old->parent, old->id), "mdb_del cmf_ents_par");
 	if (r != 0 && r != CAP_ERR_NOT_FOUND)
@@ -559,11 +567,13 @@ ent_del_txn(store *s, MDB_txn *txn, void *arg)
 }
 
 int
-cmfdb_entity_delete(store *s, const char *id)
+cmfdb_entity_delete(store *s, const char *id, struct cmf_entity *final)
 {
+	struct ent_del_arg a = { id, final };
+
 	if (s == NULL || !cmfdb_id_valid(id))
 		return CAP_ERR_INVALID;
-	return store_txn_write(s, ent_del_txn, (void *)id);
+	return store_txn_write(s, ent_del_txn, &a);
 }
 
 struct ids_arg {

@@ -52,7 +52,8 @@ int cmfdb_entity_get(store *s, const char *id, struct cmf_entity *out)
 typedef int (*cmfdb_entity_fn)(struct cmf_entity *e, void *arg);
 int cmfdb_entity_update(store *s, const char *id, cmfdb_entity_fn fn,
     void *arg) __attribute__((warn_unused_result));
-int cmfdb_entity_delete(store *s, const char *id)
+/* final (may be NULL) receives the record as it was when deleted. */
+int cmfdb_entity_delete(store *s, const char *id, struct cmf_entity *final)
     __attribute__((warn_unused_result));
 /*
  * cmfdb_entity_list gives the ids of every entity (parent NULL) or of the
@@ -148,19 +149,24 @@ struct cmfdb_pend {
  * transaction, unless: the entity is gone (CAP_ERR_NOT_FOUND); a record
  * is under hash already (CAP_ERR_EXISTS, *existing is it); p->auth, not
  * all zero, has another request pending for the entity
- * (CAP_ERR_CONFLICT, *existing is that one when it reads).
+ * (CAP_ERR_CONFLICT, *existing is that one and other, if not NULL, its
+ * hash, when it reads; else *existing is zeroed).
  */
 int cmfdb_pend_reserve(store *s, const uint8_t hash[CMFDB_HASH_LEN],
-    const struct cmfdb_pend *p, struct cmfdb_pend *existing)
-    __attribute__((warn_unused_result));
+    const struct cmfdb_pend *p, struct cmfdb_pend *existing,
+    uint8_t other[CMFDB_HASH_LEN]) __attribute__((warn_unused_result));
 /*
  * cmfdb_pend_fill writes p (its cert_id set) over its reservation, only
- * when that is still a reservation by the same auth (CAP_ERR_CONFLICT,
- * CAP_ERR_NOT_FOUND otherwise).
+ * while that is still the reservation p made (same auth and created, no
+ * cert_id) and the entity exists (CAP_ERR_CONFLICT, CAP_ERR_NOT_FOUND
+ * otherwise).
  */
 int cmfdb_pend_fill(store *s, const uint8_t hash[CMFDB_HASH_LEN],
     const struct cmfdb_pend *p) __attribute__((warn_unused_result));
-/* cmfdb_pend_put writes p back (while its entity exists). */
+/*
+ * cmfdb_pend_put writes p back (while its entity exists, and its client
+ * has no other request pending: CAP_ERR_CONFLICT).
+ */
 int cmfdb_pend_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
     const struct cmfdb_pend *p) __attribute__((warn_unused_result));
 int cmfdb_pend_get(store *s, const char *entity,
@@ -169,11 +175,12 @@ int cmfdb_pend_get(store *s, const char *entity,
 /*
  * cmfdb_pend_delete removes the record (old, may be NULL, receives it)
  * and its authenticator's entry; CAP_ERR_NOT_FOUND when there is none, so
- * of two deletes one succeeds.
+ * of two deletes one succeeds.  With match, only when the record is that
+ * one (same cert_id and created; CAP_ERR_CONFLICT otherwise).
  */
 int cmfdb_pend_delete(store *s, const char *entity,
-    const uint8_t hash[CMFDB_HASH_LEN], struct cmfdb_pend *old)
-    __attribute__((warn_unused_result));
+    const uint8_t hash[CMFDB_HASH_LEN], const struct cmfdb_pend *match,
+    struct cmfdb_pend *old) __attribute__((warn_unused_result));
 /*
  * cmfdb_pend_take_all removes every pending request of entity and gives
  * them (*out malloc'd, *n of them).

@@ -136,48 +136,73 @@ pend_write(store *s, MDB_txn *txn, const uint8_t hash[CMFDB_HASH_LEN],
 {
 	uint8_t k[PEND_KEY_MAX], ak[PEND_KEY_MAX], *buf = NULL;
 	size_t klen, aklen, len;
+	MDB_val d;
 	int r;
 
 	if ((r = pend_key(p->entity, hash, k, &klen)) != 0 ||
 	    (r = pend_key(p->entity, p->auth, ak, &aklen)) != 0 ||
 	    (r = cmfdb_pend_encode(p, &buf, &len)) != 0)
 		return r;
+	if (!admin_auth(p->auth)) {
+		/* a client has one request pending: this one, or none */
+		r = store_get(txn, s->dbi_cmf_pend_auth, ak, aklen, &d,
+		    "mdb_get cmf_pend_auth");
+		if (r == 0 && (d.mv_size != klen ||
+		    memcmp(d.mv_data, k, klen) != 0))
+			r = CAP_ERR_CONFLICT;
+		else if (r == CAP_ERR_NOT_FOUND)
+			r = store_put(txn, s->dbi_cmf_pend_auth, ak, aklen, k,
+			    klen, 0, "mdb_put cmf_pend_auth");
+		if (r != 0) {
+			free(buf);
+			return r;
+		}
+	}
 	r = store_put(txn, s->dbi_cmf_pend, k, klen, buf, len, 0,
 	    "mdb_put cmf_pend");
 	free(buf);
-	if (r == 0 && !admin_auth(p->auth))
-		r = store_put(txn, s->dbi_cmf_pend_auth, ak, aklen, k, klen, 0,
-		    "mdb_put cmf_pend_auth");
 	return r;
 }
 
 /* Deletes the record under hash and its authenticator's entry. */
 static int
 pend_remove(store *s, MDB_txn *txn, const char *entity,
-    const uint8_t hash[CMFDB_HASH_LEN], struct cmfdb_pend *old)
+    const uint8_t hash[CMFDB_HASH_LEN], const struct cmfdb_pend *match,
+    struct cmfdb_pend *old)
 {
 	uint8_t k[PEND_KEY_MAX], ak[PEND_KEY_MAX];
 	size_t klen, aklen;
+	MDB_val d;
 	int r;
 
 	if ((r = pend_key(entity, hash, k, &klen)) != 0 ||
 	    (r = pend_read(s, txn, k, klen, old)) != 0)
 		return r;
+	/* only the record the caller knows: another took its place */
+	if (match != NULL && (strcmp(old->cert_id, match->cert_id) != 0 ||
+	    old->created != match->created))
+		return CAP_ERR_CONFLICT;
 	if ((r = store_del(txn, s->dbi_cmf_pend, k, klen,
 	    "mdb_del cmf_pend")) != 0)
 		return r;
 	if (admin_auth(old->auth) ||
 	    (r = pend_key(entity, old->auth, ak, &aklen)) != 0)
 		return r;
-	r = store_del(txn, s->dbi_cmf_pend_auth, ak, aklen,
+	/* the client's entry, if it names this request */
+	if ((r = store_get(txn, s->dbi_cmf_pend_auth, ak, aklen, &d,
+	    "mdb_get cmf_pend_auth")) != 0)
+		return r == CAP_ERR_NOT_FOUND ? 0 : r;
+	if (d.mv_size != klen || memcmp(d.mv_data, k, klen) != 0)
+		return 0;
+	return store_del(txn, s->dbi_cmf_pend_auth, ak, aklen,
 	    "mdb_del cmf_pend_auth");
-	return r == CAP_ERR_NOT_FOUND ? 0 : r;
 }
 
 struct reserve_arg {
 	const uint8_t		*hash;
 	const struct cmfdb_pend	*p;
 	struct cmfdb_pend	*existing;
+	uint8_t			*other;		/* its hash, or NULL */
 };
 
 static int
@@ -204,10 +229,14 @@ reserve_txn(store *s, MDB_txn *txn, void *arg)
 		    "mdb_get cmf_pend_auth");
 		if (r == 0) {
 			/* the other request of this authenticator */
-			if (d.mv_size > PEND_KEY_MAX ||
+			if (d.mv_size != aklen ||
+			    memcmp(d.mv_data, ak, aklen - CMFDB_HASH_LEN) != 0 ||
 			    pend_read(s, txn, d.mv_data, d.mv_size,
 			    a->existing) != 0)
 				memset(a->existing, 0, sizeof(*a->existing));
+			else if (a->other != NULL)
+				memcpy(a->other, (const uint8_t *)d.mv_data +
+				    aklen - CMFDB_HASH_LEN, CMFDB_HASH_LEN);
 			return CAP_ERR_CONFLICT;
 		}
 		if (r != CAP_ERR_NOT_FOUND)
@@ -218,11 +247,14 @@ reserve_txn(store *s, MDB_txn *txn, void *arg)
 
 int
 cmfdb_pend_reserve(store *s, const uint8_t hash[CMFDB_HASH_LEN],
-    const struct cmfdb_pend *p, struct cmfdb_pend *existing)
+    const struct cmfdb_pend *p, struct cmfdb_pend *existing,
+    uint8_t other[CMFDB_HASH_LEN])
 {
-	struct reserve_arg a = { hash, p, existing };
+	struct reserve_arg a = { hash, p, existing, other };
 
 	memset(existing, 0, sizeof(*existing));
+	if (other != NULL)
+		memset(other, 0, CMFDB_HASH_LEN);
 	if (s == NULL || hash == NULL || p == NULL || !pend_valid(p))
 		return CAP_ERR_INVALID;
 	return store_txn_write(s, reserve_txn, &a);
@@ -243,21 +275,21 @@ put_txn(store *s, MDB_txn *txn, void *arg)
 	size_t klen;
 	int r;
 
+	MDB_val d;
+
 	if ((r = pend_key(a->p->entity, a->hash, k, &klen)) != 0)
 		return r;
+	/* the entity must still be there */
+	if ((r = store_get(txn, s->dbi_cmf_ents, a->p->entity,
+	    strlen(a->p->entity), &d, "mdb_get cmf_ents")) != 0)
+		return r;
 	if (a->fill) {
+		/* this caller's reservation, still unfilled */
 		if ((r = pend_read(s, txn, k, klen, &old)) != 0)
 			return r;
-		if (old.cert_id[0] != '\0' ||
+		if (old.cert_id[0] != '\0' || old.created != a->p->created ||
 		    memcmp(old.auth, a->p->auth, CMFDB_HASH_LEN) != 0)
 			return CAP_ERR_CONFLICT;
-	} else {
-		MDB_val d;
-
-		/* the entity must still be there */
-		if ((r = store_get(txn, s->dbi_cmf_ents, a->p->entity,
-		    strlen(a->p->entity), &d, "mdb_get cmf_ents")) != 0)
-			return r;
 	}
 	return pend_write(s, txn, a->hash, a->p);
 }
@@ -323,6 +355,7 @@ cmfdb_pend_get(store *s, const char *entity,
 struct del_arg {
 	const char		*entity;
 	const uint8_t		*hash;
+	const struct cmfdb_pend	*match;
 	struct cmfdb_pend	*old;
 };
 
@@ -331,15 +364,17 @@ del_txn(store *s, MDB_txn *txn, void *arg)
 {
 	struct del_arg *a = arg;
 
-	return pend_remove(s, txn, a->entity, a->hash, a->old);
+	return pend_remove(s, txn, a->entity, a->hash, a->match, a->old);
 }
 
 int
 cmfdb_pend_delete(store *s, const char *entity,
-    const uint8_t hash[CMFDB_HASH_LEN], struct cmfdb_pend *old)
+    const uint8_t hash[CMFDB_HASH_LEN], const struct cmfdb_pend *match,
+    struct cmfdb_pend *old)
 {
 	struct cmfdb_pend scratch;
-	struct del_arg a = { entity, hash, old != NULL ? old : &scratch };
+	struct del_arg a = { entity, hash, match,
+	    old != NULL ? old : &scratch };
 
 	if (s == NULL || hash == NULL || !cmfdb_id_valid(entity))
 		return CAP_ERR_INVALID;
@@ -402,7 +437,8 @@ take_txn(store *s, MDB_txn *txn, void *arg)
 	    a)) != 0)
 		return r;
 	for (i = 0; i < a->n; i++)
-		if ((r = pend_remove(s, txn, a->entity, a->h[i], &old)) != 0)
+		if ((r = pend_remove(s, txn, a->entity, a->h[i], NULL,
+		    &old)) != 0)
 			return r;
 	return 0;
 }

@@ -177,7 +177,7 @@ test_store(store *s)
 	r = cmfdb_entity_list(s, NULL, &ids, &n);
 	th_check(r == 0 && n == 3, "cmfdb: every entity", "got %zu", n);
 	store_names_free(ids, n);
-	TH_EQ_INT(cmfdb_entity_delete(s, "vnfc-a"), 0, "cmfdb: child deleted");
+	TH_EQ_INT(cmfdb_entity_delete(s, "vnfc-a", NULL), 0, "cmfdb: child deleted");
 	r = cmfdb_entity_list(s, "vnf-1", &ids, &n);
 	th_check(r == 0 && n == 1 && strcmp(ids[0], "vnfc-b") == 0,
 	    "cmfdb: a deleted child leaves the parent index", "got %zu", n);
@@ -295,22 +295,26 @@ test_store(store *s)
 		snprintf(p.certtype, sizeof(p.certtype), "VNFCI_CERT");
 		memset(p.auth, 0x11, sizeof(p.auth));
 		p.created = 1000;
-		TH_EQ_INT(cmfdb_pend_reserve(s, hash, &p, &ex), 0,
+		TH_EQ_INT(cmfdb_pend_reserve(s, hash, &p, &ex, NULL), 0,
 		    "cmfdb: a request reserved");
-		r = cmfdb_pend_reserve(s, hash, &p, &ex);
+		r = cmfdb_pend_reserve(s, hash, &p, &ex, NULL);
 		th_check(r == CAP_ERR_EXISTS && ex.cert_id[0] == '\0' &&
 		    ex.created == 1000, "cmfdb: the same request again finds "
 		    "the reservation", "got %d", r);
-		r = cmfdb_pend_reserve(s, h2, &p, &ex);
+		r = cmfdb_pend_reserve(s, h2, &p, &ex, NULL);
 		th_check(r == CAP_ERR_CONFLICT && ex.created == 1000,
 		    "cmfdb: one client, one pending request per entity",
 		    "got %d", r);
 		snprintf(p.entity, sizeof(p.entity), "no-such-entity");
-		TH_EQ_INT(cmfdb_pend_reserve(s, h3, &p, &ex), CAP_ERR_NOT_FOUND,
+		TH_EQ_INT(cmfdb_pend_reserve(s, h3, &p, &ex, NULL), CAP_ERR_NOT_FOUND,
 		    "cmfdb: no request reserved for an unknown entity");
 		snprintf(p.entity, sizeof(p.entity), "vnfc-b");
 		snprintf(p.cert_id, sizeof(p.cert_id),
 		    "0123456789abcdef0123456789abcdef");
+		p.created = 999;
+		TH_EQ_INT(cmfdb_pend_fill(s, hash, &p), CAP_ERR_CONFLICT,
+		    "cmfdb: only the reservation's own request fills it");
+		p.created = 1000;
 		TH_EQ_INT(cmfdb_pend_fill(s, hash, &p), 0,
 		    "cmfdb: the reservation filled in");
 		TH_EQ_INT(cmfdb_pend_fill(s, hash, &p), CAP_ERR_CONFLICT,
@@ -318,6 +322,20 @@ test_store(store *s)
 		r = cmfdb_pend_get(s, "vnfc-b", hash, &pg);
 		th_check(r == 0 && pend_eq(&pg, &p),
 		    "cmfdb: pending request round trip", "got %d", r);
+		{
+			struct cmfdb_pend m = p;
+			uint8_t oh[CMFDB_HASH_LEN];
+
+			m.cert_id[0] = '\0';
+			TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", hash, &m, NULL),
+			    CAP_ERR_CONFLICT, "cmfdb: a delete for another "
+			    "record than the one there is refused");
+			r = cmfdb_pend_reserve(s, h2, &p, &ex, oh);
+			th_check(r == CAP_ERR_CONFLICT &&
+			    memcmp(oh, hash, sizeof(oh)) == 0,
+			    "cmfdb: a conflict names the client's other "
+			    "request", "got %d", r);
+		}
 		TH_EQ_INT(cmfdb_pend_get(s, "vnfc-a2", hash, &pg),
 		    CAP_ERR_NOT_FOUND, "cmfdb: another entity's request "
 		    "hash finds nothing");
@@ -325,13 +343,13 @@ test_store(store *s)
 		memset(&ex, 0, sizeof(ex));
 		memset(p.auth, 0, sizeof(p.auth));
 		p.cert_id[0] = '\0';
-		TH_EQ_INT(cmfdb_pend_reserve(s, h2, &p, &ex), 0,
+		TH_EQ_INT(cmfdb_pend_reserve(s, h2, &p, &ex, NULL), 0,
 		    "cmfdb: an administrator's request reserved");
-		TH_EQ_INT(cmfdb_pend_reserve(s, h3, &p, &ex), 0,
+		TH_EQ_INT(cmfdb_pend_reserve(s, h3, &p, &ex, NULL), 0,
 		    "cmfdb: and a second one");
-		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h3, NULL), 0,
+		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h3, NULL, NULL), 0,
 		    "cmfdb: pending request deleted");
-		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h3, NULL),
+		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h3, NULL, NULL),
 		    CAP_ERR_NOT_FOUND, "cmfdb: a deleted pending request is "
 		    "gone (one collects)");
 		r = cmfdb_pend_take_all(s, "vnfc-b", &pv, &pn);
@@ -343,12 +361,12 @@ test_store(store *s)
 		TH_EQ_INT(cmfdb_pend_get(s, "vnfc-b", hash, &pg),
 		    CAP_ERR_NOT_FOUND, "cmfdb: take_all removed them");
 		memset(p.auth, 0x11, sizeof(p.auth));
-		TH_EQ_INT(cmfdb_pend_reserve(s, h2, &p, &ex), 0,
+		TH_EQ_INT(cmfdb_pend_reserve(s, h2, &p, &ex, NULL), 0,
 		    "cmfdb: take_all freed the client's slot");
-		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h2, NULL), 0,
+		TH_EQ_INT(cmfdb_pend_delete(s, "vnfc-b", h2, NULL, NULL), 0,
 		    "cmfdb: and its reservation goes");
 		snprintf(p.entity, sizeof(p.entity), "bad/id");
-		TH_EQ_INT(cmfdb_pend_reserve(s, hash, &p, &ex), CAP_ERR_INVALID,
+		TH_EQ_INT(cmfdb_pend_reserve(s, hash, &p, &ex, NULL), CAP_ERR_INVALID,
 		    "cmfdb: a malformed pending record is refused");
 		snprintf(p.entity, sizeof(p.entity), "vnfc-b");
 		{
