@@ -459,7 +459,7 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 	X509_REQ *req = NULL;
 	char cert_id[CERTDB_ID_LEN + 1] = "";
 	uint32_t retry = 0;
-	int r, may_pend = (flags & CMF_MAY_PEND) != 0;
+	int r, may_pend = (flags & CMF_MAY_PEND) != 0, asked = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&pr, 0, sizeof(pr));
@@ -483,6 +483,7 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 	    t->profile[0] != '\0' ? t->profile : NULL, validity, csr, csrlen,
 	    (flags & CMF_POP_VERIFIED) ? CERTSVC_POP_VERIFIED : 0,
 	    waiter_done, w, cert_id, &retry, err, errlen);
+	asked = 1;
 	if (r == 0)
 		cmf_pend_started(c, &pr, cert_id);
 	r = waiter_started(w, r, retry, may_pend ? c->env.enrol_wait :
@@ -496,6 +497,8 @@ cmf_issue_from_csr(cmf *c, const struct cmf_entity *e,
 	if (r == CAP_ERR_NOT_FOUND && cmf_orphan_revoke(c, e->id, cert_id) != 0)
 		cmf_orphan_add(c, e->id, cert_id);
  out:
+	if (w != NULL && !asked)
+		w->refs = 1;	/* no completion will come */
 	if (w != NULL)
 		waiter_put(w);
 	X509_REQ_free(req);

@@ -1107,6 +1107,118 @@ slow_job(void *arg)
 }
 
 /* cmf_free waits for a job in flight (a REST request at shutdown). */
+/*
+ * The fixture's CMF has enrol_wait 0: every CMF_MAY_PEND request goes
+ * pending.  A client's one place is taken by its request until that is
+ * collected, or dead (here: its certificate revoked meanwhile).
+ */
+static void
+test_pend_place(const struct th_nfv *f)
+{
+	struct cmf_entity *e = NULL;
+	struct cmf_initcred cred, claim;
+	struct cmf_issued is;
+	char err[256] = "", secret[CMF_INITCRED_SECRET_LEN + 1];
+	uint8_t *csr1 = NULL, *csr2 = NULL;
+	size_t len1 = 0, len2 = 0;
+	EVP_PKEY *k1 = mk_key(), *k2 = mk_key();
+	char first[CERTDB_ID_LEN + 1] = "";
+	struct certdb_cert *cc = NULL;
+	char **ids = NULL;
+	size_t n = 0, i;
+	int r, tries;
+
+	memset(&is, 0, sizeof(is));
+	if ((e = malloc(sizeof(*e))) == NULL || k1 == NULL || k2 == NULL ||
+	    mk_csr(k1, "vnf-pend.example", NULL, &csr1, &len1) != 0 ||
+	    mk_csr(k2, "vnf-pend.example", NULL, &csr2, &len2) != 0) {
+		th_check(0, "cmf pend: set-up", "failed");
+		goto out;
+	}
+	mk_entity(e, "vnf-pend", "");
+	if (!TH_EQ_INT(cmf_entity_create(f->c, e, err, sizeof(err)), 0,
+	    "cmf pend: entity created") ||
+	    !TH_EQ_INT(cmf_initcred_create(f->c, "vnf-pend", "VNFCI_CERT",
+	    3600, NULL, 0, &cred, secret, NULL, err, sizeof(err)), 0,
+	    "cmf pend: initial credential created"))
+		goto out;
+#define CLAIM() cmf_initcred_claim_secret(f->c, cred.ref, secret, \
+	    strlen(secret), &claim)
+	r = CLAIM();
+	if (r == 0)
+		r = cmf_issue_csr_claimed(f->c, "vnf-pend", "VNFCI_CERT", csr1,
+		    len1, CMF_MAY_PEND, &claim, NULL, 0, &is, err, sizeof(err));
+	TH_EQ_INT(r, CAP_ERR_PENDING, "cmf pend: the first request pends");
+	r = CLAIM();
+	if (r == 0)
+		r = cmf_issue_csr_claimed(f->c, "vnf-pend", "VNFCI_CERT", csr2,
+		    len2, CMF_MAY_PEND, &claim, NULL, 0, &is, err, sizeof(err));
+	TH_EQ_INT(r, CAP_ERR_CONFLICT, "cmf pend: another CSR of the same "
+	    "credential meanwhile is refused");
+	r = cmf_issue_csr(f->c, "vnf-pend", "VNFCI_CERT", csr1, len1,
+	    CMF_MAY_PEND, NULL, &is, err, sizeof(err));
+	TH_EQ_INT(r, CAP_ERR_CONFLICT, "cmf pend: an administrator cannot "
+	    "collect the credential's request");
+	/* the first request's certificate, once issued, revoked meanwhile */
+	for (tries = 0; tries < 100 && first[0] == '\0'; tries++) {
+		if (certdb_list(f->s, NULL, &ids, &n) != 0)
+			n = 0;
+		for (i = 0; i < n && first[0] == '\0'; i++) {
+			if (certdb_get(f->s, ids[i], &cc) == 0 &&
+			    cc->status == CERTDB_ISSUED &&
+			    strcmp(cc->subject, "CN=vnf-pend.example") == 0)
+				snprintf(first, sizeof(first), "%s", cc->id);
+			certdb_cert_free(cc);
+			cc = NULL;
+		}
+		store_names_free(ids, n);
+		ids = NULL;
+		if (first[0] == '\0') {
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (!th_check(first[0] != '\0', "cmf pend: the CA issued the first "
+	    "request", "not found") ||
+	    !TH_EQ_INT(certsvc_revoke(f->svc, first, 1, err, sizeof(err)), 0,
+	    "cmf pend: its certificate revoked"))
+		goto out;
+	r = CLAIM();
+	if (r == 0)
+		r = cmf_issue_csr_claimed(f->c, "vnf-pend", "VNFCI_CERT", csr2,
+		    len2, CMF_MAY_PEND, &claim, NULL, 0, &is, err, sizeof(err));
+	TH_EQ_INT(r, CAP_ERR_PENDING, "cmf pend: a dead request frees its "
+	    "client's place for a new one");
+	for (tries = 0; tries < 100; tries++) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+		if ((r = CLAIM()) == 0)
+			r = cmf_issue_csr_claimed(f->c, "vnf-pend",
+			    "VNFCI_CERT", csr2, len2, CMF_MAY_PEND, &claim,
+			    NULL, 0, &is, err, sizeof(err));
+		if (r != CAP_ERR_PENDING)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	th_check(r == 0 && is.cert != NULL &&
+	    EVP_PKEY_eq(X509_get0_pubkey(is.cert), k2) == 1,
+	    "cmf pend: the repeat collects the new request's certificate",
+	    "got %d %s", r, err);
+	TH_EQ_INT(CLAIM(), CAP_ERR_UNAUTH, "cmf pend: the credential is spent");
+#undef CLAIM
+	TH_EQ_INT(cmf_entity_delete(f->c, "vnf-pend"), 0,
+	    "cmf pend: entity removed");
+ out:
+	sodium_memzero(secret, sizeof(secret));
+	cmf_issued_clear(&is);
+	OPENSSL_free(csr1);
+	OPENSSL_free(csr2);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+	free(e);
+}
+
 static void
 test_drain(const struct th_nfv *f)
 {
@@ -1154,6 +1266,7 @@ main(void)
 		test_cmf(f.c, f.h, f.s);
 		test_initcert(&f);
 		test_held_full(&f);
+		test_pend_place(&f);
 		test_drain(&f);
 	}
 	th_nfv_close(&f);
