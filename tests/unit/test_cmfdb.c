@@ -909,34 +909,6 @@ test_cmf(cmf *c, hsm *h, store *s)
 	free(e);
 }
 
-/* 1 when the CRL of CA connector "op" lists serial. */
-static int
-on_crl(const struct th_nfv *f, const ASN1_INTEGER *serial)
-{
-	struct certsvc_ca ca;
-	X509_CRL *crl = NULL;
-	X509_REVOKED *rev;
-	const unsigned char *p;
-	uint8_t *der = NULL;
-	size_t len = 0;
-	int found = 0;
-
-	memset(&ca, 0, sizeof(ca));
-	if (certsvc_conns_lookup(f->cs, "op", &ca) != 0)
-		return 0;
-	if (ca.ops->crl != NULL && ca.ops->crl(ca.state, &der, &len) == 0) {
-		p = der;
-		if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) != NULL)
-			found = X509_CRL_get0_by_serial(crl, &rev,
-			    (ASN1_INTEGER *)serial) == 1;
-	}
-	X509_CRL_free(crl);
-	free(der);
-	if (ca.release != NULL)
-		ca.release(ca.ref);
-	return found;
-}
-
 /*
  * An initial certificate is held by its entity (marked initial, not
  * indexed as a formal one) and revoked when the entity is removed.
@@ -996,7 +968,7 @@ test_initcert(const struct th_nfv *f)
 	    NULL) : -1, CAP_ERR_NOT_FOUND,
 	    "cmf initcert: not a formal certificate for renewal");
 	serial = ASN1_INTEGER_dup(X509_get0_serialNumber(is.cert));
-	th_check(serial != NULL && !on_crl(f, serial),
+	th_check(serial != NULL && !th_nfv_on_crl(f, serial),
 	    "cmf initcert: not on the CRL while the entity lives", "listed");
 	{
 		/* a second one, revoked by the operator: refused */
@@ -1028,7 +1000,7 @@ test_initcert(const struct th_nfv *f)
 	}
 	TH_EQ_INT(cmf_entity_delete(f->c, "vnf-ic"), 0,
 	    "cmf initcert: entity removed");
-	th_check(serial != NULL && on_crl(f, serial),
+	th_check(serial != NULL && th_nfv_on_crl(f, serial),
 	    "cmf initcert: its serial is on the CRL after the removal",
 	    "not listed");
  out:

@@ -376,34 +376,6 @@ issued_by_ca(X509 *cert, STACK_OF(X509) *chain)
 	    X509_verify(cert, X509_get0_pubkey(ca)) == 1;
 }
 
-/* 1 when the CRL of CA connector op lists serial. */
-static int
-on_crl(const struct th_nfv *f, const ASN1_INTEGER *serial)
-{
-	struct certsvc_ca ca;
-	X509_CRL *crl = NULL;
-	X509_REVOKED *rev;
-	const unsigned char *p;
-	uint8_t *der = NULL;
-	size_t len = 0;
-	int found = 0;
-
-	memset(&ca, 0, sizeof(ca));
-	if (certsvc_conns_lookup(f->cs, "op", &ca) != 0)
-		return 0;
-	if (ca.ops->crl != NULL && ca.ops->crl(ca.state, &der, &len) == 0) {
-		p = der;
-		if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) != NULL)
-			found = X509_CRL_get0_by_serial(crl, &rev,
-			    (ASN1_INTEGER *)serial) == 1;
-	}
-	X509_CRL_free(crl);
-	free(der);
-	if (ca.release != NULL)
-		ca.release(ca.ref);
-	return found;
-}
-
 /*
  * ir with PBM: the certificate for the client's key from the CA,
  * confirmed; the token is spent and a second ir with it fails.
@@ -557,7 +529,7 @@ test_certconf_empty(const struct env *ev)
 	    "cmp empty certConf: its record is revoked", "got %d, status %d",
 	    r, r == 0 ? (int)cc->status : -1);
 	serial = ASN1_INTEGER_dup(X509_get0_serialNumber(cert));
-	th_check(serial != NULL && on_crl(&ev->f, serial),
+	th_check(serial != NULL && th_nfv_on_crl(&ev->f, serial),
 	    "cmp empty certConf: its serial is on the CA's CRL", "not listed");
 	th_check(!token_live(ev->cw, cred.ref),
 	    "cmp empty certConf: the bootstrap token stays spent",

@@ -10,9 +10,11 @@
 #define CAP_TEST_TH_NFV_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/x509.h>
 
 #include "ca/certsvc.h"
 #include "ca/conns.h"
@@ -111,6 +113,34 @@ th_nfv_close(struct th_nfv *f)
 	store_free(f->s);
 	hsm_free(f->h);
 	memset(f, 0, sizeof(*f));
+}
+
+/* 1 when the CRL of CA connector "op" lists serial. */
+static __attribute__((unused)) int
+th_nfv_on_crl(const struct th_nfv *f, const ASN1_INTEGER *serial)
+{
+	struct certsvc_ca ca;
+	X509_CRL *crl = NULL;
+	X509_REVOKED *rev;
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int found = 0;
+
+	memset(&ca, 0, sizeof(ca));
+	if (certsvc_conns_lookup(f->cs, "op", &ca) != 0)
+		return 0;
+	if (ca.ops->crl != NULL && ca.ops->crl(ca.state, &der, &len) == 0) {
+		p = der;
+		if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) != NULL)
+			found = X509_CRL_get0_by_serial(crl, &rev,
+			    (ASN1_INTEGER *)serial) == 1;
+	}
+	X509_CRL_free(crl);
+	free(der);
+	if (ca.release != NULL)
+		ca.release(ca.ref);
+	return found;
 }
 
 #endif
