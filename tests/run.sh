@@ -75,6 +75,17 @@ run_one() {
 	rc=0
 	timeout -k 10 "$limit" "$@" </dev/null >"$log" 2>&1 || rc=$?
 	secs=$(($(date +%s) - t0))
+	tally "$label" "$log" "$rc" "$secs" "$limit"
+}
+
+# tally LABEL LOG RC SECS LIMIT: counts the results of one run whose
+# output is in LOG and whose exit status was RC.
+tally() {
+	label=$1
+	log=$2
+	rc=$3
+	secs=$4
+	limit=$5
 	p=$(grep -c '^ok - ' "$log" || true)
 	f=$(grep -c '^not ok - ' "$log" || true)
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -192,6 +203,38 @@ if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
 	fi
 fi
 
+# fuzz_bg NAME: starts target NAME in the background (see run_one);
+# fuzz_wait waits for those started and counts their results.
+FUZZ_RUNNING=""
+fuzz_bg() {
+	# shellcheck disable=SC2254
+	case fuzz/$1 in
+	$TESTS_ONLY) ;;
+	*) return 0 ;;
+	esac
+	_log=$LOG/fuzz_$1.log
+	(
+		t0=$(date +%s)
+		rc=0
+		timeout -k 10 $((FUZZ_RUN_SECONDS + 120)) env FUZZ_SEED=1 \
+		    sh tests/fuzz/run.sh "$FUZZ_BUILD" "$FUZZ_RUN_SECONDS" "$1" \
+		    </dev/null >"$_log" 2>&1 || rc=$?
+		echo "$rc $(($(date +%s) - t0))" >"$_log.status"
+	) &
+	FUZZ_RUNNING="$FUZZ_RUNNING $1:$!"
+}
+fuzz_wait() {
+	for _j in $FUZZ_RUNNING; do
+		wait "${_j#*:}" || true
+		_log=$LOG/fuzz_${_j%%:*}.log
+		read -r _rc _secs <"$_log.status" || { _rc=1; _secs=0; }
+		rm -f "$_log.status"
+		tally "fuzz/${_j%%:*}" "$_log" "$_rc" "$_secs" \
+		    $((FUZZ_RUN_SECONDS + 120))
+	done
+	FUZZ_RUNNING=""
+}
+
 # ---- 5. fuzz targets ----
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
 	echo "== fuzz targets ($FUZZ_BUILD, ${FUZZ_RUN_SECONDS}s each)"
@@ -199,9 +242,11 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
 		[ -f "$f" ] && [ -x "$f" ] || continue
 		# A fixed seed: what `make check` explores is the same every
 		# run (`make fuzz` explores anew).
-		run_one "fuzz/$(basename "$f")" $((FUZZ_RUN_SECONDS + 120)) \
-		    env FUZZ_SEED=1 sh tests/fuzz/run.sh "$FUZZ_BUILD" "$FUZZ_RUN_SECONDS" "$(basename "$f")"
+		fuzz_bg "$(basename "$f")"
+		# two at a time: each target is one process on one core
+		[ "$(printf '%s' "$FUZZ_RUNNING" | wc -w)" -lt 2 ] || fuzz_wait
 	done
+	fuzz_wait
 fi
 
 # ---- 6. TPM tests ----
