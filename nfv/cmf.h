@@ -177,7 +177,10 @@ int cmf_job_spawn(cmf *c, void (*fn)(void *), void *arg)
 /*
  * cmf_sweep (arg: the cmf) revokes what the CA issued, since the last
  * sweep, for requests whose entity was removed while they waited at the
- * CA.  The daemon's certificate scheduler calls it after each scan.
+ * CA, and drops pending requests past keeping: reservations abandoned for
+ * a minute, and requests a day old that the CA answered and nobody
+ * collected (what they were issued is revoked).  The daemon's certificate
+ * scheduler calls it after each scan.
  */
 void cmf_sweep(void *arg);
 

@@ -386,6 +386,63 @@ cmf_orphan_add(cmf *c, const char *entity, const char *cert_id)
 		    "issued will be revoked", entity, cert_id);
 }
 
+/*
+ * Whether a pending record is past keeping: a reservation abandoned for
+ * PEND_STALE_S, or a request older than PEND_COLLECT_S that the CA has
+ * answered and nobody collected (an issued certificate is revoked first;
+ * 0 while that fails).  A request the CA still works on is kept.
+ */
+static int
+record_expired(cmf *c, const struct cmfdb_pend *p, uint64_t now)
+{
+	struct certdb_cert *cc = NULL;
+	int r, done = 0;
+
+	if (p->cert_id[0] == '\0')
+		return p->created + PEND_STALE_S < now;
+	if (p->created + PEND_COLLECT_S >= now)
+		return 0;
+	if ((r = certdb_get(c->env.s, p->cert_id, &cc)) != 0)
+		return r == CAP_ERR_NOT_FOUND;
+	if (cc->status == CERTDB_PENDING)
+		done = 0;
+	else if (cc->status == CERTDB_ISSUED || cc->status == CERTDB_RENEWING)
+		done = cmf_orphan_revoke(c, p->entity, p->cert_id) == 0;
+	else
+		done = 1;
+	certdb_cert_free(cc);
+	return done;
+}
+
+/* Drops the pending records past keeping (see record_expired). */
+static void
+sweep_records(cmf *c)
+{
+	struct cmfdb_pend *v = NULL;
+	uint8_t (*h)[CMFDB_HASH_LEN] = NULL;
+	uint64_t now = cap_now();
+	size_t n = 0, i;
+	int r;
+
+	if (cmfdb_pend_list(c->env.s, &v, &h, &n) != 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!record_expired(c, &v[i], now))
+			continue;
+		if ((r = cmfdb_pend_delete(c->env.s, v[i].entity, h[i], &v[i],
+		    NULL)) != 0 && r != CAP_ERR_NOT_FOUND &&
+		    r != CAP_ERR_CONFLICT)
+			log_warn("cmf: cannot drop an old pending request of "
+			    "%s: %s", v[i].entity, cap_strerror(r));
+		else if (r == 0)
+			log_info("cmf: old pending request %s of %s dropped",
+			    v[i].cert_id[0] != '\0' ? v[i].cert_id :
+			    "(reserved)", v[i].entity);
+	}
+	free(v);
+	free(h);
+}
+
 void
 cmf_sweep(void *arg)
 {
@@ -395,7 +452,10 @@ cmf_sweep(void *arg)
 	size_t n = 0, i;
 	int r, status;
 
-	if (c == NULL || cmfdb_orphan_list(c->env.s, &v, &n) != 0)
+	if (c == NULL)
+		return;
+	sweep_records(c);
+	if (cmfdb_orphan_list(c->env.s, &v, &n) != 0)
 		return;
 	for (i = 0; i < n; i++) {
 		if ((r = certdb_get(c->env.s, v[i].cert_id, &cc)) != 0 &&

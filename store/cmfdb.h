@@ -189,6 +189,14 @@ int cmfdb_pend_take_all(store *s, const char *entity,
     struct cmfdb_pend **out, size_t *n) __attribute__((warn_unused_result));
 
 /*
+ * cmfdb_pend_list gives every pending request (*out) and its hash
+ * (*hashes), both malloc'd, *n of them.
+ */
+int cmfdb_pend_list(store *s, struct cmfdb_pend **out,
+    uint8_t (**hashes)[CMFDB_HASH_LEN], size_t *n)
+    __attribute__((warn_unused_result));
+
+/*
  * Orphans: requests still at the CA when their entity was removed; the
  * CMF revokes what they are issued (cmf_sweep).  cmfdb_orphan_list gives
  * them all (*out malloc'd).

@@ -468,6 +468,74 @@ cmfdb_pend_take_all(store *s, const char *entity, struct cmfdb_pend **out,
 	return 0;
 }
 
+struct list_arg {
+	struct cmfdb_pend	*v;
+	uint8_t			(*h)[CMFDB_HASH_LEN];
+	size_t			 n, cap;
+};
+
+static int
+list_one(void *arg, const MDB_val *k, const MDB_val *d)
+{
+	struct list_arg *a = arg;
+	struct cmfdb_pend *nv;
+	uint8_t (*nh)[CMFDB_HASH_LEN];
+	size_t cap;
+	int r;
+
+	if (k->mv_size <= CMFDB_HASH_LEN + 1 || k->mv_size > PEND_KEY_MAX)
+		return CAP_ERR_CORRUPT;
+	if (a->n == a->cap) {
+		cap = a->cap == 0 ? 16 : a->cap * 2;
+		if ((nv = realloc(a->v, cap * sizeof(*nv))) == NULL)
+			return CAP_ERR_NOMEM;
+		a->v = nv;
+		if ((nh = realloc(a->h, cap * sizeof(*nh))) == NULL)
+			return CAP_ERR_NOMEM;
+		a->h = nh;
+		a->cap = cap;
+	}
+	if ((r = cmfdb_pend_decode(d->mv_data, d->mv_size, &a->v[a->n])) != 0)
+		return r;
+	memcpy(a->h[a->n], (const uint8_t *)k->mv_data + k->mv_size -
+	    CMFDB_HASH_LEN, CMFDB_HASH_LEN);
+	a->n++;
+	return 0;
+}
+
+static int
+list_txn(store *s, MDB_txn *txn, void *arg)
+{
+	struct list_arg *a = arg;
+
+	a->n = 0;
+	return store_walk(txn, s->dbi_cmf_pend, NULL, 0, list_one, a);
+}
+
+int
+cmfdb_pend_list(store *s, struct cmfdb_pend **out,
+    uint8_t (**hashes)[CMFDB_HASH_LEN], size_t *n)
+{
+	struct list_arg a;
+	int r;
+
+	*out = NULL;
+	*hashes = NULL;
+	*n = 0;
+	if (s == NULL)
+		return CAP_ERR_INVALID;
+	memset(&a, 0, sizeof(a));
+	if ((r = store_txn_read(s, list_txn, &a)) != 0) {
+		free(a.v);
+		free(a.h);
+		return r;
+	}
+	*out = a.v;	/* transferred */
+	*hashes = a.h;
+	*n = a.n;
+	return 0;
+}
+
 /* ---- orphans ---- */
 
 int

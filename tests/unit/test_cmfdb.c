@@ -1191,6 +1191,57 @@ test_pend_place(const struct th_nfv *f)
 	free(e);
 }
 
+/* cmf_sweep drops pending records past keeping, and only those. */
+static void
+test_pend_sweep(const struct th_nfv *f)
+{
+	struct cmf_entity *e = NULL;
+	struct cmfdb_pend p, ex;
+	uint8_t h1[CMFDB_HASH_LEN], h2[CMFDB_HASH_LEN], h3[CMFDB_HASH_LEN];
+	char err[256] = "";
+	uint64_t now = cap_now();
+
+	memset(h1, 1, sizeof(h1));
+	memset(h2, 2, sizeof(h2));
+	memset(h3, 3, sizeof(h3));
+	if ((e = malloc(sizeof(*e))) == NULL)
+		return;
+	mk_entity(e, "vnf-sweep", "");
+	if (!TH_EQ_INT(cmf_entity_create(f->c, e, err, sizeof(err)), 0,
+	    "cmf sweep: entity created"))
+		goto out;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.entity, sizeof(p.entity), "vnf-sweep");
+	snprintf(p.certtype, sizeof(p.certtype), "VNFCI_CERT");
+	/* administrator records: no client index in the way */
+	p.created = now - 120;
+	TH_EQ_INT(cmfdb_pend_reserve(f->s, h1, &p, &ex, NULL), 0,
+	    "cmf sweep: an abandoned reservation");
+	p.created = now;
+	TH_EQ_INT(cmfdb_pend_reserve(f->s, h2, &p, &ex, NULL), 0,
+	    "cmf sweep: a fresh reservation");
+	p.created = now - 2 * 86400;
+	TH_EQ_INT(cmfdb_pend_reserve(f->s, h3, &p, &ex, NULL), 0,
+	    "cmf sweep: an old request reserved");
+	snprintf(p.cert_id, sizeof(p.cert_id),
+	    "00000000000000000000000000000000");
+	TH_EQ_INT(cmfdb_pend_fill(f->s, h3, &p), 0,
+	    "cmf sweep: ... whose certificate is gone");
+	cmf_sweep(f->c);
+	TH_EQ_INT(cmfdb_pend_get(f->s, "vnf-sweep", h1, &ex),
+	    CAP_ERR_NOT_FOUND, "cmf sweep: the abandoned reservation dropped");
+	TH_EQ_INT(cmfdb_pend_get(f->s, "vnf-sweep", h2, &ex), 0,
+	    "cmf sweep: the fresh one kept");
+	TH_EQ_INT(cmfdb_pend_get(f->s, "vnf-sweep", h3, &ex),
+	    CAP_ERR_NOT_FOUND, "cmf sweep: the old answered one dropped");
+	TH_EQ_INT(cmf_entity_delete(f->c, "vnf-sweep"), 0,
+	    "cmf sweep: entity removed");
+	TH_EQ_INT(cmfdb_pend_get(f->s, "vnf-sweep", h2, &ex),
+	    CAP_ERR_NOT_FOUND, "cmf sweep: removal drops the rest");
+ out:
+	free(e);
+}
+
 static void
 test_drain(const struct th_nfv *f)
 {
@@ -1239,6 +1290,7 @@ main(void)
 		test_initcert(&f);
 		test_held_full(&f);
 		test_pend_place(&f);
+		test_pend_sweep(&f);
 		test_drain(&f);
 	}
 	th_nfv_close(&f);
