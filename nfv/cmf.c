@@ -479,9 +479,13 @@ held_retire(cmf *c, const struct cmf_entity *e, const struct cmf_held *h)
 	if (cc->status == CERTDB_ISSUED || cc->status == CERTDB_RENEWING ||
 	    cc->status == CERTDB_EXPIRED) {
 		if ((r = certsvc_revoke(c->env.certs, cc->id, REASON_CESSATION,
-		    err, sizeof(err))) != 0)
+		    err, sizeof(err))) != 0) {
 			log_warn("cmf: %s: cannot revoke %s: %s", e->id, cc->id,
 			    err[0] != '\0' ? err : cap_strerror(r));
+			/* the sweep tries again */
+			if (r != CAP_ERR_CONFLICT && r != CAP_ERR_UNSUPPORTED)
+				cmf_orphan_add(c, e->id, cc->id);
+		}
 	}
 	if (cc->der != NULL) {
 		cmf_hash(cc->der, cc->derlen, hash);
@@ -638,15 +642,21 @@ delete_tree(cmf *c, const char *id, int depth)
 	}
 	if ((r = cmfdb_entity_delete(c->env.s, e->id, fin)) != 0)
 		goto out;
-	/* what was issued to it while it was being removed */
+	/*
+	 * What was issued to it, or went pending for it, while it was being
+	 * removed: no request can add to it now that it is gone.
+	 */
 	for (i = 0; i < fin->ncerts; i++)
 		if (!held_in(e, fin->certs[i].cert_id))
 			held_retire(c, fin, &fin->certs[i]);
+	if (pend_retire(c, fin) != 0)
+		log_warn("cmf: %s: its last pending requests stay", fin->id);
 	pthread_mutex_lock(&c->mtx);
-	for (i = 0; i < e->ntypes; i++)
-		if (e->types[i].binding == CMF_P2) {
-			cmf_shared_gc(c, cmf_shared_scope(e), e->types[i].name);
-			cmf_shared_gc(c, e->id, e->types[i].name);
+	for (i = 0; i < fin->ntypes; i++)
+		if (fin->types[i].binding == CMF_P2) {
+			cmf_shared_gc(c, cmf_shared_scope(fin),
+			    fin->types[i].name);
+			cmf_shared_gc(c, fin->id, fin->types[i].name);
 		}
 	pthread_mutex_unlock(&c->mtx);
 	log_info("cmf: entity %s removed", e->id);

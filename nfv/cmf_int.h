@@ -86,6 +86,7 @@ struct cmf_pend_req {
 	int		reserved;	/* the caller asks the CA, then _end */
 	int		filled;		/* cmf_pend_started recorded it */
 	int		orphan;		/* ... or found its entity gone */
+	int		fill_err;	/* ... or failed so (CAP_ERR_*) */
 };
 #define CMF_PEND_COLLECTED	1
 

@@ -295,11 +295,14 @@ cmf_pend_started(cmf *c, struct cmf_pend_req *pr, const char *cert_id)
 	p = pr->rec;
 	snprintf(p.cert_id, sizeof(p.cert_id), "%s", cert_id);
 	if ((r = cmfdb_pend_fill(c->env.s, pr->hash, &p)) != 0) {
-		/* the entity was removed meanwhile: nobody may receive it */
 		log_warn("cmf: cannot record request %s of %s: %s", cert_id,
 		    pr->rec.entity, cap_strerror(r));
-		cmf_orphan_add(c, pr->rec.entity, cert_id);
-		pr->orphan = 1;
+		if (r == CAP_ERR_NOT_FOUND || r == CAP_ERR_CONFLICT) {
+			/* the entity was removed: nobody may receive it */
+			cmf_orphan_add(c, pr->rec.entity, cert_id);
+			pr->orphan = 1;
+		} else
+			pr->fill_err = r;
 		return;
 	}
 	pr->rec = p;
@@ -318,8 +321,20 @@ cmf_pend_end(cmf *c, const struct cmf_entity *e, const char *certtype,
 		return r;
 	pr->reserved = 0;
 	if (pr->orphan) {
+		if (r == 0)
+			revoke_or_note(c, e->id, cert_id);
 		cmf_err(err, errlen, "entity %s was removed", e->id);
 		return CAP_ERR_GONE;
+	}
+	if (pr->fill_err != 0 && r == CAP_ERR_PENDING) {
+		/* unrecorded: nobody could collect it, so it must not stay */
+		cmf_orphan_add(c, e->id, cert_id);
+		if (cmfdb_pend_delete(c->env.s, e->id, pr->hash, &pr->rec,
+		    NULL) != 0)
+			log_warn("cmf: the reservation of request %s of %s "
+			    "stays until it is stale", cert_id, e->id);
+		cmf_err(err, errlen, "the request cannot be kept pending");
+		return pr->fill_err;
 	}
 	if (r == CAP_ERR_PENDING) {
 		log_info("cmf: request %s of %s/%s pending", cert_id, e->id,
@@ -329,12 +344,26 @@ cmf_pend_end(cmf *c, const struct cmf_entity *e, const char *certtype,
 	/* answered: the record goes (only ours) */
 	rr = cmfdb_pend_delete(c->env.s, e->id, pr->hash, &pr->rec, NULL);
 	if (rr != 0 && r == 0) {
-		/* taken by the entity's removal meanwhile */
-		log_warn("cmf: request %s of %s lost its record: %s", cert_id,
-		    e->id, cap_strerror(rr));
-		revoke_or_note(c, e->id, cert_id);
-		cmf_err(err, errlen, "entity %s was removed", e->id);
-		return CAP_ERR_GONE;
+		struct cmf_entity *now = malloc(sizeof(*now));
+		int gone = now != NULL && cmfdb_entity_get(c->env.s, e->id,
+		    now) == CAP_ERR_NOT_FOUND;
+
+		free(now);
+		if (gone) {
+			/* taken by the entity's removal meanwhile */
+			revoke_or_note(c, e->id, cert_id);
+			cmf_err(err, errlen, "entity %s was removed", e->id);
+			return CAP_ERR_GONE;
+		}
+		if (rr == CAP_ERR_NOT_FOUND || rr == CAP_ERR_CONFLICT) {
+			/* a repeat of it collected the certificate first */
+			cmf_err(err, errlen, "a concurrent repeat of this "
+			    "request received the certificate");
+			return CAP_ERR_CONFLICT;
+		}
+		/* the record stays for the repeat to collect */
+		cmf_err(err, errlen, "repeat the request");
+		return rr;
 	}
 	if (rr != 0 && rr != CAP_ERR_NOT_FOUND)
 		log_warn("cmf: cannot drop the record of request %s of %s: %s",

@@ -481,7 +481,8 @@ identify(struct txn *t, struct who *w, char *why, size_t whylen)
 	} else {
 		snprintf(why, whylen, "the signer is not a valid certificate "
 		    "of this CA");
-		r = CAP_ERR_UNAUTH;
+		if (r == CAP_ERR_NOT_FOUND)
+			r = CAP_ERR_UNAUTH;
 	}
 	OPENSSL_free(der);
 	return r;

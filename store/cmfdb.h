@@ -164,8 +164,9 @@ int cmfdb_pend_reserve(store *s, const uint8_t hash[CMFDB_HASH_LEN],
 int cmfdb_pend_fill(store *s, const uint8_t hash[CMFDB_HASH_LEN],
     const struct cmfdb_pend *p) __attribute__((warn_unused_result));
 /*
- * cmfdb_pend_put writes p back (while its entity exists, and its client
- * has no other request pending: CAP_ERR_CONFLICT).
+ * cmfdb_pend_put writes p back (while its entity exists, no record is
+ * under hash (CAP_ERR_EXISTS) and its client has no other request
+ * pending: CAP_ERR_CONFLICT).
  */
 int cmfdb_pend_put(store *s, const uint8_t hash[CMFDB_HASH_LEN],
     const struct cmfdb_pend *p) __attribute__((warn_unused_result));

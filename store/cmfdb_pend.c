@@ -290,7 +290,10 @@ put_txn(store *s, MDB_txn *txn, void *arg)
 		if (old.cert_id[0] != '\0' || old.created != a->p->created ||
 		    memcmp(old.auth, a->p->auth, CMFDB_HASH_LEN) != 0)
 			return CAP_ERR_CONFLICT;
-	}
+	} else if ((r = pend_read(s, txn, k, klen, &old)) == 0)
+		return CAP_ERR_EXISTS;	/* a new request took the place */
+	else if (r != CAP_ERR_NOT_FOUND)
+		return r;
 	return pend_write(s, txn, a->hash, a->p);
 }
 
