@@ -384,26 +384,23 @@ cmfdb_pend_delete(store *s, const char *entity,
 	return store_txn_write(s, del_txn, &a);
 }
 
-struct take_arg {
-	const char		*entity;
-	size_t			 plen;
+/* Records and their hashes, as a walk finds them (of one entity, or all). */
+struct collect_arg {
+	const char		*entity;	/* NULL: every entity */
 	struct cmfdb_pend	*v;
 	uint8_t			(*h)[CMFDB_HASH_LEN];	/* their hashes */
 	size_t			 n, cap;
 };
 
 static int
-take_one(void *arg, const MDB_val *k, const MDB_val *d)
+collect_one(void *arg, const MDB_val *k, const MDB_val *d)
 {
-	struct take_arg *a = arg;
+	struct collect_arg *a = arg;
 	struct cmfdb_pend *nv;
 	uint8_t (*nh)[CMFDB_HASH_LEN];
-	size_t cap;
+	size_t cap, elen;
 	int r;
 
-	(void)d;
-	if (k->mv_size != a->plen + CMFDB_HASH_LEN)
-		return CAP_ERR_CORRUPT;
 	if (a->n == a->cap) {
 		cap = a->cap == 0 ? 8 : a->cap * 2;
 		if ((nv = realloc(a->v, cap * sizeof(*nv))) == NULL)
@@ -416,9 +413,13 @@ take_one(void *arg, const MDB_val *k, const MDB_val *d)
 	}
 	if ((r = cmfdb_pend_decode(d->mv_data, d->mv_size, &a->v[a->n])) != 0)
 		return r;
-	if (strcmp(a->v[a->n].entity, a->entity) != 0)
+	/* the key is the record's entity \0 its hash */
+	elen = strlen(a->v[a->n].entity);
+	if (k->mv_size != elen + 1 + CMFDB_HASH_LEN ||
+	    memcmp(k->mv_data, a->v[a->n].entity, elen + 1) != 0 ||
+	    (a->entity != NULL && strcmp(a->v[a->n].entity, a->entity) != 0))
 		return CAP_ERR_CORRUPT;
-	memcpy(a->h[a->n], (const uint8_t *)k->mv_data + a->plen,
+	memcpy(a->h[a->n], (const uint8_t *)k->mv_data + elen + 1,
 	    CMFDB_HASH_LEN);
 	a->n++;
 	return 0;
@@ -427,16 +428,15 @@ take_one(void *arg, const MDB_val *k, const MDB_val *d)
 static int
 take_txn(store *s, MDB_txn *txn, void *arg)
 {
-	struct take_arg *a = arg;
+	struct collect_arg *a = arg;
 	struct cmfdb_pend old;
 	uint8_t pk[CMF_ID_MAX + 1];
-	size_t i;
+	size_t i, plen = strlen(a->entity) + 1;
 	int r;
 
 	a->n = 0;	/* a retried transaction starts again */
-	memcpy(pk, a->entity, a->plen - 1);
-	pk[a->plen - 1] = '\0';
-	if ((r = store_walk(txn, s->dbi_cmf_pend, pk, a->plen, take_one,
+	memcpy(pk, a->entity, plen);	/* with its NUL */
+	if ((r = store_walk(txn, s->dbi_cmf_pend, pk, plen, collect_one,
 	    a)) != 0)
 		return r;
 	for (i = 0; i < a->n; i++)
@@ -450,7 +450,7 @@ int
 cmfdb_pend_take_all(store *s, const char *entity, struct cmfdb_pend **out,
     size_t *n)
 {
-	struct take_arg a;
+	struct collect_arg a;
 	int r;
 
 	*out = NULL;
@@ -459,7 +459,6 @@ cmfdb_pend_take_all(store *s, const char *entity, struct cmfdb_pend **out,
 		return CAP_ERR_INVALID;
 	memset(&a, 0, sizeof(a));
 	a.entity = entity;
-	a.plen = strlen(entity) + 1;
 	r = store_txn_write(s, take_txn, &a);
 	free(a.h);
 	if (r != 0) {
@@ -471,55 +470,20 @@ cmfdb_pend_take_all(store *s, const char *entity, struct cmfdb_pend **out,
 	return 0;
 }
 
-struct list_arg {
-	struct cmfdb_pend	*v;
-	uint8_t			(*h)[CMFDB_HASH_LEN];
-	size_t			 n, cap;
-};
-
-static int
-list_one(void *arg, const MDB_val *k, const MDB_val *d)
-{
-	struct list_arg *a = arg;
-	struct cmfdb_pend *nv;
-	uint8_t (*nh)[CMFDB_HASH_LEN];
-	size_t cap;
-	int r;
-
-	if (k->mv_size <= CMFDB_HASH_LEN + 1 || k->mv_size > PEND_KEY_MAX)
-		return CAP_ERR_CORRUPT;
-	if (a->n == a->cap) {
-		cap = a->cap == 0 ? 16 : a->cap * 2;
-		if ((nv = realloc(a->v, cap * sizeof(*nv))) == NULL)
-			return CAP_ERR_NOMEM;
-		a->v = nv;
-		if ((nh = realloc(a->h, cap * sizeof(*nh))) == NULL)
-			return CAP_ERR_NOMEM;
-		a->h = nh;
-		a->cap = cap;
-	}
-	if ((r = cmfdb_pend_decode(d->mv_data, d->mv_size, &a->v[a->n])) != 0)
-		return r;
-	memcpy(a->h[a->n], (const uint8_t *)k->mv_data + k->mv_size -
-	    CMFDB_HASH_LEN, CMFDB_HASH_LEN);
-	a->n++;
-	return 0;
-}
-
 static int
 list_txn(store *s, MDB_txn *txn, void *arg)
 {
-	struct list_arg *a = arg;
+	struct collect_arg *a = arg;
 
 	a->n = 0;
-	return store_walk(txn, s->dbi_cmf_pend, NULL, 0, list_one, a);
+	return store_walk(txn, s->dbi_cmf_pend, NULL, 0, collect_one, a);
 }
 
 int
 cmfdb_pend_list(store *s, struct cmfdb_pend **out,
     uint8_t (**hashes)[CMFDB_HASH_LEN], size_t *n)
 {
-	struct list_arg a;
+	struct collect_arg a;
 	int r;
 
 	*out = NULL;
