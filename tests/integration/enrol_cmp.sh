@@ -16,19 +16,8 @@ enrol_setup
 t_expect "a VNFC instance entity" 201 POST /cmf/v1/entities \
     '{"id":"vnfc-a-0","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-0","fqdns":["a0.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
 
-# initcred NAME: a bootstrap token; reference in $W/NAME.ref, the secret
-# in $W/NAME.sec (given to openssl as file:, never on a command line).
-initcred() {
-	t_api POST /cmf/v1/entities/vnfc-a-0/initial-credentials \
-	    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
-	[ "$T_STATUS" = 201 ] || return 1
-	jq -r .reference "$T_BODY" >"$W/$1.ref"
-	(umask 077 && jq -r .secret "$T_BODY" >"$W/$1.sec")
-	: >"$T_BODY"
-}
-
 # ---- ir with MAC protection ----
-initcred c1 || t_die "no initial credential: HTTP $T_STATUS"
+initcred vnfc-a-0 "$W/c1" || t_die "no initial credential: HTTP $T_STATUS"
 newkey k1
 rc=0
 ocmp ir1 -cmd ir -ref "$(cat "$W/c1.ref")" -secret "file:$W/c1.sec" \
@@ -58,7 +47,7 @@ ocmp ir2 -cmd ir -ref "$(cat "$W/c1.ref")" -secret "file:$W/c1.sec" \
 t_eq "a second ir with the same initial credential is refused" 1 "$rc"
 
 # ---- p10cr with a CSR ----
-initcred c2 || t_die "no initial credential: HTTP $T_STATUS"
+initcred vnfc-a-0 "$W/c2" || t_die "no initial credential: HTTP $T_STATUS"
 newkey k2
 openssl req -new -key "$W/k2.key" -subj /CN=a0.vnf1.example \
     -addext subjectAltName=DNS:a0.vnf1.example -out "$W/k2.csr" 2>/dev/null
@@ -74,12 +63,7 @@ t_check "openssl cmp p10cr with a CSR enrolls" "$rc" \
 # client refuses it and says so in its certConf (PKIStatus rejection).
 t_expect "a third VNFC instance entity" 201 POST /cmf/v1/entities \
     '{"id":"vnfc-a-2","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-2","fqdns":["a2.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
-t_api POST /cmf/v1/entities/vnfc-a-2/initial-credentials \
-    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
-[ "$T_STATUS" = 201 ] || t_die "no initial credential: HTTP $T_STATUS"
-jq -r .reference "$T_BODY" >"$W/c6.ref"
-(umask 077 && jq -r .secret "$T_BODY" >"$W/c6.sec")
-: >"$T_BODY"
+initcred vnfc-a-2 "$W/c6" || t_die "no initial credential: HTTP $T_STATUS"
 newkey k6
 rc=0
 ocmp rej -cmd ir -ref "$(cat "$W/c6.ref")" -secret "file:$W/c6.sec" \
@@ -186,15 +170,10 @@ t_eq "a revoked certificate cannot renew" 1 "$rc"
 # enrolls through it with an initial credential of a second entity.
 t_expect "a second VNFC instance entity" 201 POST /cmf/v1/entities \
     '{"id":"vnfc-a-1","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-1","fqdns":["a1.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
-t_api POST /cmf/v1/entities/vnfc-a-1/initial-credentials \
-    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
+initcred vnfc-a-1 "$W/peer" || t_die "no initial credential: HTTP $T_STATUS"
 t_eq "an initial credential for it" 201 "$T_STATUS"
-jq -r .reference "$T_BODY" >"$W/peer.ref"
-jq -n --rawfile s /dev/stdin '{data: {secret: ($s | rtrimstr("\n"))}}' \
-    >"$W/peer-secret.json" <<EOS
-$(jq -r .secret "$T_BODY")
-EOS
-: >"$T_BODY"
+(umask 077 && jq -Rn '{data: {secret: input}}' <"$W/peer.sec" \
+    >"$W/peer-secret.json")
 t_api POST /v1/domains '{"name":"_ca"}' >/dev/null
 t_expect "the credential's secret goes to the vault" 200 \
     PUT /v1/domains/_ca/secrets/peer "@$W/peer-secret.json"

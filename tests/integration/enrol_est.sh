@@ -16,18 +16,6 @@ enrol_setup
 t_expect "a VNFC instance entity" 201 POST /cmf/v1/entities \
     '{"id":"vnfc-a-0","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-0","fqdns":["a0.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
 
-# initcred FILE: a bootstrap token for vnfc-a-0; FILE becomes a curl -K
-# file with "user = REF:SECRET" (the secret stays off command lines).
-initcred() {
-	t_api POST /cmf/v1/entities/vnfc-a-0/initial-credentials \
-	    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
-	[ "$T_STATUS" = 201 ] || return 1
-	(umask 077 && jq -r '"user = \"" + .reference + ":" + .secret + "\""' \
-	    "$T_BODY" >"$1")
-	jq -r .reference "$T_BODY" >"$1.ref"
-	: >"$T_BODY"
-}
-
 # ---- cacerts ----
 code=$(curl -s -o "$W/cacerts" -D "$W/cacerts.hdr" -w '%{http_code}' \
     --cacert "$T_DIR/pki/ca.crt" "$E/cacerts") || code=000
@@ -52,7 +40,7 @@ code=$(curl -s -o "$W/nolabel" -w '%{http_code}' --cacert "$T_DIR/pki/ca.crt" \
 t_eq "est cacerts of an unknown CA label is 404" 404 "$code"
 
 # ---- simpleenroll with an initial credential ----
-initcred "$W/cred1" || t_die "no initial credential: HTTP $T_STATUS"
+initcred vnfc-a-0 "$W/cred1" || t_die "no initial credential: HTTP $T_STATUS"
 csr e1 a0.vnf1.example DNS:a0.vnf1.example
 est simpleenroll "$W/e1.p7"
 t_eq "est simpleenroll without credentials is 401" 401 "$EST_STATUS"
@@ -99,7 +87,7 @@ est simpleenroll "$W/e1b.p7" -K "$W/cred1"
 t_eq "the same initial credential a second time is 401" 401 "$EST_STATUS"
 
 # ---- refusals ----
-initcred "$W/cred2" || t_die "no initial credential: HTTP $T_STATUS"
+initcred vnfc-a-0 "$W/cred2" || t_die "no initial credential: HTTP $T_STATUS"
 csr evil evil.example DNS:evil.example
 est simpleenroll "$W/evil.p7" -K "$W/cred2"
 t_eq "est simpleenroll for a subject the entity may not have is 403" 403 "$EST_STATUS"
@@ -141,8 +129,8 @@ else
 	    >"$W/pki-estca.log" 2>&1 || rc=1
 	t_check "pki --estca fetches the CA certificates" "$rc" \
 	    "$(t_short "$(tail -n 3 "$W/pki-estca.log")")"
-	initcred "$W/cred3" || t_die "no initial credential: HTTP $T_STATUS"
-	up=$(sed -n 's/^user = "\(.*\)"$/\1/p' "$W/cred3")
+	initcred vnfc-a-0 "$W/cred3" || t_die "no initial credential: HTTP $T_STATUS"
+	up=$(cat "$W/cred3.up")
 	pki --gen --type ecdsa --size 256 --outform pem >"$W/sw.key" 2>/dev/null
 	pki --req --type ecdsa --in "$W/sw.key" --dn "CN=a0.vnf1.example" \
 	    --san a0.vnf1.example --outform der >"$W/sw.csr" 2>/dev/null
@@ -172,11 +160,8 @@ fi
 # through /simplereenroll with the certificate and its key in the token.
 t_expect "a second VNFC instance entity" 201 POST /cmf/v1/entities \
     '{"id":"vnfc-a-2","type":"VNFC_INSTANCE","vnfcId":"vnfc-a-2","fqdns":["a2.vnf1.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}'
-t_api POST /cmf/v1/entities/vnfc-a-2/initial-credentials \
-    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
+initcred vnfc-a-2 "$W/peer" || t_die "no initial credential: HTTP $T_STATUS"
 t_eq "an initial credential for it" 201 "$T_STATUS"
-(umask 077 && jq -r '.reference + ":" + .secret' "$T_BODY" >"$W/peer.up")
-: >"$T_BODY"
 est_peer_ca "$W/peer.up"
 t_api POST /v1/certs '{"ca":"estpeer","subject":"CN=a2.vnf1.example","sans":["DNS:a2.vnf1.example"],"key":{"type":"ec-p256"}}' >/dev/null
 t_wait_pending

@@ -30,18 +30,6 @@ for i in 0 1 2 3 4; do
 	t_eq "entity vnfc-p-$i" 201 "$T_STATUS"
 done
 
-# initcred ENTITY FILE: a bootstrap token; FILE a curl -K file with the
-# Basic credentials, FILE.up "REF:SECRET" for pki (mode 600).
-initcred() {
-	t_api POST "/cmf/v1/entities/$1/initial-credentials" \
-	    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
-	[ "$T_STATUS" = 201 ] || return 1
-	(umask 077 &&
-	    jq -r '"user = \"" + .reference + ":" + .secret + "\""' "$T_BODY" >"$2" &&
-	    jq -r '.reference + ":" + .secret' "$T_BODY" >"$2.up")
-	: >"$T_BODY"
-}
-
 # retry_after FILE.hdr: the Retry-After value, or "".
 retry_after() {
 	tr -d '\r' <"$1" | sed -n 's/^[Rr]etry-[Aa]fter: *\([0-9]*\)$/\1/p'
@@ -211,7 +199,7 @@ if openssl verify -CAfile "$W/op.pem" "$W/peer.pem" >/dev/null 2>&1; then
 else
 	t_fail "that certificate is the operator CA's" "$(t_short "$(cat "$T_BODY")")"
 fi
-ref3=$(cut -d: -f1 "$W/cred3.up")
+ref3=$(cat "$W/cred3.ref")
 n202=$(jq -c "select(.identity == \"initcred:$ref3\" and .status == 202)" \
     "$T_DIR/audit.log" 2>/dev/null | wc -l)
 n200=$(jq -c "select(.identity == \"initcred:$ref3\" and .status == 200)" \
@@ -244,11 +232,9 @@ fi
 t_api POST /cmf/v1/entities '{"id":"vnfc-p-5","type":"VNFC_INSTANCE","vnfcId":"vnfc-p-5","fqdns":["p5.vnf.example"],"ca":"op","bindingPolicy":"P1","certTypes":["VNFCI_CERT"]}' >/dev/null
 t_eq "entity vnfc-p-5" 201 "$T_STATUS"
 initcred vnfc-p-5 "$W/cred5" || t_die "no initial credential: HTTP $T_STATUS"
-cut -d: -f1 "$W/cred5.up" >"$W/c5.ref"
-(umask 077 && cut -d: -f2- "$W/cred5.up" >"$W/c5.sec")
 newkey k5
 rc=0
-ocmp ir5 -cmd ir -ref "$(cat "$W/c5.ref")" -secret "file:$W/c5.sec" \
+ocmp ir5 -cmd ir -ref "$(cat "$W/cred5.ref")" -secret "file:$W/cred5.sec" \
     -newkey "$W/k5.key" -subject "/CN=p5.vnf.example" -sans p5.vnf.example \
     -certout "$W/c5.pem" || rc=1
 same_key "$W/k5.key" "$W/c5.pem" || rc=1
@@ -267,18 +253,16 @@ same_key "$W/k6.key" "$W/c6.pem" || rc=1
 t_check "openssl cmp kur polls to the renewed certificate" "$rc" \
     "$(t_short "$(tail -n 4 "$W/kur5.log")")"
 initcred vnfc-p-5 "$W/cred7" || t_die "no initial credential: HTTP $T_STATUS"
-cut -d: -f1 "$W/cred7.up" >"$W/c7.ref"
-(umask 077 && cut -d: -f2- "$W/cred7.up" >"$W/c7.sec")
 csr c7 p5.vnf.example DNS:p5.vnf.example
 openssl req -in "$W/c7.der" -inform DER -out "$W/c7.csr" 2>/dev/null
 rc=0
-ocmp p10 -cmd p10cr -ref "$(cat "$W/c7.ref")" -secret "file:$W/c7.sec" \
+ocmp p10 -cmd p10cr -ref "$(cat "$W/cred7.ref")" -secret "file:$W/cred7.sec" \
     -csr "$W/c7.csr" -certout "$W/c7.pem" || rc=1
 same_key "$W/c7.key" "$W/c7.pem" || rc=1
 t_check "openssl cmp p10cr polls to its certificate" "$rc" \
     "$(t_short "$(tail -n 4 "$W/p10.log")")"
 rc=0
-ocmp ir5b -cmd ir -ref "$(cat "$W/c5.ref")" -secret "file:$W/c5.sec" \
+ocmp ir5b -cmd ir -ref "$(cat "$W/cred5.ref")" -secret "file:$W/cred5.sec" \
     -newkey "$W/k5.key" -subject "/CN=p5.vnf.example" -certout "$W/c5b.pem" || rc=1
 t_eq "the initial credential is spent after a polled enrollment" 1 "$rc"
 
@@ -310,11 +294,9 @@ fi
 t_api POST /v1/certs '{"ca":"slow","subject":"CN=other2","key":{"type":"ec-p256"}}' >/dev/null
 t_wait_pending
 initcred vnfc-s-0 "$W/creds2" || t_die "no initial credential: HTTP $T_STATUS"
-cut -d: -f1 "$W/creds2.up" >"$W/s1.ref"
-(umask 077 && cut -d: -f2- "$W/creds2.up" >"$W/s1.sec")
 newkey ks1
 rc=0
-ocmp slow -cmd ir -ref "$(cat "$W/s1.ref")" -secret "file:$W/s1.sec" \
+ocmp slow -cmd ir -ref "$(cat "$W/creds2.ref")" -secret "file:$W/creds2.sec" \
     -newkey "$W/ks1.key" -subject "/CN=s0.vnf.example" -certout "$W/s1.pem" || rc=1
 same_key "$W/ks1.key" "$W/s1.pem" || rc=1
 t_check "openssl cmp ir on the slow CA ends with its certificate" "$rc" \

@@ -24,6 +24,23 @@ enrol_setup() {
 	jq -r '.chain[0]' "$T_BODY" >"$W/op.pem"
 }
 
+# initcred ENTITY FILE: a bootstrap token for ENTITY (VNFCI_CERT, 1 h):
+# FILE is a curl -K file (user = "REF:SECRET"), FILE.ref the reference,
+# FILE.sec the secret (for openssl's file:) and FILE.up "REF:SECRET" (for
+# pki), all mode 600, so the secret stays off command lines.
+initcred() {
+	t_api POST "/cmf/v1/entities/$1/initial-credentials" \
+	    '{"certType":"VNFCI_CERT","ttl":"1h"}' >/dev/null
+	[ "$T_STATUS" = 201 ] || return 1
+	(umask 077 &&
+	    jq -r '"user = \"" + .reference + ":" + .secret + "\""' \
+	    "$T_BODY" >"$2" &&
+	    jq -r .reference "$T_BODY" >"$2.ref" &&
+	    jq -r .secret "$T_BODY" >"$2.sec" &&
+	    jq -r '.reference + ":" + .secret' "$T_BODY" >"$2.up")
+	: >"$T_BODY"
+}
+
 # est PATH OUT [CURL ARGS...]: POST the base64 body in $W/body; status in
 # EST_STATUS, body in OUT, headers in OUT.hdr.
 est() {
