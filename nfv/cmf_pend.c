@@ -79,16 +79,26 @@ req_hash(const char *certtype, int renewal, const uint8_t *csr,
 
 /* When to ask again: the CA's next poll if it set one, else soon. */
 static uint32_t
+retry_in(const struct certdb_cert *cc)
+{
+	uint64_t now = cap_now();
+
+	if (cc == NULL || cc->pending.next_try <= now)
+		return PEND_RETRY_S;
+	return cc->pending.next_try - now > PEND_RETRY_MAX ? PEND_RETRY_MAX :
+	    (uint32_t)(cc->pending.next_try - now);
+}
+
+/* retry_in of inventory record cert_id. */
+static uint32_t
 retry_of(cmf *c, const char *cert_id)
 {
 	struct certdb_cert *cc = NULL;
-	uint64_t now = cap_now();
-	uint32_t r = PEND_RETRY_S;
+	uint32_t r;
 
-	if (cert_id[0] != '\0' && certdb_get(c->env.s, cert_id, &cc) == 0 &&
-	    cc->pending.next_try > now)
-		r = cc->pending.next_try - now > PEND_RETRY_MAX ?
-		    PEND_RETRY_MAX : (uint32_t)(cc->pending.next_try - now);
+	if (certdb_get(c->env.s, cert_id, &cc) != 0)
+		cc = NULL;
+	r = retry_in(cc);
 	certdb_cert_free(cc);
 	return r;
 }
@@ -186,10 +196,12 @@ collect(cmf *c, const struct cmf_entity *e, const struct cmf_pend_req *pr,
 	    r != CAP_ERR_NOT_FOUND)
 		return r;
 	status = r == 0 ? cc->status : 0;
+	if (status == CERTDB_PENDING) {
+		r = pending_answer(out, retry_in(cc), err, errlen);
+		certdb_cert_free(cc);
+		return r;
+	}
 	certdb_cert_free(cc);
-	if (status == CERTDB_PENDING)
-		return pending_answer(out, retry_of(c, rec->cert_id), err,
-		    errlen);
 	if ((r = cmfdb_pend_delete(c->env.s, e->id, pr->hash, rec,
 	    &taken)) != 0) {
 		if (r == CAP_ERR_NOT_FOUND || r == CAP_ERR_CONFLICT) {
@@ -395,7 +407,7 @@ cmf_pend_check(cmf *c, const char *entity, const char *certtype,
 	if ((r = certdb_get(c->env.s, rec.cert_id, &cc)) != 0)
 		return r == CAP_ERR_NOT_FOUND ? 0 : r;	/* the repeat says */
 	if (cc->status == CERTDB_PENDING) {
-		*retry_after = retry_of(c, rec.cert_id);
+		*retry_after = retry_in(cc);
 		r = CAP_ERR_PENDING;
 	}
 	certdb_cert_free(cc);
